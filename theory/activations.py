@@ -1,0 +1,597 @@
+r"""The activation registry: one entry per activation (SymPy + mpmath only).
+
+An :class:`Activation` carries everything known about a nonlinearity
+:math:`\sigma`: its SymPy expression in ``x``, its derivative, and — where
+they exist — closed-form dual kernels
+
+.. math:: k(q_{11}, q_{12}, q_{22}) = \mathbb{E}[\sigma(u)\sigma(v)], \qquad
+          \dot k(q_{11}, q_{12}, q_{22}) = \mathbb{E}[\sigma'(u)\sigma'(v)],
+
+for :math:`(u, v)` centred Gaussian with variances :math:`q_{11}, q_{22}` and
+covariance :math:`q_{12}`, plus their diagonals :math:`\mathbb{E}[\sigma(u)^2]`
+as functions of ``q`` (written separately so that :math:`\rho = 1` is exact).
+Kernels that are ``None`` are evaluated by quadrature.
+
+Use :func:`get` (``get("elu", alpha=0.5)``), :func:`names`, and
+:func:`register` for your own activation (a SymPy expression or a string
+parsed in a closed namespace).
+"""
+
+from __future__ import annotations
+
+import io
+import tokenize
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import mpmath
+import sympy as sp
+
+from theory.gaussian import MPMATH_FUNCTIONS, BivariateNormalCDF, Erfcx, Phi
+
+__all__ = [
+    "Activation",
+    "get",
+    "names",
+    "register",
+    "resolve",
+    "x",
+    "q",
+    "q11",
+    "q12",
+    "q22",
+]
+
+x = sp.Symbol("x", real=True)
+q = sp.Symbol("q", positive=True)
+q11 = sp.Symbol("q11", positive=True)
+q22 = sp.Symbol("q22", positive=True)
+q12 = sp.Symbol("q12", real=True)
+
+
+@dataclass(frozen=True, eq=False)
+class Activation:
+    r"""One registry entry.
+
+    Attributes
+    ----------
+    name, params : identity (``params`` is a tuple of ``(name, value)`` pairs).
+    expr : :math:`\sigma(x)` as a SymPy expression in :data:`x`.
+    derivative : :math:`\sigma'(x)`, or ``None`` where it is a distribution
+        (step), in which case there is no NTK.
+    dual, dual_derivative : closed forms in ``q11, q12, q22`` or ``None``.
+    dual_diagonal, dual_derivative_diagonal : the same at ``q11=q12=q22=q``.
+    kinks : points where :math:`\sigma` or :math:`\sigma'` is not smooth
+        (quadrature splits the domain there).
+    derivation : how the closed forms were obtained and checked.
+    """
+
+    name: str
+    expr: sp.Expr
+    derivative: sp.Expr | None
+    dual: sp.Expr | None = None
+    dual_derivative: sp.Expr | None = None
+    dual_diagonal: sp.Expr | None = None
+    dual_derivative_diagonal: sp.Expr | None = None
+    params: tuple = ()
+    kinks: tuple = ()
+    derivation: str = "none: kernels by quadrature"
+    _hash: int = field(init=False, repr=False, default=0)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_hash", hash((self.name, self.params, sp.srepr(self.expr))))
+
+    # identity: entries are equal when their name, parameters and expression are
+    def __eq__(self, other):
+        return (
+            isinstance(other, Activation)
+            and (self.name, self.params) == (other.name, other.params)
+            and self.expr == other.expr
+        )
+
+    def __hash__(self):
+        return self._hash
+
+    @property
+    def label(self) -> str:
+        """``elu(alpha=1/2)``-style label, used in tables and file names."""
+        if not self.params:
+            return self.name
+        inner = ", ".join(f"{k}={v}" for k, v in self.params)
+        return f"{self.name}({inner})"
+
+    @property
+    def has_ntk(self) -> bool:
+        return self.derivative is not None
+
+    def param(self, key):
+        return dict(self.params)[key]
+
+    def require_derivative(self) -> sp.Expr:
+        """The derivative, or a ValueError saying why there is no NTK."""
+        if self.derivative is None:
+            raise ValueError(
+                f"activation {self.label!r} has no derivative kernel (its derivative is a "
+                "Dirac delta), so its NTK is undefined; use the NNGP instead"
+            )
+        return self.derivative
+
+    def mpmath_function(self, derivative: bool = False) -> Callable:
+        """:math:`\\sigma` (or :math:`\\sigma'`) as an mpmath callable."""
+        return _mpmath_callables(self)[1 if derivative else 0]
+
+    def hermite_coefficients(self, k_max, *, dps=None):
+        from theory.gaussian import hermite_coefficients
+
+        return hermite_coefficients(self, k_max, dps=dps)
+
+    def _repr_latex_(self):
+        from theory.latex import activation_latex
+
+        return "$" + activation_latex(self) + "$"
+
+    def __repr__(self):
+        return f"Activation({self.label}: {sp.sstr(self.expr)})"
+
+
+_MP_CACHE: dict = {}
+
+
+def _mpmath_callables(act: Activation):
+    key = act
+    if key not in _MP_CACHE:
+        modules = [MPMATH_FUNCTIONS, "mpmath"]
+        f = sp.lambdify(x, act.expr, modules=modules)
+        df = sp.lambdify(x, act.derivative, modules=modules) if act.derivative is not None else None
+        _MP_CACHE[key] = (_mp_safe(f), _mp_safe(df) if df else None)
+    return _MP_CACHE[key]
+
+
+def _mp_safe(f):
+    # lambdified Piecewise compares mpf with python numbers; make sure input is mpf
+    return lambda z: f(mpmath.mpf(z))
+
+
+# ---------------------------------------------------------------------------
+# closed forms shared by families
+# ---------------------------------------------------------------------------
+
+def _theta():
+    """Angle between u and v, arccos(q12/sqrt(q11 q22))."""
+    return sp.acos(q12 / sp.sqrt(q11 * q22))
+
+
+def _relu_dual():
+    r"""Cho & Saul (2009) arc-cosine kernel of degree 1:
+    :math:`\frac{1}{2\pi}[\sqrt{q_{11}q_{22}-q_{12}^2} + (\pi-\theta) q_{12}]`."""
+    return (sp.sqrt(q11 * q22 - q12**2) + (sp.pi - _theta()) * q12) / (2 * sp.pi)
+
+
+def _step_dual():
+    r"""Arc-cosine kernel of degree 0: :math:`(\pi - \theta)/(2\pi)`."""
+    return (sp.pi - _theta()) / (2 * sp.pi)
+
+
+def _ab_relu(name, a, b, params):
+    r"""The family :math:`\sigma(x) = a\min(x,0) + b\max(x,0)` (ReLU, leaky ReLU,
+    abs, identity), as neural-tangents' ``ABRelu``. Writing
+    :math:`\sigma(x) = b\,\mathrm{relu}(x) - a\,\mathrm{relu}(-x)` and using
+    :math:`K(q_{12}) - K(-q_{12}) = \mathbb{E}[\mathrm{relu}(u)v] = q_{12}/2`:
+
+    .. math:: \mathbb{E}[\sigma\sigma] = (a-b)^2 K + ab\,q_{12}, \quad
+              \mathbb{E}[\sigma'\sigma'] = (a-b)^2 K_0 + ab.
+    """
+    a, b = sp.sympify(a), sp.sympify(b)
+    expr = sp.Piecewise((b * x, x > 0), (a * x, True))
+    deriv = sp.Piecewise((b, x > 0), (a, True))
+    if a == b:
+        expr, deriv = b * x, b
+    c = (a - b) ** 2
+    return Activation(
+        name=name,
+        expr=expr,
+        derivative=deriv,
+        dual=c * _relu_dual() + a * b * q12,
+        dual_derivative=c * _step_dual() + a * b,
+        dual_diagonal=(a**2 + b**2) * q / 2,
+        dual_derivative_diagonal=(a**2 + b**2) / 2,
+        params=params,
+        kinks=(0,) if a != b else (),
+        derivation=(
+            "arc-cosine kernels (Cho & Saul 2009) combined over the a/b halves; "
+            "checked by Price's theorem and quadrature"
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------
+# factories, one per activation
+# ---------------------------------------------------------------------------
+
+def _relu():
+    return _ab_relu("relu", 0, 1, ())
+
+
+def _leaky_relu(a=sp.S.One / 100):
+    return _ab_relu("leaky_relu", a, 1, (("a", a),))
+
+
+def _abs():
+    return _ab_relu("abs", -1, 1, ())
+
+
+def _identity():
+    return _ab_relu("identity", 1, 1, ())
+
+
+def _step():
+    return Activation(
+        name="step",
+        expr=sp.Piecewise((1, x > 0), (0, True)),
+        derivative=None,
+        dual=_step_dual(),
+        dual_diagonal=sp.Rational(1, 2) + 0 * q,
+        kinks=(0,),
+        derivation="arc-cosine kernel of degree 0 (Sheppard's formula)",
+    )
+
+
+def _erf():
+    s = (1 + 2 * q11) * (1 + 2 * q22)
+    return Activation(
+        name="erf",
+        expr=sp.erf(x),
+        derivative=sp.diff(sp.erf(x), x),
+        dual=2 / sp.pi * sp.asin(2 * q12 / sp.sqrt(s)),
+        dual_derivative=4 / sp.pi / sp.sqrt(s - 4 * q12**2),
+        dual_diagonal=2 / sp.pi * sp.asin(2 * q / (1 + 2 * q)),
+        dual_derivative_diagonal=4 / sp.pi / sp.sqrt(1 + 4 * q),
+        derivation="Williams (1997); derivative kernel by Price's theorem",
+    )
+
+
+def _tanh():
+    return Activation(name="tanh", expr=sp.tanh(x), derivative=1 - sp.tanh(x) ** 2)
+
+
+def _gelu():
+    P = (1 + q11) * (1 + q22)
+    delta = sp.sqrt(P - q12**2)
+    bracket = q12 * sp.atan(q12 / delta) + (q12**2 + q11 * q22 * delta**2) / (P * delta)
+    dual = q12 / 4 + bracket / (2 * sp.pi)
+    # E[s'(u)s'(v)] for s = x Phi(x), s' = Phi(x) + x phi(x); from Price's theorem
+    # dual_derivative = d dual / d q12, simplified.
+    dual_derivative = sp.diff(dual, q12)
+    diag = dual.subs({q11: q, q22: q, q12: q})
+    diag_derivative = dual_derivative.subs({q11: q, q22: q, q12: q})
+    expr = x * Phi(x)
+    return Activation(
+        name="gelu",
+        expr=expr,
+        derivative=sp.diff(expr, x),
+        dual=dual,
+        dual_derivative=dual_derivative,
+        dual_diagonal=sp.simplify(diag),
+        dual_derivative_diagonal=sp.simplify(diag_derivative),
+        derivation=(
+            "Tsuchida et al. (2021) closed form; checked symbolically by Price's theorem "
+            "and the rho=0 value, numerically against quadrature"
+        ),
+    )
+
+
+def _elu(alpha=sp.S.One):
+    from theory.gaussian import elu_kernels  # derived in the Gaussian engine
+
+    kernels = elu_kernels(alpha)
+    expr = sp.Piecewise((x, x > 0), (alpha * (sp.exp(x) - 1), True))
+    return Activation(
+        name="elu",
+        expr=expr,
+        derivative=sp.Piecewise((1, x > 0), (alpha * sp.exp(x), True)),
+        params=(("alpha", alpha),),
+        kinks=(0,),
+        derivation=(
+            "derived from Gaussian lemma blocks (exponential tilting + Stein's lemma) into "
+            "bivariate normal CDFs; checked by Price's theorem and quadrature"
+        ),
+        **kernels,
+    )
+
+
+def _sin():
+    e = sp.exp(-(q11 + q22) / 2)
+    return Activation(
+        name="sin",
+        expr=sp.sin(x),
+        derivative=sp.cos(x),
+        dual=e * sp.sinh(q12),
+        dual_derivative=e * sp.cosh(q12),
+        dual_diagonal=(1 - sp.exp(-2 * q)) / 2,
+        dual_derivative_diagonal=(1 + sp.exp(-2 * q)) / 2,
+        derivation="characteristic function of the bivariate normal",
+    )
+
+
+def _cos():
+    e = sp.exp(-(q11 + q22) / 2)
+    return Activation(
+        name="cos",
+        expr=sp.cos(x),
+        derivative=-sp.sin(x),
+        dual=e * sp.cosh(q12),
+        dual_derivative=e * sp.sinh(q12),
+        dual_diagonal=(1 + sp.exp(-2 * q)) / 2,
+        dual_derivative_diagonal=(1 - sp.exp(-2 * q)) / 2,
+        derivation="characteristic function of the bivariate normal",
+    )
+
+
+def _monomial_moment(k):
+    r""":math:`\mathbb{E}[u^k v^k]` by Isserlis' theorem: sum over the number m of
+    cross pairings, :math:`\binom{k}{m}^2 m!\,((k-m-1)!!)^2 q_{12}^m (q_{11}q_{22})^{(k-m)/2}`."""
+    total = sp.Integer(0)
+    for m in range(k % 2, k + 1, 2):
+        total += (
+            sp.binomial(k, m) ** 2
+            * sp.factorial(m)
+            * sp.factorial2(k - m - 1) ** 2
+            * q12**m
+            * (q11 * q22) ** sp.Rational(k - m, 2)
+        )
+    return sp.expand(total)
+
+
+def _monomial(k=2):
+    k = int(k)
+    dual = _monomial_moment(k)
+    dual_derivative = sp.expand(k**2 * _monomial_moment(k - 1)) if k >= 1 else sp.Integer(0)
+    return Activation(
+        name="monomial",
+        expr=x**k,
+        derivative=sp.diff(x**k, x),
+        dual=dual,
+        dual_derivative=dual_derivative,
+        dual_diagonal=sp.factorial2(2 * k - 1) * q**k,
+        dual_derivative_diagonal=k**2 * sp.factorial2(2 * k - 3) * q ** (k - 1) if k >= 1 else 0,
+        params=(("k", sp.Integer(k)),),
+        derivation="Isserlis' theorem",
+    )
+
+
+def _check_real(name):
+    def check(value):
+        value = _to_sympy_number(name, value)
+        return value
+
+    return check
+
+
+def _check_monomial_k(value):
+    if isinstance(value, bool) or not float(value).is_integer() or int(value) < 1:
+        raise ValueError(f"monomial parameter k must be an integer >= 1, got {value!r}")
+    return sp.Integer(int(value))
+
+
+def _check_alpha(value):
+    value = _to_sympy_number("alpha", value)
+    if value < 0:
+        raise ValueError(f"elu parameter alpha must be >= 0, got {value}")
+    return value
+
+
+def _to_sympy_number(name, value):
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        if isinstance(value, sp.Basic):
+            number = value
+        elif isinstance(value, int):
+            number = sp.Integer(value)
+        else:
+            f = float(value)
+            # exact decimal (0.1 -> 1/10) so LaTeX and symbolic checks stay exact
+            number = sp.Rational(repr(f))
+    except (TypeError, ValueError):
+        raise ValueError(f"parameter {name} must be a finite real number, got {value!r}") from None
+    if not number.is_real or not number.is_finite:
+        raise ValueError(f"parameter {name} must be a finite real number, got {value!r}")
+    return number
+
+
+#: name -> (factory, {parameter: validator})
+_FACTORIES: dict[str, tuple[Callable, dict[str, Callable]]] = {
+    "relu": (_relu, {}),
+    "leaky_relu": (_leaky_relu, {"a": _check_real("a")}),
+    "step": (_step, {}),
+    "abs": (_abs, {}),
+    "erf": (_erf, {}),
+    "tanh": (_tanh, {}),
+    "gelu": (_gelu, {}),
+    "elu": (_elu, {"alpha": _check_alpha}),
+    "identity": (_identity, {}),
+    "sin": (_sin, {}),
+    "cos": (_cos, {}),
+    "monomial": (_monomial, {"k": _check_monomial_k}),
+}
+
+_USER: dict[str, Activation] = {}
+_CACHE: dict = {}
+
+
+def names() -> list[str]:
+    """Names of all registered activations (built-in and user-registered)."""
+    return sorted([*_FACTORIES, *_USER])
+
+
+def builtin_examples() -> list[Activation]:
+    """One entry per built-in activation (parametrized ones at a non-default
+    parameter too), the list that tests and claims loop over."""
+    return [
+        get("relu"),
+        get("leaky_relu", a=0.1),
+        get("step"),
+        get("abs"),
+        get("erf"),
+        get("tanh"),
+        get("gelu"),
+        get("elu"),
+        get("elu", alpha=0.5),
+        get("identity"),
+        get("sin"),
+        get("cos"),
+        get("monomial", k=2),
+        get("monomial", k=3),
+    ]
+
+
+def get(name: str, **params) -> Activation:
+    """Registry entry by name, e.g. ``get("elu", alpha=0.5)``.
+
+    Raises ValueError naming the valid activations or parameters.
+    """
+    if not isinstance(name, str):
+        raise ValueError(f"activation must be a name (str) or an Activation, got {name!r}")
+    if name in _USER:
+        if params:
+            raise ValueError(f"user activation {name!r} takes no parameters, got {sorted(params)}")
+        return _USER[name]
+    if name not in _FACTORIES:
+        raise ValueError(f"unknown activation {name!r}; valid names: {', '.join(names())}")
+    factory, validators = _FACTORIES[name]
+    unknown = sorted(set(params) - set(validators))
+    if unknown:
+        valid = ", ".join(sorted(validators)) or "none"
+        raise ValueError(
+            f"unknown parameter(s) {unknown} for activation {name!r}; valid parameters: {valid}"
+        )
+    clean = {k: validators[k](v) for k, v in params.items()}
+    key = (name, tuple(sorted(clean.items())))
+    if key not in _CACHE:
+        _CACHE[key] = factory(**clean)
+    return _CACHE[key]
+
+
+def resolve(activation, **params) -> Activation:
+    """Accept a name or an :class:`Activation` (the form public APIs take)."""
+    if isinstance(activation, Activation):
+        if params:
+            raise ValueError("pass parameters to get(), not together with an Activation entry")
+        return activation
+    return get(activation, **params)
+
+
+# ---------------------------------------------------------------------------
+# user activations
+# ---------------------------------------------------------------------------
+
+#: the closed namespace user strings are parsed in
+_SAFE_FUNCTIONS = {
+    name: getattr(sp, name)
+    for name in (
+        "exp log sqrt sin cos tan sinh cosh tanh asinh acosh atanh asin acos atan atan2 "
+        "erf erfc Abs sign Max Min Heaviside Piecewise pi E Rational Integer Float"
+    ).split()
+}
+_SAFE_FUNCTIONS.update({"abs": sp.Abs, "max": sp.Max, "min": sp.Min})
+
+
+def parse_activation_string(text: str, var: str = "x") -> sp.Expr:
+    """Parse a user string such as ``"x*tanh(log(1+exp(x)))"`` into a SymPy
+    expression in :data:`x`, in a closed namespace: only the variable and the
+    functions in ``_SAFE_FUNCTIONS`` are allowed; anything else (attribute
+    access, dunder names, imports) is refused before parsing."""
+    from sympy.parsing.sympy_parser import (
+        convert_xor,
+        implicit_multiplication_application,
+        parse_expr,
+        standard_transformations,
+    )
+
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("activation expression must be a non-empty string")
+    if not var.isidentifier() or var.startswith("_"):
+        raise ValueError(f"var must be a plain identifier, got {var!r}")
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, IndentationError) as exc:
+        raise ValueError(f"cannot parse activation expression {text!r}: {exc}") from None
+    allowed = set(_SAFE_FUNCTIONS) | {var}
+    for tok in tokens:
+        if tok.type == tokenize.NAME and tok.string not in allowed:
+            raise ValueError(
+                f"name {tok.string!r} is not allowed in an activation expression; allowed: "
+                f"the variable {var!r} and {', '.join(sorted(_SAFE_FUNCTIONS))}"
+            )
+        if tok.type == tokenize.OP and tok.string not in set("+-*/()^,.") | {"**"}:
+            raise ValueError(f"operator {tok.string!r} is not allowed in an activation expression")
+        if tok.type == tokenize.STRING:
+            raise ValueError("string literals are not allowed in an activation expression")
+        if tok.type == tokenize.OP and tok.string == ".":
+            # only allowed inside a number such as 0.5, which tokenize keeps as NUMBER
+            raise ValueError("attribute access ('.') is not allowed in an activation expression")
+    local = {var: x, **_SAFE_FUNCTIONS}
+    try:
+        expr = parse_expr(
+            text,
+            local_dict=local,
+            global_dict={"__builtins__": {}, "Symbol": sp.Symbol, "Integer": sp.Integer,
+                         "Float": sp.Float, "Rational": sp.Rational},
+            transformations=standard_transformations
+            + (convert_xor, implicit_multiplication_application),
+        )
+    except Exception as exc:  # noqa: BLE001 - any parser failure becomes a clear ValueError
+        raise ValueError(f"cannot parse activation expression {text!r}: {exc}") from None
+    return _check_expression(expr)
+
+
+def _check_expression(expr) -> sp.Expr:
+    expr = sp.sympify(expr)
+    extra = expr.free_symbols - {x}
+    if extra:
+        raise ValueError(
+            f"activation expression may only depend on x, found {sorted(map(str, extra))}"
+        )
+    return expr
+
+
+def register(name: str, expr, var: str = "x", *, overwrite: bool = False) -> Activation:
+    """Register a user activation from a SymPy expression or a string.
+
+    >>> mish = register("mish", "x*tanh(log(1+exp(x)))")
+    >>> mish.dual is None   # kernels by quadrature
+    True
+
+    The derivative is taken symbolically; kernels are evaluated by quadrature.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"name must be an identifier string, got {name!r}")
+    if name in _FACTORIES or (name in _USER and not overwrite):
+        raise ValueError(f"activation {name!r} is already registered (pass overwrite=True)")
+    if isinstance(expr, str):
+        sym = parse_activation_string(expr, var)
+    else:
+        sym = sp.sympify(expr)
+        if var != "x":
+            sym = sym.subs(sp.Symbol(var), x).subs(sp.Symbol(var, real=True), x)
+        sym = sym.subs(sp.Symbol("x"), x)
+        sym = _check_expression(sym)
+    derivative = sp.diff(sym, x)
+    if derivative.has(sp.DiracDelta):
+        derivative = None
+    kinks = tuple(sorted({0} if sym.has(sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.Piecewise,
+                                        sp.sign) else set()))
+    act = Activation(name=name, expr=sym, derivative=derivative, kinks=kinks)
+    _USER[name] = act
+    return act
+
+
+def unregister(name: str) -> None:
+    """Remove a user activation (built-ins cannot be removed)."""
+    if name not in _USER:
+        raise ValueError(f"{name!r} is not a user-registered activation")
+    del _USER[name]
+
+
+__all__ += ["builtin_examples", "parse_activation_string", "unregister", "Erfcx",
+            "BivariateNormalCDF"]
