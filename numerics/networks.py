@@ -1,0 +1,783 @@
+r"""Finite fully connected networks trained on any precision backend.
+
+One network description (:class:`Network`), one training loop
+(:func:`train`: full-batch GD, mini-batch SGD, noisy GD / Langevin, weight
+decay, label noise) written against :class:`numerics.precision.Backend`, so
+the same network and data can be trained in float32, float64, mpmath at
+``dps`` digits and Arb at ``bits`` and compared step by step; plus
+:func:`gradient_flow` (``scipy.integrate.solve_ivp`` on the flattened float64
+parameters).
+
+Model (depth ``L = hidden_layers``, widths :math:`n_0 = d, n_1..n_L`, ``k`` outputs)
+-------------------------------------------------------------------------------------
+
+.. math::
+    Z^l = s_l\, A^{l-1} W_l^\top + \beta\, \mathbf 1 b_l^\top,\quad A^l = \sigma(Z^l),
+    \quad A^0 = X \in \mathbb R^{n\times d},\qquad
+    F = s_{\rm out}\, A^L a^\top + \beta\,\mathbf 1 c^\top,
+
+with multipliers by parameterization (``sigma_w`` :math:`=\sigma_w`,
+``sigma_b`` :math:`=\beta`):
+
+* ``"ntk"`` (Jacot et al. 2018; neural-tangents' convention): entries of
+  :math:`W_l, b_l, a, c` are :math:`N(0,1)`, :math:`s_l = \sigma_w/\sqrt{n_{l-1}}`,
+  :math:`s_{\rm out} = \sigma_w/\sqrt{n_L}`.
+* ``"mean_field"``: as ``"ntk"`` but :math:`s_{\rm out} = \sigma_w/n_L`
+  (two layers: :math:`f(x) = \frac1m\sum_i a_i\sigma(\langle w_i, x\rangle\sigma_w/\sqrt d)`).
+* ``"standard"``: all multipliers 1 (:math:`\beta = 1`), initialization
+  :math:`W_l \sim N(0, \sigma_w^2/n_{l-1})`, :math:`b_l \sim N(0, \sigma_b^2)`,
+  :math:`a \sim N(0, \mathrm{readout\_std}^2)` (default :math:`\sigma_w^2/n_L`).
+  He initialization (paper 003) is ``sigma_w=sqrt(2), sigma_b=0, bias=True``.
+
+``unit_norm_rows=True`` (the single-index model of paper 000) keeps the rows
+of :math:`W_1` on the unit sphere with :math:`s_1 = 1`, so
+:math:`f(x) = s_{\rm out}\sum_i a_i\sigma(\langle u_i, x\rangle)`: gradients
+(and Langevin noise) of :math:`W_1` are projected on the tangent space
+:math:`g_i - \langle g_i,u_i\rangle u_i` and the rows renormalized after each step.
+
+Loss and gradients (analytic backpropagation, no autodiff)
+----------------------------------------------------------
+
+.. math:: \mathcal L = \frac1{2n}\|F - Y\|_F^2,\quad R = (F - Y)/n,\quad
+    \nabla_a = s_{\rm out} R^\top A^L,\quad \nabla_c = \beta\,\mathbf 1^\top R,
+
+.. math:: G^L = s_{\rm out} R a,\quad \Delta^l = G^l\odot\sigma'(Z^l),\quad
+    \nabla_{W_l} = s_l \Delta^{l\top} A^{l-1},\quad \nabla_{b_l} = \beta\,\Delta^{l\top}\mathbf 1,
+    \quad G^{l-1} = s_l \Delta^l W_l.
+
+With one output the last layer's :math:`\Delta^L = s_{\rm out}\,\mathrm{diag}(R)\,\sigma'(Z^L)
+\,\mathrm{diag}(a)` is used in factored form (no :math:`n\times n_L` elementwise product).
+
+Updates (``lr`` :math:`=\eta`, per-group multipliers :math:`\mu_g`, ``weight_decay``
+:math:`=\lambda`, ``temperature`` :math:`=T`, :math:`\xi\sim N(0, I)`):
+
+.. math:: \theta_g \leftarrow \theta_g - \eta\mu_g(\nabla_g\mathcal L_B + \lambda\theta_g)
+          + \sqrt{2\eta\mu_g T}\,\xi_g,
+
+:math:`\mathcal L_B` the loss on the mini-batch :math:`B` (``method="sgd"``:
+``batch_size`` indices drawn without replacement each step; ``"gd"`` and
+``"langevin"``: all data).  ``label_noise`` :math:`=\delta` adds fresh
+:math:`N(0,\delta^2)` noise to the batch labels at every step (label-noise SGD).
+All random numbers (batches, noise) come from child streams of
+``numpy.random.SeedSequence(seed)``, drawn in float64 and converted exactly,
+so every backend sees the same batches and the same noise.
+
+Divergence
+----------
+If the loss becomes non-finite or exceeds ``loss_threshold``, training stops:
+with ``on_divergence="raise"`` (default) a :class:`TrainingDiverged` is raised
+(an ``ArithmeticError`` carrying ``.step``, ``.loss`` and the partial
+``.trajectory``); with ``"stop"`` the trajectory is returned with
+``diverged_at`` set.  Floating-point overflow warnings are suppressed
+(``numpy.errstate``) so a divergence is one clear message.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from numerics.precision import Backend, float32_normal, get_backend
+from theory.activations import Activation, resolve
+
+__all__ = [
+    "PARAMETERIZATIONS",
+    "METHODS",
+    "Network",
+    "Trajectory",
+    "TrainingDiverged",
+    "deep_net",
+    "forward",
+    "gradient_flow",
+    "loss_and_gradient",
+    "train",
+    "two_layer_net",
+]
+
+PARAMETERIZATIONS = ("ntk", "mean_field", "standard")
+METHODS = ("gd", "sgd", "langevin")
+
+
+class TrainingDiverged(ArithmeticError):
+    """Training stopped because the loss became non-finite or too large.
+
+    Attributes: ``step`` (the step at which the loss was first bad),
+    ``loss`` (float), ``trajectory`` (recorded up to that step).
+    """
+
+    def __init__(self, message, *, step, loss, trajectory=None):
+        super().__init__(message)
+        self.step = step
+        self.loss = loss
+        self.trajectory = trajectory
+
+
+def _exact(value, name):
+    """A SymPy number equal to ``value`` (floats by their exact binary value)."""
+    if isinstance(value, sp.Basic):
+        if not (value.is_real and value.is_finite):
+            raise ValueError(f"{name} must be a finite real number, got {value}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        return sp.Integer(int(value))
+    f = float(value)
+    if not np.isfinite(f):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return sp.Rational(f)
+
+
+def _positive_int(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Network:
+    """A fully connected network (see the module docstring for the model).
+
+    Use :func:`two_layer_net` / :func:`deep_net` or construct directly.
+    ``hidden_widths`` has one entry per hidden layer (``hidden_layers = L``).
+    """
+
+    input_dim: int
+    hidden_widths: tuple
+    activation: Activation
+    parameterization: str = "ntk"
+    sigma_w: object = 1.0
+    sigma_b: object = 0.0
+    bias: bool = False
+    output_dim: int = 1
+    unit_norm_rows: bool = False
+    readout_std: float | None = None
+
+    def __post_init__(self):
+        _positive_int(self.input_dim, "input_dim")
+        widths = tuple(self.hidden_widths)
+        if not widths:
+            raise ValueError("hidden_widths must list at least one hidden layer width")
+        for w in widths:
+            _positive_int(w, "hidden_widths entries")
+        object.__setattr__(self, "hidden_widths", tuple(int(w) for w in widths))
+        object.__setattr__(self, "activation", resolve(self.activation))
+        self.activation.require_derivative()
+        if self.parameterization not in PARAMETERIZATIONS:
+            raise ValueError(f"parameterization must be one of {PARAMETERIZATIONS}, "
+                             f"got {self.parameterization!r}")
+        _positive_int(self.output_dim, "output_dim")
+        if _exact(self.sigma_w, "sigma_w") <= 0:
+            raise ValueError(f"sigma_w must be > 0, got {self.sigma_w}")
+        if _exact(self.sigma_b, "sigma_b") < 0:
+            raise ValueError(f"sigma_b must be >= 0, got {self.sigma_b}")
+        if self.readout_std is not None and not (float(self.readout_std) >= 0):
+            raise ValueError(f"readout_std must be >= 0, got {self.readout_std}")
+
+    @property
+    def hidden_layers(self) -> int:
+        return len(self.hidden_widths)
+
+    @property
+    def param_names(self) -> tuple:
+        L = self.hidden_layers
+        names = [f"W{l}" for l in range(1, L + 1)]
+        if self.bias:
+            names += [f"b{l}" for l in range(1, L + 1)]
+        names.append("a")
+        if self.bias:
+            names.append("c")
+        return tuple(names)
+
+    def param_shapes(self) -> dict:
+        dims = (self.input_dim, *self.hidden_widths)
+        shapes = {}
+        for l in range(1, self.hidden_layers + 1):
+            shapes[f"W{l}"] = (dims[l], dims[l - 1])
+            if self.bias:
+                shapes[f"b{l}"] = (dims[l], 1)
+        shapes["a"] = (self.output_dim, dims[-1])
+        if self.bias:
+            shapes["c"] = (self.output_dim, 1)
+        return {k: shapes[k] for k in self.param_names}
+
+    @property
+    def num_params(self) -> int:
+        return sum(r * c for r, c in self.param_shapes().values())
+
+    def multipliers(self) -> dict:
+        """Exact forward multipliers ``s1..sL, s_out, beta`` as SymPy numbers."""
+        sw, sb = _exact(self.sigma_w, "sigma_w"), _exact(self.sigma_b, "sigma_b")
+        dims = (self.input_dim, *self.hidden_widths)
+        out = {}
+        for l in range(1, self.hidden_layers + 1):
+            if self.parameterization == "standard":
+                out[f"s{l}"] = sp.Integer(1)
+            else:
+                out[f"s{l}"] = sw / sp.sqrt(dims[l - 1])
+        if self.unit_norm_rows:
+            out["s1"] = sp.Integer(1)
+        if self.parameterization == "standard":
+            out["s_out"], out["beta"] = sp.Integer(1), sp.Integer(1)
+        else:
+            out["s_out"] = sw / (dims[-1] if self.parameterization == "mean_field"
+                                 else sp.sqrt(dims[-1]))
+            out["beta"] = sb
+        return out
+
+    def init(self, seed) -> dict:
+        """Initial parameters (float64 arrays of float32-representable numbers).
+
+        Each parameter group ``g`` is drawn with :func:`float32_normal` from the
+        ``i``-th child of ``SeedSequence(seed)`` (order of :attr:`param_names`),
+        so adding a group never changes the others.
+        """
+        children = np.random.SeedSequence(_seed_entropy(seed)).spawn(len(self.param_names))
+        sw, sb = float(_exact(self.sigma_w, "sigma_w")), float(_exact(self.sigma_b, "sigma_b"))
+        dims = (self.input_dim, *self.hidden_widths)
+        params = {}
+        for child, (name, shape) in zip(children, self.param_shapes().items(), strict=True):
+            std = 1.0
+            if self.parameterization == "standard":
+                if name.startswith("W"):
+                    std = sw / np.sqrt(dims[int(name[1:]) - 1])
+                elif name.startswith("b") or name == "c":
+                    std = sb
+                elif name == "a":
+                    std = self.readout_std if self.readout_std is not None else sw / np.sqrt(
+                        dims[-1])
+            if name == "W1" and self.unit_norm_rows:
+                w = np.random.default_rng(child).standard_normal(shape)
+                w /= np.linalg.norm(w, axis=1, keepdims=True)
+                params[name] = w.astype(np.float32).astype(np.float64)
+            else:
+                params[name] = float32_normal(child, shape, std)
+        return params
+
+
+def two_layer_net(input_dim, width, activation, **kwargs) -> Network:
+    r"""Two-layer net :math:`f(x) = s_{\rm out}\sum_{i\le m} a_i\sigma(s_1\langle w_i,x\rangle)`."""
+    return Network(input_dim, (width,), activation, **kwargs)
+
+
+def deep_net(input_dim, width, hidden_layers, activation, **kwargs) -> Network:
+    """``hidden_layers`` hidden layers of equal ``width``."""
+    L = _positive_int(hidden_layers, "hidden_layers")
+    return Network(input_dim, (width,) * L, activation, **kwargs)
+
+
+def _seed_entropy(seed):
+    if isinstance(seed, np.random.SeedSequence):
+        return seed.entropy if seed.spawn_key == () else seed.generate_state(4)
+    if seed is None:
+        raise ValueError("seed must be given explicitly (an int or a SeedSequence)")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer or SeedSequence, got {seed!r}")
+    return int(seed)
+
+
+# ---------------------------------------------------------------------------
+# validation and conversion
+# ---------------------------------------------------------------------------
+
+
+def _check_data(net, X, y):
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != net.input_dim:
+        raise ValueError(f"X must have shape (n, {net.input_dim}), got {X.shape}")
+    if X.shape[0] < 1:
+        raise ValueError("X must contain at least one sample")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinite entries")
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 1:
+        y = y.reshape(-1, 1)
+    if y.shape != (X.shape[0], net.output_dim):
+        raise ValueError(f"y must have shape ({X.shape[0]},) or ({X.shape[0]}, "
+                         f"{net.output_dim}) to match X, got {np.shape(y)}")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("y contains NaN or infinite entries")
+    return X, y
+
+
+def _to_native(net, B, params):
+    if not isinstance(params, dict) or set(params) != set(net.param_names):
+        got = sorted(params) if isinstance(params, dict) else type(params).__name__
+        raise ValueError(f"params must be a dict with keys {list(net.param_names)}, got {got}")
+    out = {}
+    for name, shape in net.param_shapes().items():
+        value = params[name]
+        if isinstance(value, np.ndarray) and value.dtype != object:
+            if value.shape != shape:
+                raise ValueError(f"params[{name!r}] must have shape {shape}, got {value.shape}")
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"params[{name!r}] contains NaN or infinite entries")
+        native = B.asarray(value)
+        if B.shape(native) != shape:
+            raise ValueError(f"params[{name!r}] must have shape {shape}, got {B.shape(native)}")
+        out[name] = native
+    return out
+
+
+class _Constants:
+    """Multipliers of one network as native scalars of one backend."""
+
+    def __init__(self, net, B, n):
+        mult = net.multipliers()
+        self.s = [B.scalar(mult[f"s{l}"]) for l in range(1, net.hidden_layers + 1)]
+        self.s_is_one = [mult[f"s{l}"] == 1 for l in range(1, net.hidden_layers + 1)]
+        self.s_out = B.scalar(mult["s_out"])
+        self.beta = B.scalar(mult["beta"])
+        self.inv_n = B.scalar(sp.Rational(1, n))
+        self.half_inv_n = B.scalar(sp.Rational(1, 2 * n))
+        self.mult = mult
+
+
+def _scaled(B, a, c, is_one=False):
+    return a if is_one else B.scale(a, c)
+
+
+def _forward_native(net, B, P, X, K):
+    """Pre-activations, activations and derivatives of every layer, and F."""
+    A = X
+    acts, derivs = [X], []
+    n = B.shape(X)[0]
+    ones = B.ones(n, 1) if net.bias else None
+    for l in range(1, net.hidden_layers + 1):
+        Z = _scaled(B, B.matmul(A, B.transpose(P[f"W{l}"])), K.s[l - 1], K.s_is_one[l - 1])
+        if net.bias:
+            Z = B.add(Z, B.scale(B.matmul(ones, B.transpose(P[f"b{l}"])), K.beta))
+        A, dA = B.activation_pair(net.activation, Z)
+        acts.append(A)
+        derivs.append(dA)
+    F = B.scale(B.matmul(A, B.transpose(P["a"])), K.s_out)
+    if net.bias:
+        F = B.add(F, B.scale(B.matmul(ones, B.transpose(P["c"])), K.beta))
+    return acts, derivs, F
+
+
+def _loss_grad_native(net, B, P, X, Y, K, need_grad=True):
+    acts, derivs, F = _forward_native(net, B, P, X, K)
+    R = B.sub(F, Y)
+    loss = B.scale(B.sum_squares(R), K.half_inv_n)
+    if not need_grad:
+        return loss, None
+    Rn = B.scale(R, K.inv_n)
+    L = net.hidden_layers
+    grads = {}
+    grads["a"] = B.scale(B.matmul(B.transpose(Rn), acts[L]), K.s_out)
+    if net.bias:
+        grads["c"] = B.scale(B.transpose(B.sum_rows(Rn)), K.beta)
+    a = P["a"]
+    G = None
+    for l in range(L, 0, -1):
+        s_l, one_l = K.s[l - 1], K.s_is_one[l - 1]
+        dA, A_prev = derivs[l - 1], acts[l - 1]
+        if l == L and net.output_dim == 1:
+            # Delta = s_out diag(Rn) dA diag(a): never form the n x m_L elementwise product
+            a_col = B.transpose(a)
+            c = B.scale(B.matmul(B.transpose(dA), B.scale_rows(A_prev, Rn)), K.s_out)
+            grads[f"W{l}"] = _scaled(B, B.scale_rows(c, a_col), s_l, one_l)
+            if net.bias:
+                g_b = B.scale_rows(B.matmul(B.transpose(dA), Rn), a_col)
+                grads[f"b{l}"] = B.scale(B.scale(g_b, K.s_out), K.beta)
+            if l > 1:
+                G_next = B.scale_rows(B.matmul(dA, B.scale_rows(P[f"W{l}"], a_col)), Rn)
+                G = _scaled(B, B.scale(G_next, K.s_out), s_l, one_l)
+            continue
+        if G is None:  # l == L with several outputs
+            G = B.scale(B.matmul(Rn, a), K.s_out)
+        delta = B.hadamard(G, dA)
+        grads[f"W{l}"] = _scaled(B, B.matmul(B.transpose(delta), A_prev), s_l, one_l)
+        if net.bias:
+            grads[f"b{l}"] = B.scale(B.transpose(B.sum_rows(delta)), K.beta)
+        if l > 1:
+            G = _scaled(B, B.matmul(delta, P[f"W{l}"]), s_l, one_l)
+    return loss, {k: grads[k] for k in net.param_names}
+
+
+def _backend(backend, dps, bits, mode):
+    if isinstance(backend, Backend):
+        if dps is not None or bits is not None:
+            raise ValueError("pass dps/bits with a backend name, not with a Backend instance")
+        return backend
+    return get_backend(backend, dps=dps, bits=bits, mode=mode)
+
+
+def forward(net, params, X, *, backend="float64", dps=None, bits=None):
+    """Network outputs ``F`` (``n x k``) as a float64 array."""
+    B = _backend(backend, dps, bits, "midpoint-reset")
+    X, _ = _check_data(net, X, np.zeros((np.shape(X)[0], net.output_dim)))
+    with B.scope(), np.errstate(all="ignore"):
+        P = _to_native(net, B, params)
+        K = _Constants(net, B, X.shape[0])
+        return B.to_numpy(_forward_native(net, B, P, B.asarray(X), K)[2])
+
+
+def loss_and_gradient(net, params, X, y, *, backend="float64", dps=None, bits=None):
+    r"""Loss :math:`\frac1{2n}\|F-Y\|^2` and its gradient on one backend.
+
+    Returns ``(loss, grads)`` as native backend objects (use
+    ``backend.to_numpy`` / ``to_mpmath``); ``params`` may be float64 arrays or
+    native arrays.
+    """
+    B = _backend(backend, dps, bits, "midpoint-reset")
+    X, Y = _check_data(net, X, y)
+    with B.scope(), np.errstate(all="ignore"):
+        P = _to_native(net, B, params)
+        K = _Constants(net, B, X.shape[0])
+        return _loss_grad_native(net, B, P, B.asarray(X), B.asarray(Y), K)
+
+
+# ---------------------------------------------------------------------------
+# trajectories
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Trajectory:
+    """What a run recorded.
+
+    ``steps`` (update count, or time for :func:`gradient_flow`), ``loss``
+    (float64 data loss on all samples), ``params`` (native parameter dicts of
+    ``backend``; empty if not recorded), ``radius`` (largest Arb radius of the
+    parameters before any midpoint reset; 0 elsewhere), ``extra`` (callback
+    values), ``diverged_at`` (step or ``None``).
+    """
+
+    backend: Backend
+    network: Network
+    steps: list = field(default_factory=list)
+    loss: list = field(default_factory=list)
+    params: list = field(default_factory=list)
+    radius: list = field(default_factory=list)
+    extra: list = field(default_factory=list)
+    diverged_at: int | None = None
+    loss_native: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.loss = list(self.loss)
+
+    @property
+    def final_params(self) -> dict:
+        return self.params[-1]
+
+    def param_array(self, name) -> np.ndarray:
+        """``(records, rows, cols)`` float64 array of one parameter group."""
+        return np.stack([self.backend.to_numpy(p[name]) for p in self.params])
+
+    def flat(self, i) -> np.ndarray:
+        """Record ``i`` as one float64 vector (groups in ``param_names`` order)."""
+        return np.concatenate([self.backend.to_numpy(self.params[i][k]).ravel()
+                               for k in self.network.param_names])
+
+    def flat_mpmath(self, i) -> np.ndarray:
+        """Record ``i`` as one object vector of exact ``mpf`` values (midpoints for Arb)."""
+        return np.concatenate([self.backend.to_mpmath(self.params[i][k]).ravel()
+                               for k in self.network.param_names])
+
+    def flat_radius(self, i) -> np.ndarray:
+        """Arb radii of record ``i`` (zeros for point backends)."""
+        B = self.backend
+        if not hasattr(B, "radii"):
+            return np.zeros(self.network.num_params)
+        return np.concatenate([B.radii(self.params[i][k]).ravel()
+                               for k in self.network.param_names])
+
+    def numpy(self) -> np.ndarray:
+        """All records as a ``(records, num_params)`` float64 array."""
+        return np.stack([self.flat(i) for i in range(len(self.params))])
+
+
+def _record_set(record, steps):
+    if record is None:
+        every = max(1, steps // 1000)
+        chosen = set(range(0, steps + 1, every))
+    elif isinstance(record, numbers.Integral) and not isinstance(record, bool):
+        every = _positive_int(record, "record")
+        chosen = set(range(0, steps + 1, every))
+    else:
+        try:
+            chosen = {int(s) for s in record}
+        except (TypeError, ValueError):
+            raise ValueError("record must be None, a positive int (every k steps) or an "
+                             f"iterable of step numbers, got {record!r}") from None
+        bad = [s for s in chosen if s < 0 or s > steps]
+        if bad:
+            raise ValueError(f"record steps must lie in [0, {steps}], got {sorted(bad)[:5]}")
+    chosen.add(steps)
+    return chosen
+
+
+def _check_nonneg(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+            np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return value
+
+
+def _group_rates(net, lr, frozen, lr_multipliers):
+    frozen = set(frozen or ())
+    unknown = frozen - set(net.param_names)
+    if unknown:
+        raise ValueError(f"frozen names {sorted(unknown)} are not parameters; valid: "
+                         f"{list(net.param_names)}")
+    mults = dict(lr_multipliers or {})
+    unknown = set(mults) - set(net.param_names)
+    if unknown:
+        raise ValueError(f"lr_multipliers names {sorted(unknown)} are not parameters; valid: "
+                         f"{list(net.param_names)}")
+    rates = {}
+    for name in net.param_names:
+        if name in frozen:
+            continue
+        mu = _exact(mults.get(name, 1), f"lr_multipliers[{name!r}]")
+        if mu < 0:
+            raise ValueError(f"lr_multipliers[{name!r}] must be >= 0, got {mults[name]}")
+        if mu != 0:
+            rates[name] = _exact(lr, "lr") * mu
+    return rates
+
+
+def train(net, params, X, y, *, lr, steps, backend="float64", dps=None, bits=None,
+          mode="midpoint-reset", method="gd", batch_size=None, seed=0, weight_decay=0.0,
+          temperature=0.0, label_noise=0.0, frozen=(), lr_multipliers=None, record=None,
+          record_params=True, callback: Callable | None = None, progress=None,
+          on_divergence="raise", loss_threshold=1e30) -> Trajectory:
+    r"""Train ``net`` from ``params`` on ``(X, y)`` for ``steps`` updates.
+
+    Parameters
+    ----------
+    lr : step size :math:`\eta > 0` (its exact binary value is used on every
+        backend; float32 rounds it).
+    backend, dps, bits, mode : see :func:`numerics.precision.get_backend`.
+    method : ``"gd"`` (full batch), ``"sgd"`` (``batch_size`` required) or
+        ``"langevin"`` (full batch, ``temperature > 0`` required); noise is
+        added whenever ``temperature > 0``.
+    seed : int or SeedSequence for batches and noise (explicit).
+    weight_decay, temperature, label_noise : :math:`\lambda, T, \delta \ge 0`.
+    frozen : parameter groups not trained (e.g. ``("a",)`` for a fixed
+        second layer); ``lr_multipliers`` : per-group factors :math:`\mu_g`
+        (e.g. ``{"a": 1/eps}`` for a fast second layer).
+    record : ``None`` (every step, at most about 1000 records), an int ``k``
+        (every ``k`` steps) or an iterable of steps; step 0 is the initial
+        point and the last step is always recorded.
+    callback : ``callback(step, params, backend)`` called at record steps;
+        its return values go to ``Trajectory.extra``.
+    progress : show a tqdm bar (``None``: only for runs of >= 1000 steps on
+        a terminal).
+    on_divergence : ``"raise"`` (:class:`TrainingDiverged`) or ``"stop"``.
+
+    Returns a :class:`Trajectory`.
+    """
+    B = _backend(backend, dps, bits, mode)
+    X, Y = _check_data(net, X, y)
+    n = X.shape[0]
+    lr_f = float(lr) if isinstance(lr, (numbers.Real, sp.Basic)) and not isinstance(
+        lr, bool) else None
+    if lr_f is None or not np.isfinite(lr_f) or lr_f <= 0:
+        raise ValueError(f"lr (step size) must be a finite number > 0, got {lr!r}")
+    steps = _positive_int(steps, "steps", minimum=0)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    weight_decay = _check_nonneg(weight_decay, "weight_decay")
+    temperature = _check_nonneg(temperature, "temperature")
+    label_noise = _check_nonneg(label_noise, "label_noise")
+    if method == "sgd":
+        if batch_size is None:
+            raise ValueError("method='sgd' needs batch_size")
+        batch_size = _positive_int(batch_size, "batch_size")
+        if batch_size > n:
+            raise ValueError(f"batch_size must be in [1, n={n}], got {batch_size}")
+    elif batch_size is not None and batch_size != n:
+        raise ValueError(f"batch_size applies to method='sgd' only (got {batch_size} with "
+                         f"method={method!r})")
+    if method == "langevin" and temperature <= 0:
+        raise ValueError("method='langevin' needs temperature > 0")
+    if on_divergence not in ("raise", "stop"):
+        raise ValueError(f"on_divergence must be 'raise' or 'stop', got {on_divergence!r}")
+    if not (float(loss_threshold) > 0):
+        raise ValueError(f"loss_threshold must be > 0, got {loss_threshold!r}")
+    rates = _group_rates(net, lr, frozen, lr_multipliers)
+    records = _record_set(record, steps)
+    batch_rng, noise_rng, label_rng = (
+        np.random.default_rng(s)
+        for s in np.random.SeedSequence(_seed_entropy(seed)).spawn(3))
+    traj = Trajectory(backend=B, network=net)
+
+    with B.scope(), np.errstate(all="ignore"):
+        P = _to_native(net, B, params)
+        K = _Constants(net, B, n)
+        Kb = _Constants(net, B, batch_size) if method == "sgd" else K
+        Xn, Yn = B.asarray(X), B.asarray(Y)
+        eta = {g: B.scalar(r) for g, r in rates.items()}
+        lam = B.scalar(_exact(weight_decay, "weight_decay")) if weight_decay else None
+        noise_scale = {g: B.scalar(sp.sqrt(2 * r * _exact(temperature, "temperature")))
+                       for g, r in rates.items()} if temperature else {}
+        shapes = net.param_shapes()
+        pending_radius = 0.0
+
+        def record_now(step, loss):
+            traj.steps.append(step)
+            traj.loss.append(B.to_float(loss))
+            traj.loss_native.append(loss)
+            traj.radius.append(pending_radius)
+            if record_params:
+                traj.params.append({k: B.copy(v) for k, v in P.items()})
+            if callback is not None:
+                traj.extra.append(callback(step, P, B))
+
+        def check(step, loss):
+            value = B.to_float(loss)
+            if B.is_finite(loss) and value <= loss_threshold:
+                return False
+            traj.diverged_at = step
+            if step not in traj.steps:
+                traj.steps.append(step)
+                traj.loss.append(value)
+                traj.loss_native.append(loss)
+                traj.radius.append(pending_radius)
+            if on_divergence == "raise":
+                raise TrainingDiverged(
+                    f"training diverged at step {step}: loss = {value} (non-finite or above "
+                    f"loss_threshold={loss_threshold}) on backend {B.label} with lr={lr}",
+                    step=step, loss=value, trajectory=traj)
+            return True
+
+        from tqdm.auto import tqdm
+
+        disable = (not progress) if progress is not None else (True if steps < 1000 else None)
+        bar = tqdm(total=steps, disable=disable, desc=f"train {B.label}", leave=False)
+        try:
+            for step in range(steps + 1):
+                full = method != "sgd" and not label_noise
+                if full or step == steps:
+                    loss, grads = _loss_grad_native(net, B, P, Xn, Yn, K,
+                                                    need_grad=step < steps)
+                else:
+                    loss = _loss_grad_native(net, B, P, Xn, Yn, K, need_grad=False)[0] if (
+                        step in records) else None
+                    grads = None
+                if loss is not None and check(step, loss):
+                    break
+                if step in records:
+                    record_now(step, loss)
+                if step == steps:
+                    break
+                if grads is None:
+                    idx = (np.sort(batch_rng.choice(n, size=batch_size, replace=False))
+                           if method == "sgd" else np.arange(n))
+                    Yb = Y[idx]
+                    if label_noise:
+                        Yb = Yb + label_noise * label_rng.standard_normal(Yb.shape)
+                    KK = Kb if method == "sgd" else K
+                    _, grads = _loss_grad_native(net, B, P, B.asarray(X[idx]),
+                                                 B.asarray(Yb), KK)
+                new = {}
+                for g, value in P.items():
+                    if g not in eta:
+                        new[g] = value
+                        continue
+                    grad = grads[g]
+                    if lam is not None:
+                        grad = B.add(grad, B.scale(value, lam))
+                    tangent = net.unit_norm_rows and g == "W1"
+                    if tangent:
+                        grad = B.sub(grad, B.scale_rows(value, B.row_dots(grad, value)))
+                    upd = B.sub(value, B.scale(grad, eta[g]))
+                    if g in noise_scale:
+                        xi = B.asarray(noise_rng.standard_normal(shapes[g]))
+                        if tangent:
+                            xi = B.sub(xi, B.scale_rows(value, B.row_dots(xi, value)))
+                        upd = B.add(upd, B.scale(xi, noise_scale[g]))
+                    if tangent:
+                        upd = B.scale_rows(upd, B.reciprocal(B.row_norms(upd)))
+                    new[g] = upd
+                if step + 1 in records:
+                    pending_radius = max((B.max_radius(v) for v in new.values()), default=0.0)
+                P = {g: B.reset_midpoints(v) if g in eta else v for g, v in new.items()}
+                bar.update(1)
+        finally:
+            bar.close()
+    return traj
+
+
+# ---------------------------------------------------------------------------
+# gradient flow
+# ---------------------------------------------------------------------------
+
+
+def gradient_flow(net, params, X, y, *, times, weight_decay=0.0, frozen=(),
+                  lr_multipliers=None, method="DOP853", rtol=1e-10, atol=1e-12,
+                  callback=None) -> Trajectory:
+    r"""Gradient flow :math:`\dot\theta_g = -\mu_g(\nabla_g\mathcal L + \lambda\theta_g)`
+    in float64 by ``scipy.integrate.solve_ivp`` on the flattened parameters.
+
+    ``times``: increasing non-negative times at which the state is recorded
+    (``Trajectory.steps`` holds these times).  GD with step :math:`\eta` after
+    :math:`k` steps approximates the flow at :math:`t = k\eta` with error
+    :math:`O(\eta)` (explicit Euler).  With ``unit_norm_rows`` the first-layer
+    gradient is projected on the tangent space (the flow then preserves
+    :math:`|u_i|`).
+    """
+    from scipy.integrate import solve_ivp
+
+    X, Y = _check_data(net, X, y)
+    times = np.asarray(times, dtype=np.float64).ravel()
+    if times.size == 0 or not np.all(np.isfinite(times)) or times[0] < 0 or np.any(
+            np.diff(times) <= 0):
+        raise ValueError("times must be a non-empty, strictly increasing array of finite "
+                         "times >= 0")
+    weight_decay = _check_nonneg(weight_decay, "weight_decay")
+    rates = _group_rates(net, 1.0, frozen, lr_multipliers)
+    B = get_backend("float64")
+    P0 = _to_native(net, B, params)
+    shapes = net.param_shapes()
+    names = net.param_names
+    sizes = [shapes[k][0] * shapes[k][1] for k in names]
+    offsets = np.cumsum([0, *sizes])
+    K = _Constants(net, B, X.shape[0])
+    mu = {g: float(r) for g, r in rates.items()}
+
+    def unflatten(theta):
+        return {k: theta[offsets[i]:offsets[i + 1]].reshape(shapes[k])
+                for i, k in enumerate(names)}
+
+    def rhs(_t, theta):
+        P = unflatten(theta)
+        _, grads = _loss_grad_native(net, B, P, X, Y, K)
+        out = []
+        for k in names:
+            if k not in mu:
+                out.append(np.zeros(P[k].size))
+                continue
+            g = grads[k] + weight_decay * P[k]
+            if net.unit_norm_rows and k == "W1":
+                g = g - P[k] * np.sum(g * P[k], axis=1, keepdims=True)
+            out.append(-mu[k] * g.ravel())
+        return np.concatenate(out)
+
+    theta0 = np.concatenate([P0[k].ravel() for k in names])
+    t_start = 0.0
+    with np.errstate(all="ignore"):
+        sol = solve_ivp(rhs, (t_start, float(times[-1])), theta0, method=method,
+                        t_eval=times, rtol=rtol, atol=atol)
+    if not sol.success:
+        raise ArithmeticError(f"gradient flow integration failed: {sol.message}")
+    traj = Trajectory(backend=B, network=net)
+    for j, t in enumerate(sol.t):
+        P = unflatten(sol.y[:, j].copy())
+        loss, _ = _loss_grad_native(net, B, P, X, Y, K, need_grad=False)
+        traj.steps.append(float(t))
+        traj.loss.append(float(loss))
+        traj.loss_native.append(loss)
+        traj.radius.append(0.0)
+        traj.params.append(P)
+        if callback is not None:
+            traj.extra.append(callback(float(t), P, B))
+    return traj
+
