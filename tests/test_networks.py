@@ -39,6 +39,8 @@ def erf_net():
 
 GRAD_NETS = [
     ("two-layer erf ntk", lambda: two_layer_net(3, 4, "erf")),
+    ("two-layer erf ntk with bias", lambda: two_layer_net(3, 5, "erf", bias=True, sigma_w=1.25,
+                                                          sigma_b=0.25)),
     ("two-layer relu mean-field", lambda: two_layer_net(3, 4, "relu",
                                                        parameterization="mean_field")),
     ("deep tanh standard with bias", lambda: deep_net(3, 4, 2, "tanh", parameterization="standard",
