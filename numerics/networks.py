@@ -87,6 +87,7 @@ from theory.activations import Activation, resolve
 __all__ = [
     "PARAMETERIZATIONS",
     "METHODS",
+    "GDStepper",
     "Network",
     "Trajectory",
     "TrainingDiverged",
@@ -431,6 +432,37 @@ def loss_and_gradient(net, params, X, y, *, backend="float64", dps=None, bits=No
         P = _to_native(net, B, params)
         K = _Constants(net, B, X.shape[0])
         return _loss_grad_native(net, B, P, B.asarray(X), B.asarray(Y), K)
+
+
+class GDStepper:
+    r"""Full-batch GD on native backend state, one :meth:`step` at a time.
+
+    The data and parameters are converted once; :meth:`step` does
+    :math:`\theta \leftarrow \theta - \eta\nabla\mathcal L(\theta)` (then resets Arb
+    midpoints in ``midpoint-reset`` mode) and returns the loss before the step.
+    For benchmarks and custom loops; :func:`train` has the full feature set.
+    """
+
+    def __init__(self, net, params, X, y, *, lr, backend="float64", dps=None, bits=None,
+                 mode="midpoint-reset"):
+        self.net = net
+        self.backend = B = _backend(backend, dps, bits, mode)
+        X, Y = _check_data(net, X, y)
+        if not (isinstance(lr, numbers.Real) and np.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr (step size) must be a finite number > 0, got {lr!r}")
+        with B.scope():
+            self.params = _to_native(net, B, params)
+            self.X, self.Y = B.asarray(X), B.asarray(Y)
+            self._K = _Constants(net, B, X.shape[0])
+            self._eta = B.scalar(_exact(lr, "lr"))
+
+    def step(self):
+        B = self.backend
+        with B.scope(), np.errstate(all="ignore"):
+            loss, grads = _loss_grad_native(self.net, B, self.params, self.X, self.Y, self._K)
+            self.params = {k: B.reset_midpoints(B.sub(v, B.scale(grads[k], self._eta)))
+                           for k, v in self.params.items()}
+        return loss
 
 
 # ---------------------------------------------------------------------------
