@@ -1,0 +1,992 @@
+r"""Kernel fixed points, edge of chaos and depth scales (SymPy + mpmath only).
+
+Signal propagation through a deep random network of width :math:`\to\infty`
+(Poole et al. 2016, "Exponential expressivity in deep neural networks through
+transient chaos"; Schoenholz et al. 2017, "Deep information propagation"):
+with weights of variance :math:`\sigma_w^2/N` and biases of variance
+:math:`\sigma_b^2`, the pre-activation variance follows the **length map**
+
+.. math:: \mathcal L(q) = \sigma_w^2\,\mathbb E_{z}\big[\sigma(\sqrt q\,z)^2\big] + \sigma_b^2,
+
+and the correlation of two inputs of equal variance :math:`q` follows the
+**correlation map**
+
+.. math:: \mathcal C_q(\rho) = \frac{\sigma_w^2\,\mathbb E[\sigma(u)\sigma(v)] + \sigma_b^2}
+          {\sigma_w^2\,\mathbb E[\sigma(u)^2] + \sigma_b^2},\qquad
+          \operatorname{Var} u = \operatorname{Var} v = q,\ \operatorname{Cov}(u,v) = \rho q .
+
+At a fixed point :math:`q = q^* = \mathcal L(q^*)` the denominator is
+:math:`q^*`, which is the convention :math:`\rho \mapsto (\sigma_w^2 \mathbb E[\sigma(u)
+\sigma(v)] + \sigma_b^2)/q^*` of DESIGN.md; dividing by :math:`\mathcal L(q)`
+makes :math:`\mathcal C_q(1) = 1` for every ``q`` a user passes, and it is the
+exact one-layer map of the correlation of two equal-variance inputs.
+Slopes: :math:`\chi_1 = \sigma_w^2 \mathbb E[\sigma'(\sqrt{q^*} z)^2]`
+(:math:`= \mathcal C'(1)` at a fixed point), :math:`\chi_c = \sigma_w^2
+\mathbb E[\sigma'(u)\sigma'(v)]` at :math:`(q^*, \rho^*)`
+(:math:`= \mathcal C'(\rho^*)`), :math:`\chi_q = \mathcal L'(q^*)`; depth scales
+:math:`\xi = -1/\log|\chi|` (Schoenholz et al. 2017, eqs. (5)-(9)).
+Edge of chaos: :math:`\chi_1 = 1`.
+
+Every function takes an activation name or registry entry, and ``dps``:
+``None`` (default) returns Python floats computed at double precision (plus
+guard digits), an integer returns mpmath numbers correct to about ``dps``
+decimal digits.
+
+Evaluation routes (fast enough for a REPL):
+
+* closed-form registry kernels (ReLU family, erf, GELU, sin/cos, monomials,
+  ELU diagonals): :mod:`theory.dual`;
+* ELU off the diagonal (its closed form needs bivariate normal CDFs, slow in
+  mpmath): a 1-D quadrature over :math:`u` of the closed-form inner
+  expectation :math:`\mathbb E[\sigma(v) \mid u]` (:func:`_elu_inner`);
+* activations without closed forms (tanh, user activations): 1-D
+  expectations by tanh-sinh quadrature split at the kinks (``mpmath.fp`` at
+  double precision); 2-D expectations of smooth activations by a tensor
+  trapezoidal rule on :math:`[-Z, Z]^2` in the standard-normal variables,
+  halving the step until two successive results agree (the trapezoidal rule
+  converges geometrically for integrands analytic in a strip); kinked ones by
+  :func:`theory.dual.dual_kernel` (nested quadrature, slow).
+
+Root finding uses :func:`mpmath.findroot` (Anderson–Björk) on a bracket found
+by scanning a grid; a missing fixed point or an empty bracket is a ValueError
+that says why.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+import mpmath
+import sympy as sp
+
+from theory import dual
+from theory.activations import Activation, q, q11, q12, q22, resolve, x
+from theory.gaussian import MPMATH_FUNCTIONS, BivariateNormalCDF, _check_dps
+
+__all__ = [
+    "length_map",
+    "length_map_slope",
+    "length_fixed_point",
+    "correlation_map",
+    "correlation_map_slope",
+    "correlation_fixed_point",
+    "chi1",
+    "norm_preserving_sigma",
+    "edge_of_chaos",
+    "edge_of_chaos_curve",
+    "depth_scales",
+    "DepthScales",
+    "joint_recursion",
+    "iterate_correlation",
+    "length_map_latex",
+    "correlation_map_latex",
+]
+
+#: q-grid (log-spaced) on which roots of the length map are bracketed
+_Q_GRID_RANGE = (-10, 8)  # decades: 1e-10 ... 1e8
+_Q_GRID_PER_DECADE = 6
+#: rho-grid on which roots of the correlation map are bracketed
+_RHO_GRID = 40
+
+
+# ---------------------------------------------------------------------------
+# precision handling
+# ---------------------------------------------------------------------------
+
+#: True while a public function computes at double precision (dps=None): inner
+#: quadratures then run in float arithmetic. A flag, not mp.dps, because
+#: findroot raises mp.prec while it works.
+_FLOAT_MODE: ContextVar[bool] = ContextVar("fixedpoints_float_mode", default=False)
+
+
+def _float_mode() -> bool:
+    return _FLOAT_MODE.get()
+
+
+@contextmanager
+def _precision(dps):
+    """Work at ``dps`` (15 for floats) plus 10 guard digits; yield the rounding
+    function for results (float, or an mpf rounded to ``dps`` digits)."""
+    work = _check_dps(dps)
+    token = _FLOAT_MODE.set(dps is None)
+    try:
+        with mpmath.workdps(work + 10):
+            yield _finisher(dps, work)
+    finally:
+        _FLOAT_MODE.reset(token)
+
+
+def _finisher(dps, work):
+    def finish(value):
+        if value is None:
+            return None
+        if dps is None:
+            return float(value)
+        with mpmath.workdps(work):
+            return +mpmath.mpf(value)
+
+    return finish
+
+
+def _mpf(name, value, *, positive=False, nonnegative=False):
+    try:
+        v = mpmath.mpf(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    if not mpmath.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if positive and v <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if nonnegative and v < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return v
+
+
+def _weights(sigma_w, sigma_b):
+    sw = _mpf("sigma_w", sigma_w, nonnegative=True)
+    sb = _mpf("sigma_b", sigma_b, nonnegative=True)
+    return sw, sb
+
+
+def _rho(value):
+    r = _mpf("rho", value)
+    if abs(r) > 1:
+        raise ValueError(f"rho must lie in [-1, 1], got {value!r}")
+    return r
+
+
+# ---------------------------------------------------------------------------
+# activation data: values at 0, compiled callables
+# ---------------------------------------------------------------------------
+
+_INFO_CACHE: dict = {}
+
+
+def _info(act: Activation):
+    r"""``s(0)`` and the one-sided slopes :math:`a = \sigma'(0^-)`, :math:`b = \sigma'(0^+)`
+    (exact SymPy numbers), and float (``math``) callables of sigma, sigma'."""
+    if act not in _INFO_CACHE:
+        t = sp.Symbol("t", positive=True)
+        s0 = sp.nsimplify(act.expr.subs(x, 0))
+        if act.derivative is None:
+            a = b = None
+        else:
+            b = sp.limit(act.derivative.subs(x, t), t, 0, "+")
+            a = sp.limit(act.derivative.subs(x, -t), t, 0, "+")
+        modules = [{"Erfcx": _fp_erfcx}, "math"]
+        try:
+            f = sp.lambdify(x, act.expr, modules=modules)
+            df = (sp.lambdify(x, act.derivative, modules=modules)
+                  if act.derivative is not None else None)
+            f(0.3)
+            if df is not None:
+                df(0.3)
+        except Exception:  # noqa: BLE001 - no float version: use mpmath at 15 digits
+            f = df = None
+        _INFO_CACHE[act] = {"s0": s0, "a": a, "b": b, "f": f, "df": df}
+    return _INFO_CACHE[act]
+
+
+def _origin_slope_square(act):
+    r""":math:`\tfrac12(\sigma'(0^-)^2 + \sigma'(0^+)^2)`: the :math:`q \to 0` limit of
+    :math:`\mathbb E[\sigma'(\sqrt q z)^2]` and of :math:`\mathbb E[\sigma(\sqrt q z)^2]/q`
+    when :math:`\sigma(0) = 0`."""
+    info = _info(act)
+    act.require_derivative()
+    return mpmath.mpf(sp.N((info["a"] ** 2 + info["b"] ** 2) / 2, mpmath.mp.dps + 5))
+
+
+def _zero_is_root(act, sb):
+    """q = 0 is a root of the length map iff sigma_b = 0 and sigma(0) = 0."""
+    return sb == 0 and _info(act)["s0"] == 0
+
+
+def _fp_erfcx(z):
+    z = float(z)
+    if z < 25:
+        return math.exp(z * z) * math.erfc(z)
+    # asymptotic series, error below the first omitted term (< 1e-30 at z = 25)
+    w = 1 / (2 * z * z)
+    term, total = 1.0, 1.0
+    for k in range(1, 9):
+        term *= -(2 * k - 1) * w
+        total += term
+    return total / (z * math.sqrt(math.pi))
+
+
+def _mp_erfcx(z):
+    return mpmath.exp(z * z) * mpmath.erfc(z)
+
+
+class _FloatContext:
+    """Plain-float versions of the few functions the ELU quadrature needs
+    (``math`` is several times faster than ``mpmath.fp`` here); ``quad`` is
+    ``mpmath.fp.quad`` (tanh-sinh)."""
+
+    inf = math.inf
+    exp = staticmethod(math.exp)
+    sqrt = staticmethod(math.sqrt)
+    quad = staticmethod(mpmath.fp.quad)
+    erfcx = staticmethod(_fp_erfcx)
+
+    @staticmethod
+    def ncdf(z):
+        return 0.5 * math.erfc(-z / math.sqrt(2))
+
+    @staticmethod
+    def npdf(z):
+        return math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+
+
+class _MpContext:
+    inf = mpmath.inf
+    exp = staticmethod(mpmath.exp)
+    sqrt = staticmethod(mpmath.sqrt)
+    quad = staticmethod(mpmath.quad)
+    ncdf = staticmethod(mpmath.ncdf)
+    npdf = staticmethod(mpmath.npdf)
+    erfcx = staticmethod(_mp_erfcx)
+
+
+# ---------------------------------------------------------------------------
+# Gaussian expectations
+# ---------------------------------------------------------------------------
+
+def _expect_1d(act, q_value, derivative, power=2, weight_z=False):
+    r""":math:`\mathbb E[g(\sqrt q z)^{p}]` (``weight_z``: times ``z``) by quadrature split at
+    the kinks; ``mpmath.fp`` at double precision, ``mpmath.mp`` otherwise."""
+    info = _info(act)
+    sq = mpmath.sqrt(q_value)
+    float_mode = _float_mode() and info["f"] is not None
+    cuts = sorted({mpmath.mpf(k) / sq for k in act.kinks})
+    if float_mode:
+        g = info["df"] if derivative else info["f"]
+        s = float(sq)
+
+        def integrand(z):
+            v = g(s * z) ** power * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+            return v * z if weight_z else v
+
+        points = [-math.inf, *(float(c) for c in cuts), math.inf]
+        return mpmath.mpf(mpmath.fp.quad(integrand, points))
+    g = act.mpmath_function(derivative)
+
+    def integrand_mp(z):
+        v = g(sq * z) ** power * mpmath.npdf(z)
+        return v * z if weight_z else v
+
+    return mpmath.quad(integrand_mp, [-mpmath.inf, *cuts, mpmath.inf])
+
+
+def _diag(act, q_value, derivative=False):
+    r""":math:`\mathbb E[\sigma(\sqrt q z)^2]` (or of :math:`\sigma'`) at the working precision."""
+    if q_value == 0:
+        f = act.mpmath_function(derivative)
+        return f(0) ** 2
+    expr = dual.kernel_expression(act, derivative=derivative, diagonal=True)
+    if expr is not None:
+        return dual.dual_diagonal(act, q_value, derivative=derivative, dps=mpmath.mp.dps)
+    return _expect_1d(act, q_value, derivative)
+
+
+def _has_fast_closed_form(act, derivative):
+    expr = dual.kernel_expression(act, derivative=derivative, diagonal=False)
+    return expr is not None and not expr.has(BivariateNormalCDF)
+
+
+def _elu_inner(m, sd, alpha, derivative, ctx):
+    r"""Closed-form :math:`\mathbb E[g(m + s Z)]`, :math:`Z\sim\mathcal N(0,1)`, for
+    :math:`g` = ELU(:math:`\alpha`) or its derivative:
+
+    .. math:: \mathbb E[\mathrm{elu}(m+sZ)] = m\Phi(m/s) + s\varphi(m/s)
+              + \alpha\big[e^{m+s^2/2}\Phi(-m/s-s) - \Phi(-m/s)\big],
+    .. math:: \mathbb E[\mathrm{elu}'(m+sZ)] = \Phi(m/s) + \alpha e^{m+s^2/2}\Phi(-m/s-s)
+
+    (the tilted term from completing the square). With :math:`t = m/s + s > 0`
+    the tilted term is written :math:`e^{-m^2/(2s^2)}\operatorname{erfcx}(t/\sqrt2)/2`
+    so it never forms ``inf * 0``."""
+    t = m / sd + sd
+    if t > 0:
+        tilted = ctx.exp(-(m / sd) ** 2 / 2) * ctx.erfcx(t / ctx.sqrt(2)) / 2
+    else:
+        tilted = ctx.exp(m + sd * sd / 2) * ctx.ncdf(-t)
+    if derivative:
+        return ctx.ncdf(m / sd) + alpha * tilted
+    return m * ctx.ncdf(m / sd) + sd * ctx.npdf(m / sd) + alpha * (tilted - ctx.ncdf(-m / sd))
+
+
+def _elu_pair(act, q_value, rho, derivative):
+    r""":math:`\mathbb E[g(u)g(v)]` for ELU by 1-D quadrature over :math:`u=\sqrt q z` of
+    :math:`g(u)\,\mathbb E[g(v)\mid u]`, :math:`v \mid u \sim \mathcal N(\rho u, q(1-\rho^2))`,
+    split at the kink ``z = 0``."""
+    float_mode = _float_mode()
+    ctx = _FloatContext if float_mode else _MpContext
+    alpha = act.param("alpha")
+    if float_mode:
+        sq, r, alpha = math.sqrt(float(q_value)), float(rho), float(alpha)
+        g = _info(act)["df" if derivative else "f"]
+    else:
+        sq, r = mpmath.sqrt(q_value), rho
+        alpha = mpmath.mpf(sp.N(alpha, mpmath.mp.dps + 5))
+        g = act.mpmath_function(derivative)
+    sd = sq * ctx.sqrt((1 - r) * (1 + r))
+
+    def integrand(z):
+        u = sq * z
+        return g(u) * _elu_inner(r * u, sd, alpha, derivative, ctx) * ctx.npdf(z)
+
+    return mpmath.mpf(ctx.quad(integrand, [-ctx.inf, 0, ctx.inf]))
+
+
+_TRAPZ_MAX_HALVINGS = 7
+
+
+def _trapezoid_pair(act, q_value, rho, derivative):
+    r""":math:`\mathbb E[g(u)g(v)]` for smooth ``g`` by the tensor trapezoidal rule in
+    :math:`(z_1, z_2)`, :math:`u=\sqrt q z_1`, :math:`v=\sqrt q(\rho z_1+\sqrt{1-\rho^2}z_2)`,
+    on :math:`[-Z,Z]^2` with :math:`\varphi(Z) <` the target accuracy. The step is
+    halved until two successive results agree to the working precision; the
+    trapezoidal rule converges like :math:`e^{-2\pi d/h}` for integrands analytic
+    in a strip of half-width ``d``, so the finer result is far more accurate than
+    the difference of the two."""
+    float_mode = _float_mode() and _info(act)["f"] is not None
+    if float_mode:
+        g = _info(act)["df" if derivative else "f"]
+        sq, r = math.sqrt(float(q_value)), float(rho)
+        c = math.sqrt((1 - r) * (1 + r))
+        zmax, tol = 9.0, 1e-15
+        exp, norm = math.exp, 1 / (2 * math.pi)
+    else:
+        g = act.mpmath_function(derivative)
+        sq, r = mpmath.sqrt(q_value), rho
+        c = mpmath.sqrt((1 - r) * (1 + r))
+        digits = mpmath.mp.dps - 5
+        zmax = mpmath.sqrt(2 * mpmath.log(10) * (digits + 3))
+        tol = mpmath.mpf(10) ** (-digits)
+        exp, norm = mpmath.exp, 1 / (2 * mpmath.pi)
+    h = zmax / 16
+    previous = None
+    for _ in range(_TRAPZ_MAX_HALVINGS):
+        n = int(round(float(zmax / h)))
+        nodes = [k * h for k in range(-n, n + 1)]
+        weights = [exp(-z * z / 2) for z in nodes]
+        gu = [g(sq * z) for z in nodes]
+        total = 0
+        for z1, w1, g1 in zip(nodes, weights, gu, strict=True):
+            if w1 == 0:
+                continue
+            m = sq * r * z1
+            inner = 0
+            for z2, w2 in zip(nodes, weights, strict=True):
+                inner += w2 * g(m + sq * c * z2)
+            total += w1 * g1 * inner
+        value = total * h * h * norm
+        if previous is not None and abs(value - previous) <= tol * max(1, abs(value)):
+            return mpmath.mpf(value)
+        previous, h = value, h / 2
+    raise ValueError(
+        f"the 2-D trapezoidal rule for {act.label} did not converge at q={mpmath.nstr(q_value, 6)},"
+        f" rho={mpmath.nstr(rho, 6)} (the activation may not be smooth enough); "
+        "register it with kinks or a closed-form dual kernel"
+    )
+
+
+def _pair(act, q_value, rho, derivative=False):
+    r""":math:`\mathbb E[g(u)g(v)]` with :math:`\operatorname{Var} u=\operatorname{Var} v = q`,
+    :math:`\operatorname{Cov} = \rho q`, ``g`` = sigma or sigma'."""
+    if rho == 1:
+        return _diag(act, q_value, derivative)
+    if q_value == 0:
+        f = act.mpmath_function(derivative)
+        return f(0) ** 2
+    if _has_fast_closed_form(act, derivative) or rho == -1:
+        return dual.dual_kernel(act, q_value, rho * q_value, q_value, derivative=derivative,
+                                dps=mpmath.mp.dps)
+    if act.name == "elu":
+        return _elu_pair(act, q_value, rho, derivative)
+    if not act.kinks:
+        return _trapezoid_pair(act, q_value, rho, derivative)
+    return dual.dual_kernel(act, q_value, rho * q_value, q_value, derivative=derivative,
+                            dps=mpmath.mp.dps)
+
+
+def _relu_unit_kernel(rho):
+    r"""Arc-cosine kernel at unit variances,
+    :math:`(\sqrt{1-\rho^2}+(\pi-\arccos\rho)\rho)/2\pi`."""
+    return (mpmath.sqrt((1 - rho) * (1 + rho)) + (mpmath.pi - mpmath.acos(rho)) * rho) / (
+        2 * mpmath.pi)
+
+
+def _tangent_correlation(act, rho, slope=False):
+    r"""The :math:`q\to 0` limit of the correlation map when :math:`\sigma(0)=0`:
+    :math:`\sigma` is replaced by its tangent :math:`h(x) = a\min(x,0)+b\max(x,0)`,
+
+    .. math:: \mathcal C_0(\rho) = \frac{(a-b)^2 K_1(\rho) + ab\rho}{(a^2+b^2)/2},\qquad
+              \mathcal C_0'(\rho) = \frac{(a-b)^2 K_0(\rho) + ab}{(a^2+b^2)/2}
+
+    with the arc-cosine kernels :math:`K_1` (ReLU) and :math:`K_0=(\pi-\arccos\rho)/2\pi`
+    (Cho & Saul 2009). For smooth :math:`\sigma` (``a = b``) it is the identity."""
+    info = _info(act)
+    a = mpmath.mpf(sp.N(info["a"], mpmath.mp.dps + 5))
+    b = mpmath.mpf(sp.N(info["b"], mpmath.mp.dps + 5))
+    norm = (a * a + b * b) / 2
+    if norm == 0:
+        raise ValueError(f"{act.label} has sigma'(0) = 0: the q -> 0 correlation map is undefined")
+    if slope:
+        return ((a - b) ** 2 * (mpmath.pi - mpmath.acos(rho)) / (2 * mpmath.pi) + a * b) / norm
+    return ((a - b) ** 2 * _relu_unit_kernel(rho) + a * b * rho) / norm
+
+
+# ---------------------------------------------------------------------------
+# length map
+# ---------------------------------------------------------------------------
+
+def _length(act, Q, sw, sb):
+    return sw * sw * _diag(act, Q) + sb * sb
+
+
+def length_map(activation, q_value, *, sigma_w, sigma_b, dps=None):
+    r"""The length map :math:`\mathcal L(q) = \sigma_w^2\,\mathbb E[\sigma(\sqrt q z)^2]
+    + \sigma_b^2` (Poole et al. 2016, eq. (3)); ``q`` is the pre-activation variance.
+
+    >>> round(length_map("relu", 1.0, sigma_w=2**0.5, sigma_b=0), 12)
+    1.0
+    """
+    act = resolve(activation)
+    with _precision(dps) as finish:
+        sw, sb = _weights(sigma_w, sigma_b)
+        Q = _mpf("q", q_value, nonnegative=True)
+        return finish(_length(act, Q, sw, sb))
+
+
+_SLOPE_CACHE: dict = {}
+
+
+def _length_slope(act, Q, sw):
+    r""":math:`\mathcal L'(q) = \sigma_w^2\,\frac{d}{dq}\mathbb E[\sigma(\sqrt q z)^2]`:
+    the derivative of the closed-form diagonal where there is one, else
+    :math:`\mathbb E[z\,\sigma(\sqrt q z)\sigma'(\sqrt q z)]/\sqrt q` (differentiate under
+    the integral); at :math:`q = 0` (with :math:`\sigma(0)=0`) the limit
+    :math:`\tfrac12(\sigma'(0^-)^2+\sigma'(0^+)^2)`."""
+    if Q == 0:
+        if _info(act)["s0"] != 0:
+            raise ValueError("the length-map slope at q = 0 needs sigma(0) = 0")
+        return sw * sw * _origin_slope_square(act)
+    expr = dual.kernel_expression(act, diagonal=True)
+    if expr is not None:
+        if act not in _SLOPE_CACHE:
+            _SLOPE_CACHE[act] = sp.lambdify(q, sp.diff(expr, q),
+                                            modules=[MPMATH_FUNCTIONS, "mpmath"])
+        return sw * sw * _SLOPE_CACHE[act](Q)
+    act.require_derivative()
+    # E[z s(sqrt q z) s'(sqrt q z)] / sqrt(q): product s*s' by quadrature
+    info = _info(act)
+    sq = mpmath.sqrt(Q)
+    cuts = sorted({mpmath.mpf(k) / sq for k in act.kinks})
+    if _float_mode() and info["f"] is not None:
+        f, df, s = info["f"], info["df"], float(sq)
+        value = mpmath.fp.quad(
+            lambda z: z * f(s * z) * df(s * z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi),
+            [-math.inf, *(float(c) for c in cuts), math.inf])
+    else:
+        f, df = act.mpmath_function(), act.mpmath_function(True)
+        value = mpmath.quad(lambda z: z * f(sq * z) * df(sq * z) * mpmath.npdf(z),
+                            [-mpmath.inf, *cuts, mpmath.inf])
+    return sw * sw * 2 * mpmath.mpf(value) / (2 * sq)
+
+
+def length_map_slope(activation, q_value, *, sigma_w, sigma_b=0, dps=None):
+    r""":math:`\mathcal L'(q)`; at a fixed point it is :math:`\chi_q` and
+    :math:`\xi_q = -1/\log\chi_q` (Schoenholz et al. 2017, eq. (5)). ``sigma_b``
+    does not enter (kept for a uniform signature)."""
+    act = resolve(activation)
+    with _precision(dps) as finish:
+        sw, _ = _weights(sigma_w, sigma_b)
+        Q = _mpf("q", q_value, nonnegative=True)
+        return finish(_length_slope(act, Q, sw))
+
+
+def _find_brackets(fn, grid):
+    """Consecutive grid points where ``fn`` changes sign (or hits 0), in order."""
+    values = [fn(t) for t in grid]
+    hits = []
+    for i in range(len(grid) - 1):
+        if values[i] == 0:
+            hits.append((grid[i], grid[i]))
+        elif values[i] * values[i + 1] < 0:
+            hits.append((grid[i], grid[i + 1]))
+    if values[-1] == 0:
+        hits.append((grid[-1], grid[-1]))
+    return hits, values
+
+
+def _refine(fn, lo, hi, what):
+    """Root of ``fn`` in [lo, hi] by findroot (Anderson–Björk), checked to stay in the bracket."""
+    if lo == hi:
+        return lo
+    # double precision: the function values carry ~1e-16 relative noise
+    tol = mpmath.mpf(2) ** -50 if _float_mode() else mpmath.mpf(10) ** (-(mpmath.mp.dps - 8))
+    try:
+        root = mpmath.findroot(fn, (lo, hi), solver="anderson", tol=tol * (abs(lo) + abs(hi)),
+                               maxsteps=400, verify=False)
+    except (ZeroDivisionError, ValueError) as exc:
+        raise ValueError(f"root finding for {what} failed in [{mpmath.nstr(lo, 8)}, "
+                         f"{mpmath.nstr(hi, 8)}]: {exc}") from None
+    if not (min(lo, hi) <= root <= max(lo, hi)):
+        raise ValueError(f"root finding for {what} left the bracket [{mpmath.nstr(lo, 8)}, "
+                         f"{mpmath.nstr(hi, 8)}]")
+    return +root  # findroot works (and returns) at a raised precision: round back
+
+
+def _q_grid():
+    lo, hi = _Q_GRID_RANGE
+    n = (hi - lo) * _Q_GRID_PER_DECADE
+    return [mpmath.mpf(10) ** (lo + mpmath.mpf(k) / _Q_GRID_PER_DECADE) for k in range(n + 1)]
+
+
+def _length_fixed_point(act, sw, sb):
+    r"""See :func:`length_fixed_point`; works at the current precision."""
+    zero_root = _zero_is_root(act, sb)
+    tiny = mpmath.mpf(2) ** -45 if _float_mode() else 64 * mpmath.eps
+
+    def excess(Q):  # L(q)/q - 1: same sign as L(q) - q, no cancellation near q = 0
+        return (_length(act, Q, sw, sb)) / Q - 1
+
+    grid = _q_grid()
+    values = [excess(t) for t in grid]
+    if all(abs(v) <= tiny for v in values):
+        raise ValueError(
+            f"every q > 0 is a fixed point of the length map of {act.label} at "
+            f"sigma_w={mpmath.nstr(sw, 8)}, sigma_b={mpmath.nstr(sb, 8)} (L(q) = q: a positively "
+            "homogeneous activation at its critical sigma_w); pass q= explicitly")
+    # a value within rounding of 0 is not a sign change
+    signs = [0 if abs(v) <= tiny else (1 if v > 0 else -1) for v in values]
+    for i in range(len(grid) - 1):
+        if signs[i] == 0 and (i == 0 or signs[i - 1] != 0):
+            return grid[i]
+        if signs[i] * signs[i + 1] < 0:
+            return _refine(excess, grid[i], grid[i + 1], "the length fixed point q*")
+    lo, hi = grid[0], grid[-1]
+    if signs[-1] > 0:
+        raise ValueError(
+            f"no fixed point of the length map of {act.label} at sigma_w={mpmath.nstr(sw, 8)}, "
+            f"sigma_b={mpmath.nstr(sb, 8)}: L(q) > q on the whole grid q in "
+            f"[{mpmath.nstr(lo, 3)}, {mpmath.nstr(hi, 3)}] (and at q = 0: "
+            f"{'q = 0 is repelling' if zero_root else 'L(0) = ' + mpmath.nstr(_length(act, mpmath.mpf(0), sw, sb), 6) + ' > 0'}),"  # noqa: E501
+            " so q_l grows without bound; decrease sigma_w")
+    if zero_root:
+        return mpmath.mpf(0)
+    raise ValueError(
+        f"no fixed point of the length map of {act.label} found in [{mpmath.nstr(lo, 3)}, "
+        f"{mpmath.nstr(hi, 3)}] at sigma_w={mpmath.nstr(sw, 8)}, sigma_b={mpmath.nstr(sb, 8)}")
+
+
+def length_fixed_point(activation, *, sigma_w, sigma_b, dps=None):
+    r"""Fixed point :math:`q^* = \mathcal L(q^*)` of the length map.
+
+    Which root: the **smallest positive root**, bracketed on a log grid
+    :math:`q \in [10^{-10}, 10^{8}]` (6 points per decade) and refined by
+    ``mpmath.findroot``. With :math:`\sigma_b > 0` (or :math:`\sigma(0)\ne0`),
+    :math:`\mathcal L(0) > 0`, so this is the first crossing of the diagonal,
+    the stable fixed point reached from small ``q``.
+    At :math:`\sigma_b = 0` with :math:`\sigma(0) = 0`, :math:`q = 0` is always a
+    root: the smallest *positive* root is still returned when there is one
+    (tanh with :math:`\sigma_w > 1`; the norm-preserving ``q`` of GELU, which is
+    unstable, see :func:`length_map_slope`), else ``0`` (the ordered phase,
+    e.g. tanh with :math:`\sigma_w \le 1`), for which :func:`chi1` and the
+    correlation map use their :math:`q \to 0` limits.
+
+    Raises ValueError when :math:`\mathcal L(q) > q` for all ``q`` (no fixed
+    point: :math:`q_l \to \infty`), or when every ``q`` is a fixed point
+    (ReLU at :math:`\sigma_w^2 = 2, \sigma_b = 0`).
+    """
+    act = resolve(activation)
+    with _precision(dps) as finish:
+        sw, sb = _weights(sigma_w, sigma_b)
+        return finish(_length_fixed_point(act, sw, sb))
+
+
+def _resolve_q(act, sw, sb, q_value):
+    """The q the correlation quantities use: the given one, else q*. If every q is
+    a fixed point (homogeneous activation at criticality) the correlation map does
+    not depend on q and q = 1 is used."""
+    if q_value is not None:
+        return _mpf("q", q_value, nonnegative=True)
+    try:
+        return _length_fixed_point(act, sw, sb)
+    except ValueError as exc:
+        if "every q > 0 is a fixed point" in str(exc):
+            return mpmath.mpf(1)
+        raise
+
+
+def norm_preserving_sigma(activation, q=1.0, *, dps=None):
+    r"""The weight scale :math:`\sigma^*` (with :math:`\sigma_b = 0`) that makes ``q`` a
+    fixed point of the length map:
+
+    .. math:: \sigma^* = \sqrt{q\,/\,\mathbb E[\sigma(\sqrt q z)^2]} .
+
+    For positively homogeneous activations it does not depend on ``q``
+    (:math:`\sqrt2` for ReLU); for GELU and ELU it does (Tsuchida et al. 2021,
+    "Avoiding kernel fixed points").
+    """
+    act = resolve(activation)
+    with _precision(dps) as finish:
+        Q = _mpf("q", q, positive=True)
+        second = _diag(act, Q)
+        if second <= 0:
+            raise ValueError(f"E[sigma(sqrt(q) z)^2] = 0 for {act.label} at q={q}: no sigma_w "
+                             "preserves the norm")
+        return finish(mpmath.sqrt(Q / second))
+
+
+# ---------------------------------------------------------------------------
+# correlation map
+# ---------------------------------------------------------------------------
+
+def _correlation(act, rho, Q, sw, sb):
+    if Q == 0:
+        if sb != 0 or _info(act)["s0"] != 0:
+            return mpmath.mpf(1)  # all signals equal sigma_b * b or sigma_w s(0)...: rho = 1
+        return _tangent_correlation(act, rho)
+    return (sw * sw * _pair(act, Q, rho) + sb * sb) / _length(act, Q, sw, sb)
+
+
+def _correlation_slope(act, rho, Q, sw, sb):
+    if Q == 0:
+        return _tangent_correlation(act, rho, slope=True)
+    act.require_derivative()
+    return sw * sw * Q * _pair(act, Q, rho, derivative=True) / _length(act, Q, sw, sb)
+
+
+def correlation_map(activation, rho, *, sigma_w, sigma_b, q=None, dps=None):
+    r"""The correlation map at variance ``q`` (default :math:`q^*`, see
+    :func:`length_fixed_point`):
+
+    .. math:: \mathcal C_q(\rho) = \frac{\sigma_w^2\,k(q, \rho q, q) + \sigma_b^2}
+              {\sigma_w^2\,k(q, q, q) + \sigma_b^2},\qquad k = \mathbb E[\sigma(u)\sigma(v)],
+
+    which at :math:`q = q^*` is :math:`(\sigma_w^2 k + \sigma_b^2)/q^*`
+    (Poole et al. 2016, eq. (5)). At :math:`q = 0` (only reached with
+    :math:`\sigma_b = 0`, :math:`\sigma(0)=0`) the :math:`q\to0` limit
+    :math:`((a-b)^2K_1(\rho)+ab\rho)/((a^2+b^2)/2)`, :math:`a,b = \sigma'(0^\mp)`.
+    """
+    act = resolve(activation)
+    with _precision(dps) as finish:
+        sw, sb = _weights(sigma_w, sigma_b)
+        r = _rho(rho)
+        Q = _resolve_q(act, sw, sb, q)
+        return finish(_correlation(act, r, Q, sw, sb))
+
+
+def correlation_map_slope(activation, rho, *, sigma_w, sigma_b, q=None, dps=None):
+    r""":math:`\mathcal C_q'(\rho) = \sigma_w^2 q\,\mathbb E[\sigma'(u)\sigma'(v)] / \mathcal L(q)`
+    (Price's theorem); at :math:`q^*` it is :math:`\chi_c(\rho)=\sigma_w^2\mathbb
+    E[\sigma'(u)\sigma'(v)]`, and at :math:`\rho = 1` it is :math:`\chi_1`."""
+    act = resolve(activation)
+    with _precision(dps) as finish:
+        sw, sb = _weights(sigma_w, sigma_b)
+        r = _rho(rho)
+        Q = _resolve_q(act, sw, sb, q)
+        return finish(_correlation_slope(act, r, Q, sw, sb))
+
+
+def _chi1(act, Q, sw):
+    if Q == 0:
+        return sw * sw * _origin_slope_square(act)
+    act.require_derivative()
+    return sw * sw * _diag(act, Q, derivative=True)
+
+
+def chi1(activation, *, sigma_w, sigma_b, q=None, dps=None):
+    r""":math:`\chi_1 = \sigma_w^2\,\mathbb E[\sigma'(\sqrt q z)^2]` at ``q`` (default
+    :math:`q^*`), the slope of the correlation map at :math:`\rho = 1` when ``q``
+    is a fixed point (Poole et al. 2016, eq. (7)). At :math:`q = 0` the limit
+    :math:`\sigma_w^2\,\tfrac12(\sigma'(0^-)^2 + \sigma'(0^+)^2)`."""
+    act = resolve(activation)
+    with _precision(dps) as finish:
+        sw, sb = _weights(sigma_w, sigma_b)
+        Q = _resolve_q(act, sw, sb, q)
+        return finish(_chi1(act, Q, sw))
+
+
+def _correlation_fixed_point(act, Q, sw, sb):
+    tiny = mpmath.mpf(2) ** -40 if _float_mode() else 64 * mpmath.eps
+
+    def excess(r):
+        return _correlation(act, r, Q, sw, sb) - r
+
+    grid = [mpmath.mpf(-1) + 2 * mpmath.mpf(k) / _RHO_GRID for k in range(_RHO_GRID)]
+    values = [excess(r) for r in grid]
+    if all(abs(v) <= tiny for v in values):
+        raise ValueError(
+            f"every rho is a fixed point of the correlation map of {act.label} at "
+            f"q={mpmath.nstr(Q, 8)} (at q* = 0 a smooth activation acts linearly): rho* is "
+            "undefined; pass q > 0")
+    signs = [0 if abs(v) <= tiny else (1 if v > 0 else -1) for v in values]
+    roots = []
+    for i in range(len(grid) - 1):
+        if signs[i] == 0:
+            roots.append(grid[i])
+        elif signs[i] * signs[i + 1] < 0:
+            roots.append(_refine(excess, grid[i], grid[i + 1], "the correlation fixed point"))
+    if signs[-1] == 0:
+        roots.append(grid[-1])
+    below_one = [r for r in roots if r < 1]
+    top = max(below_one) if below_one else mpmath.mpf(-1)
+    probe = (top + 1) / 2
+    if excess(probe) > 0 or (not below_one):
+        # C(rho) > rho between the largest interior root and 1: rho_l -> 1
+        return mpmath.mpf(1)
+    slope = _correlation_slope(act, top, Q, sw, sb)
+    if abs(slope) >= 1:
+        raise ValueError(
+            f"the correlation map of {act.label} has no stable fixed point below 1: its fixed "
+            f"point rho={mpmath.nstr(top, 8)} has C'(rho)={mpmath.nstr(slope, 8)} (|C'| >= 1)")
+    return top
+
+
+def correlation_fixed_point(activation, *, sigma_w, sigma_b, q=None, dps=None):
+    r"""The stable fixed point :math:`\rho^*` of :func:`correlation_map` at ``q``
+    (default :math:`q^*`): the limit of :math:`\rho_l` for inputs that start nearly
+    aligned (:math:`\rho_0 \to 1^-`).
+
+    :math:`\rho = 1` is always a fixed point. Interior roots of
+    :math:`\mathcal C(\rho)-\rho` are bracketed on an 40-point grid of
+    :math:`[-1, 1)` and refined by ``findroot``; if :math:`\mathcal C(\rho) > \rho`
+    between the largest interior root and 1, :math:`\rho^* = 1` (ordered phase,
+    and ReLU at :math:`\sigma_w^2=2` where :math:`\chi_1=1`); otherwise
+    :math:`\rho^*` is that largest root, and a ValueError is raised if
+    :math:`|\mathcal C'(\rho^*)| \ge 1` (no stable fixed point).
+    """
+    act = resolve(activation)
+    with _precision(dps) as finish:
+        sw, sb = _weights(sigma_w, sigma_b)
+        Q = _resolve_q(act, sw, sb, q)
+        return finish(_correlation_fixed_point(act, Q, sw, sb))
+
+
+# ---------------------------------------------------------------------------
+# iterations
+# ---------------------------------------------------------------------------
+
+def iterate_correlation(activation, rho0, depth, *, sigma_w, sigma_b, q=None, dps=None):
+    r""":math:`[\rho_0, \rho_1, \dots, \rho_{\text{depth}}]` with
+    :math:`\rho_{l+1} = \mathcal C_q(\rho_l)` at fixed ``q`` (default :math:`q^*`)."""
+    act = resolve(activation)
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+        raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
+    with _precision(dps) as finish:
+        sw, sb = _weights(sigma_w, sigma_b)
+        Q = _resolve_q(act, sw, sb, q)
+        r = _rho(rho0)
+        out = [r]
+        for _ in range(depth):
+            r = min(mpmath.mpf(1), max(mpmath.mpf(-1), _correlation(act, r, Q, sw, sb)))
+            out.append(r)
+        return [finish(v) for v in out]
+
+
+def joint_recursion(activation, q0, rho0, depth, *, sigma_w, sigma_b, dps=None):
+    r"""The joint infinite-width recursion for two inputs of equal variance:
+
+    .. math:: q_{l+1} = \mathcal L(q_l),\qquad
+              \rho_{l+1} = \frac{\sigma_w^2\,k(q_l, \rho_l q_l, q_l) + \sigma_b^2}{q_{l+1}},
+
+    returned as ``[(q_0, rho_0), ..., (q_depth, rho_depth)]``. Unlike
+    :func:`iterate_correlation` the variance moves too, which matters when
+    :math:`q_0` is not a stable fixed point (GELU at its norm-preserving
+    :math:`\sigma^*`, where :math:`\mathcal L'(1) \approx 1.14`)."""
+    act = resolve(activation)
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+        raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
+    with _precision(dps) as finish:
+        sw, sb = _weights(sigma_w, sigma_b)
+        Q = _mpf("q0", q0, nonnegative=True)
+        r = _rho(rho0)
+        out = [(Q, r)]
+        for _ in range(depth):
+            r = min(mpmath.mpf(1), max(mpmath.mpf(-1), _correlation(act, r, Q, sw, sb)))
+            Q = _length(act, Q, sw, sb)
+            out.append((Q, r))
+        return [(finish(a), finish(b)) for a, b in out]
+
+
+# ---------------------------------------------------------------------------
+# edge of chaos
+# ---------------------------------------------------------------------------
+
+def _eoc_bias_square(act, Q):
+    r""":math:`\sigma_b^2(q) = q - \mathbb E[\sigma^2]/\mathbb E[\sigma'^2]` on the EOC curve
+    parametrized by :math:`q^*` (the :math:`\sigma_w` with :math:`\chi_1(q)=1` is
+    :math:`\mathbb E[\sigma'(\sqrt q z)^2]^{-1/2}`)."""
+    return Q - _diag(act, Q) / _diag(act, Q, derivative=True)
+
+
+def edge_of_chaos_curve(activation, q_values, *, dps=None):
+    r"""Points :math:`(\sigma_w, \sigma_b)` of the edge of chaos :math:`\chi_1 = 1`,
+    parametrized by the fixed point :math:`q^*` (Poole et al. 2016, Fig. 2):
+
+    .. math:: \sigma_w = \mathbb E[\sigma'(\sqrt{q^*}z)^2]^{-1/2},\qquad
+              \sigma_b^2 = q^* - \sigma_w^2\,\mathbb E[\sigma(\sqrt{q^*}z)^2].
+
+    Returns a list of ``(q*, sigma_w, sigma_b)`` for the given ``q*`` values at
+    which :math:`\sigma_b^2 \ge 0` (others are skipped: no EOC point there).
+    ``q* = 0`` gives the :math:`\sigma_b = 0` point when :math:`\sigma(0) = 0`."""
+    act = resolve(activation)
+    act.require_derivative()
+    out = []
+    with _precision(dps) as finish:
+        for value in q_values:
+            Q = _mpf("q*", value, nonnegative=True)
+            if Q == 0:
+                if _info(act)["s0"] != 0:
+                    continue
+                sw = 1 / mpmath.sqrt(_origin_slope_square(act))
+                out.append((finish(Q), finish(sw), finish(0)))
+                continue
+            b2 = _eoc_bias_square(act, Q)
+            if b2 < 0:
+                continue
+            sw = 1 / mpmath.sqrt(_diag(act, Q, derivative=True))
+            out.append((finish(Q), finish(sw), finish(mpmath.sqrt(b2))))
+    return out
+
+
+def edge_of_chaos(activation, *, sigma_b, dps=None):
+    r"""The critical :math:`\sigma_w` at which :math:`\chi_1 = 1` for this
+    :math:`\sigma_b` (Schoenholz et al. 2017, Sec. 3).
+
+    Solved on the :math:`q^*`-parametrization of :func:`edge_of_chaos_curve`:
+    the smallest :math:`q^* > 0` with :math:`q^* - \mathbb E[\sigma^2]/\mathbb
+    E[\sigma'^2] = \sigma_b^2` (bracketed on a log grid, refined by
+    ``findroot``), then :math:`\sigma_w = \mathbb E[\sigma'(\sqrt{q^*}z)^2]^{-1/2}`.
+    At :math:`\sigma_b = 0` with :math:`\sigma(0) = 0` the EOC point is at
+    :math:`q^* = 0`: :math:`\sigma_w^2 = 2/(\sigma'(0^-)^2+\sigma'(0^+)^2)`
+    (1 for tanh, :math:`\pi/4` for erf, 2 for ReLU, 4 for GELU).
+    Raises ValueError when no :math:`q^*` reaches :math:`\sigma_b^2` (e.g. ReLU,
+    whose only EOC point is :math:`\sigma_b = 0`).
+    """
+    act = resolve(activation)
+    act.require_derivative()
+    with _precision(dps) as finish:
+        sb = _mpf("sigma_b", sigma_b, nonnegative=True)
+        if sb == 0 and _info(act)["s0"] == 0:
+            return finish(1 / mpmath.sqrt(_origin_slope_square(act)))
+        target = sb * sb
+
+        def excess(Q):
+            return _eoc_bias_square(act, Q) - target
+
+        grid = _q_grid()
+        for i in range(len(grid) - 1):
+            lo_value = excess(grid[i])
+            if lo_value == 0:
+                return finish(1 / mpmath.sqrt(_diag(act, grid[i], derivative=True)))
+            if lo_value * excess(grid[i + 1]) < 0:
+                Q = _refine(excess, grid[i], grid[i + 1], "the edge of chaos")
+                return finish(1 / mpmath.sqrt(_diag(act, Q, derivative=True)))
+        raise ValueError(
+            f"no edge of chaos for {act.label} at sigma_b={sigma_b}: q* - E[s^2]/E[s'^2] never "
+            f"reaches sigma_b^2 for q* in [{mpmath.nstr(grid[0], 3)}, {mpmath.nstr(grid[-1], 3)}]")
+
+
+# ---------------------------------------------------------------------------
+# depth scales
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DepthScales:
+    r"""Depth scales at :math:`(\sigma_w, \sigma_b)`; unpacks as ``xi_q, xi_c``.
+
+    ``xi = -1/log|chi|``: positive and finite for a stable fixed point, ``inf``
+    at :math:`|\chi| = 1` (criticality), negative when the fixed point is
+    unstable (:math:`|\chi| > 1`: then :math:`|\xi|` is the growth length).
+    ``rho_star`` is None when it is undefined (:math:`q^*=0` with an activation
+    smooth at 0)."""
+
+    xi_q: object
+    xi_c: object
+    q_star: object
+    rho_star: object
+    chi_q: object
+    chi_c: object
+
+    def __iter__(self):
+        return iter((self.xi_q, self.xi_c))
+
+
+def _xi(chi):
+    a = abs(chi)
+    if a == 1:
+        return mpmath.inf
+    if a == 0:
+        return mpmath.mpf(0)
+    return -1 / mpmath.log(a)
+
+
+def depth_scales(activation, *, sigma_w, sigma_b, dps=None):
+    r"""Depth scales of Schoenholz et al. (2017), eqs. (5) and (9):
+
+    .. math:: \xi_q = -1/\log\chi_q,\ \chi_q = \mathcal L'(q^*);\qquad
+              \xi_c = -1/\log\chi_c,\ \chi_c = \sigma_w^2\,\mathbb E[\sigma'(u)\sigma'(v)]
+              \big|_{q^*, \rho^*}.
+
+    :math:`\chi_c = \mathcal C'(\rho^*)`; at :math:`\rho^* = 1` it is :math:`\chi_1`.
+    At :math:`q^* = 0` (:math:`\sigma_b = 0`, ordered phase) both use the
+    :math:`q \to 0` limit :math:`\chi_q = \chi_c = \chi_1(0)`.
+    Returns a :class:`DepthScales` (``xi_q, xi_c = depth_scales(...)`` works).
+    """
+    act = resolve(activation)
+    act.require_derivative()
+    with _precision(dps) as finish:
+        sw, sb = _weights(sigma_w, sigma_b)
+        Q = _length_fixed_point(act, sw, sb)
+        chi_q = _length_slope(act, Q, sw)
+        rho_star = None
+        if Q == 0:
+            chi_c = _chi1(act, Q, sw)
+            try:
+                rho_star = _correlation_fixed_point(act, Q, sw, sb)
+            except ValueError:
+                rho_star = None
+        else:
+            rho_star = _correlation_fixed_point(act, Q, sw, sb)
+            chi_c = sw * sw * _pair(act, Q, rho_star, derivative=True)
+        return DepthScales(
+            xi_q=finish(_xi(chi_q)), xi_c=finish(_xi(chi_c)), q_star=finish(Q),
+            rho_star=finish(rho_star), chi_q=finish(chi_q), chi_c=finish(chi_c))
+
+
+# ---------------------------------------------------------------------------
+# LaTeX
+# ---------------------------------------------------------------------------
+
+_SW, _SB, _RHO = sp.symbols(r"sigma_w sigma_b rho", positive=True)
+
+
+def length_map_latex(activation) -> str:
+    r"""LaTeX of :math:`q \mapsto \sigma_w^2\mathbb E[\sigma(\sqrt q z)^2] + \sigma_b^2`
+    with the registry's closed-form diagonal substituted where there is one."""
+    act = resolve(activation)
+    diag = act.dual_diagonal
+    if diag is None:
+        inner = r"\mathbb{E}_{z}\left[\sigma\left(\sqrt{q}\,z\right)^{2}\right]"
+        return rf"\mathcal{{L}}(q) = \sigma_w^{{2}}\, {inner} + \sigma_b^{{2}}"
+    return r"\mathcal{L}(q) = " + sp.latex(_SW**2 * diag + _SB**2)
+
+
+def correlation_map_latex(activation) -> str:
+    r"""LaTeX of :math:`\rho \mapsto (\sigma_w^2 k(q^*, \rho q^*, q^*) + \sigma_b^2)/q^*`
+    with the registry's closed-form dual kernel substituted where there is one."""
+    act = resolve(activation)
+    qs = sp.Symbol("q^{*}", positive=True)
+    if act.dual is None:
+        inner = r"\mathbb{E}\left[\sigma(u)\sigma(v)\right]"
+        numerator = rf"\sigma_w^{{2}}\, {inner} + \sigma_b^{{2}}"
+        return rf"\mathcal{{C}}(\rho) = \frac{{{numerator}}}{{q^{{*}}}}"
+    k = act.dual.subs({q11: qs, q22: qs, q12: _RHO * qs}, simultaneous=True)
+    return r"\mathcal{C}(\rho) = " + sp.latex((_SW**2 * k + _SB**2) / qs)
