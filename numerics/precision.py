@@ -243,6 +243,8 @@ class _Printer:
         if isinstance(e, sp.Add):
             return "(" + " + ".join(self.code(a) for a in e.args) + ")"
         if isinstance(e, sp.Mul):
+            if e.args[0] == -1:  # negation is exact and cheaper than a multiplication
+                return "(-" + self.code(sp.Mul(*e.args[1:], evaluate=False)) + ")"
             return "(" + " * ".join(self.code(a) for a in e.args) + ")"
         if isinstance(e, sp.Pow):
             base, ex = e.args
@@ -765,8 +767,7 @@ class ArbBackend(Backend):
         a = np.asarray(values, dtype=np.float64)
         a = a.reshape(-1, 1) if a.ndim == 1 else a
         with self.scope():
-            # doubles are dyadic: the conversion is exact at any precision >= 53 bits, and
-            # rounded (with a radius) below that
+            # doubles are dyadic: arb_mat stores them exactly (arb_set_d)
             return flint.arb_mat(a.shape[0], a.shape[1], a.reshape(-1).tolist())
 
     def to_numpy(self, a):
