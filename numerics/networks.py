@@ -2,7 +2,8 @@ r"""Finite fully connected networks trained on any precision backend.
 
 One network description (:class:`Network`), one training loop
 (:func:`train`: full-batch GD, mini-batch SGD, noisy GD / Langevin, weight
-decay, label noise) written against :class:`numerics.precision.Backend`, so
+decay, label noise; :class:`GDStepper` for hand-written loops and benchmarks)
+written against :class:`numerics.precision.Backend`, so
 the same network and data can be trained in float32, float64, mpmath at
 ``dps`` digits and Arb at ``bits`` and compared step by step; plus
 :func:`gradient_flow` (``scipy.integrate.solve_ivp`` on the flattened float64
@@ -64,7 +65,8 @@ so every backend sees the same batches and the same noise.
 
 Divergence
 ----------
-If the loss becomes non-finite or exceeds ``loss_threshold``, training stops:
+If the loss (the full-data loss, or for SGD / label noise also the mini-batch
+loss of every step) becomes non-finite or exceeds ``loss_threshold``, training stops:
 with ``on_divergence="raise"`` (default) a :class:`TrainingDiverged` is raised
 (an ``ArithmeticError`` carrying ``.step``, ``.loss`` and the partial
 ``.trajectory``); with ``"stop"`` the trajectory is returned with
@@ -707,8 +709,10 @@ def train(net, params, X, y, *, lr, steps, backend="float64", dps=None, bits=Non
                     if label_noise:
                         Yb = Yb + label_noise * label_rng.standard_normal(Yb.shape)
                     KK = Kb if method == "sgd" else K
-                    _, grads = _loss_grad_native(net, B, P, B.asarray(X[idx]),
-                                                 B.asarray(Yb), KK)
+                    batch_loss, grads = _loss_grad_native(net, B, P, B.asarray(X[idx]),
+                                                          B.asarray(Yb), KK)
+                    if check(step, batch_loss):  # mini-batch loss: catches divergence early
+                        break
                 new = {}
                 for g, value in P.items():
                     if g not in eta:
