@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from numerics.networks import (
+    GDStepper,
     Network,
     TrainingDiverged,
     deep_net,
@@ -314,6 +315,22 @@ def test_divergence_is_one_clear_error_with_its_step(erf_net, data):
     assert isinstance(info.value, ArithmeticError)
     stopped = train(net, params, X, big_y, lr=1e4, steps=200, on_divergence="stop")
     assert stopped.diverged_at is not None and stopped.steps[-1] == stopped.diverged_at
+    # SGD checks its mini-batch loss every step, not only at recorded steps
+    with pytest.raises(TrainingDiverged) as sgd:
+        train(net, params, X, big_y, lr=1e4, steps=200, method="sgd", batch_size=4, record=100)
+    assert 0 < sgd.value.step < 100
+
+
+def test_gd_stepper_matches_train(erf_net, data):
+    net, params = erf_net
+    X, y = data
+    stepper = GDStepper(net, params, X, y, lr=0.3, backend="arb", bits=90)
+    losses = [stepper.backend.to_float(stepper.step()) for _ in range(3)]
+    run = train(net, params, X, y, lr=0.3, steps=3, backend="arb", bits=90)
+    assert losses == run.loss[:3]
+    for k in net.param_names:
+        assert (stepper.backend.to_mpmath(stepper.params[k]).tolist()
+                == run.backend.to_mpmath(run.final_params[k]).tolist())
 
 
 @pytest.mark.parametrize(
