@@ -276,7 +276,7 @@ class _Printer:
 
     def _call(self, fname, arg):
         if self.kind == "arb":
-            return f"{arg}.{fname}()" if fname != "sqrt" else f"{arg}.sqrt()"
+            return f"{arg}.{fname}()"  # arb methods: x.erf(), x.exp(), x.sqrt(), ...
         return f"{fname}({arg})"
 
     def namespace(self):
