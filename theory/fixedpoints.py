@@ -509,18 +509,50 @@ def length_map_slope(activation, q_value, *, sigma_w, sigma_b=0, dps=None):
         return finish(_length_slope(act, Q, sw))
 
 
-def _find_brackets(fn, grid):
-    """Consecutive grid points where ``fn`` changes sign (or hits 0), in order."""
-    values = [fn(t) for t in grid]
-    hits = []
-    for i in range(len(grid) - 1):
-        if values[i] == 0:
-            hits.append((grid[i], grid[i]))
-        elif values[i] * values[i + 1] < 0:
-            hits.append((grid[i], grid[i + 1]))
-    if values[-1] == 0:
-        hits.append((grid[-1], grid[-1]))
-    return hits, values
+@contextmanager
+def _coarse():
+    """Double-precision context for bracketing scans: grids are scanned in
+    floats, and only the bracketed roots are refined at the requested precision
+    (a sign change of size >> 1e-12 at double precision is a sign change at any
+    precision)."""
+    token = _FLOAT_MODE.set(True)
+    try:
+        with mpmath.workdps(25):
+            yield
+    finally:
+        _FLOAT_MODE.reset(token)
+
+
+#: values within this of 0 at double precision count as 0 in scans
+_SCAN_ZERO = mpmath.mpf(2) ** -40
+
+
+def _scan(fn, grid):
+    """Signs (-1, 0, 1) of ``fn`` on ``grid`` at double precision."""
+    with _coarse():
+        values = [fn(t) for t in grid]
+    return [0 if abs(v) <= _SCAN_ZERO else (1 if v > 0 else -1) for v in values]
+
+
+def _root_near(fn, grid, i, what):
+    """Refine at full precision a root that the double-precision scan put in
+    ``[grid[i], grid[i+1]]`` (sign change) or at ``grid[i]`` (value ~ 0)."""
+    zero = 64 * mpmath.eps * 2 ** 10
+    candidates = [(i, i + 1)] if i + 1 < len(grid) else []
+    candidates += [(i - 1, i)] if i > 0 else []
+    at = fn(grid[i])
+    if abs(at) <= zero:
+        return grid[i]
+    for a, b in candidates:
+        fa, fb = fn(grid[a]), fn(grid[b])
+        if fa == 0:
+            return grid[a]
+        if fb == 0:
+            return grid[b]
+        if fa * fb < 0:
+            return _refine(fn, grid[a], grid[b], what)
+    raise ValueError(f"{what}: the bracket found at double precision near "
+                     f"{mpmath.nstr(grid[i], 8)} shows no sign change at {mpmath.mp.dps} digits")
 
 
 def _refine(fn, lo, hi, what):
@@ -550,25 +582,25 @@ def _q_grid():
 def _length_fixed_point(act, sw, sb):
     r"""See :func:`length_fixed_point`; works at the current precision."""
     zero_root = _zero_is_root(act, sb)
-    tiny = mpmath.mpf(2) ** -45 if _float_mode() else 64 * mpmath.eps
 
     def excess(Q):  # L(q)/q - 1: same sign as L(q) - q, no cancellation near q = 0
         return (_length(act, Q, sw, sb)) / Q - 1
 
     grid = _q_grid()
-    values = [excess(t) for t in grid]
-    if all(abs(v) <= tiny for v in values):
+    signs = _scan(excess, grid)
+    if all(v == 0 for v in signs) and not _float_mode():
+        # zero to double precision: look again at the requested precision
+        values = [excess(t) for t in grid]
+        zero = 2**10 * mpmath.eps
+        signs = [0 if abs(v) <= zero else (1 if v > 0 else -1) for v in values]
+    if all(v == 0 for v in signs):
         raise ValueError(
             f"every q > 0 is a fixed point of the length map of {act.label} at "
             f"sigma_w={mpmath.nstr(sw, 8)}, sigma_b={mpmath.nstr(sb, 8)} (L(q) = q: a positively "
             "homogeneous activation at its critical sigma_w); pass q= explicitly")
-    # a value within rounding of 0 is not a sign change
-    signs = [0 if abs(v) <= tiny else (1 if v > 0 else -1) for v in values]
     for i in range(len(grid) - 1):
-        if signs[i] == 0 and (i == 0 or signs[i - 1] != 0):
-            return grid[i]
-        if signs[i] * signs[i + 1] < 0:
-            return _refine(excess, grid[i], grid[i + 1], "the length fixed point q*")
+        if (signs[i] == 0 and (i == 0 or signs[i - 1] != 0)) or signs[i] * signs[i + 1] < 0:
+            return _root_near(excess, grid, i, "the length fixed point q*")
     lo, hi = grid[0], grid[-1]
     if signs[-1] > 0:
         raise ValueError(
@@ -714,39 +746,47 @@ def chi1(activation, *, sigma_w, sigma_b, q=None, dps=None):
 
 
 def _correlation_fixed_point(act, Q, sw, sb):
-    tiny = mpmath.mpf(2) ** -40 if _float_mode() else 64 * mpmath.eps
+    one = mpmath.mpf(1)
+    c1 = _correlation_slope(act, one, Q, sw, sb)
 
-    def excess(r):
-        return _correlation(act, r, Q, sw, sb) - r
+    def reduced(r):
+        # (C(r) - r)/(1 - r): the trivial root r = 1 divided out; -> 1 - C'(1) at r = 1
+        if r == 1:
+            return 1 - c1
+        return (_correlation(act, r, Q, sw, sb) - r) / (1 - r)
 
-    grid = [mpmath.mpf(-1) + 2 * mpmath.mpf(k) / _RHO_GRID for k in range(_RHO_GRID)]
-    values = [excess(r) for r in grid]
-    if all(abs(v) <= tiny for v in values):
-        raise ValueError(
-            f"every rho is a fixed point of the correlation map of {act.label} at "
-            f"q={mpmath.nstr(Q, 8)} (at q* = 0 a smooth activation acts linearly): rho* is "
-            "undefined; pass q > 0")
-    signs = [0 if abs(v) <= tiny else (1 if v > 0 else -1) for v in values]
-    roots = []
-    for i in range(len(grid) - 1):
-        if signs[i] == 0:
-            roots.append(grid[i])
-        elif signs[i] * signs[i + 1] < 0:
-            roots.append(_refine(excess, grid[i], grid[i + 1], "the correlation fixed point"))
-    if signs[-1] == 0:
-        roots.append(grid[-1])
-    below_one = [r for r in roots if r < 1]
-    top = max(below_one) if below_one else mpmath.mpf(-1)
-    probe = (top + 1) / 2
-    if excess(probe) > 0 or (not below_one):
-        # C(rho) > rho between the largest interior root and 1: rho_l -> 1
-        return mpmath.mpf(1)
-    slope = _correlation_slope(act, top, Q, sw, sb)
-    if abs(slope) >= 1:
-        raise ValueError(
-            f"the correlation map of {act.label} has no stable fixed point below 1: its fixed "
-            f"point rho={mpmath.nstr(top, 8)} has C'(rho)={mpmath.nstr(slope, 8)} (|C'| >= 1)")
-    return top
+    if abs(1 - c1) <= 1e-12:
+        # marginal (e.g. ReLU at sigma_w^2 = 2): the next order decides
+        with _coarse():
+            probe = reduced(1 - mpmath.mpf(1) / 1000)
+        if abs(probe) <= _SCAN_ZERO:
+            raise ValueError(
+                f"every rho is a fixed point of the correlation map of {act.label} at "
+                f"q={mpmath.nstr(Q, 8)} (at q* = 0 a smooth activation acts linearly): rho* is "
+                "undefined; pass q > 0")
+        if probe > 0:
+            return one
+    elif c1 < 1:
+        return one  # C(rho) > rho just below 1: rho_l -> 1 (ordered phase)
+    # C'(1) > 1: rho = 1 repels; the largest root below 1 is the candidate
+    grid = [one - 2 * mpmath.mpf(k) / _RHO_GRID for k in range(_RHO_GRID + 1)]
+    for k in range(1, len(grid)):
+        with _coarse():
+            value = reduced(grid[k])
+        if value >= -_SCAN_ZERO:
+            root = _root_near(reduced, grid, k - 1, "the correlation fixed point rho*")
+            if root == 1:  # the sign change was within rounding of rho = 1
+                root = _refine(reduced, grid[k], grid[k - 1], "the correlation fixed point rho*")
+            slope = _correlation_slope(act, root, Q, sw, sb)
+            if abs(slope) >= 1:
+                raise ValueError(
+                    f"the correlation map of {act.label} has no stable fixed point below 1: its "
+                    f"fixed point rho={mpmath.nstr(root, 8)} has C'(rho)={mpmath.nstr(slope, 8)}"
+                    " (|C'| >= 1)")
+            return root
+    raise ValueError(
+        f"the correlation map of {act.label} has C(rho) < rho on all of [-1, 1): no fixed point "
+        "below 1 (correlations decrease to -1)")
 
 
 def correlation_fixed_point(activation, *, sigma_w, sigma_b, q=None, dps=None):
@@ -754,13 +794,15 @@ def correlation_fixed_point(activation, *, sigma_w, sigma_b, q=None, dps=None):
     (default :math:`q^*`): the limit of :math:`\rho_l` for inputs that start nearly
     aligned (:math:`\rho_0 \to 1^-`).
 
-    :math:`\rho = 1` is always a fixed point. Interior roots of
-    :math:`\mathcal C(\rho)-\rho` are bracketed on an 40-point grid of
-    :math:`[-1, 1)` and refined by ``findroot``; if :math:`\mathcal C(\rho) > \rho`
-    between the largest interior root and 1, :math:`\rho^* = 1` (ordered phase,
-    and ReLU at :math:`\sigma_w^2=2` where :math:`\chi_1=1`); otherwise
-    :math:`\rho^*` is that largest root, and a ValueError is raised if
-    :math:`|\mathcal C'(\rho^*)| \ge 1` (no stable fixed point).
+    :math:`\rho = 1` is always a fixed point. If :math:`\mathcal C(\rho) > \rho`
+    just below 1 (:math:`\mathcal C'(1) < 1`, ordered phase; at :math:`\mathcal C'(1)
+    = 1`, e.g. ReLU at :math:`\sigma_w^2=2`, decided by the next order),
+    :math:`\rho^* = 1`. Otherwise :math:`\rho^*` is the largest root below 1 of
+    :math:`(\mathcal C(\rho)-\rho)/(1-\rho)`, bracketed by scanning down a
+    41-point grid of :math:`[-1, 1]` at double precision and refined by
+    ``findroot`` at the requested precision; a ValueError is raised if
+    :math:`|\mathcal C'(\rho^*)| \ge 1` (no stable fixed point) or if there is no
+    root.
     """
     act = resolve(activation)
     with _precision(dps) as finish:
@@ -882,12 +924,10 @@ def edge_of_chaos(activation, *, sigma_b, dps=None):
             return _eoc_bias_square(act, Q) - target
 
         grid = _q_grid()
+        signs = _scan(excess, grid)
         for i in range(len(grid) - 1):
-            lo_value = excess(grid[i])
-            if lo_value == 0:
-                return finish(1 / mpmath.sqrt(_diag(act, grid[i], derivative=True)))
-            if lo_value * excess(grid[i + 1]) < 0:
-                Q = _refine(excess, grid[i], grid[i + 1], "the edge of chaos")
+            if signs[i] == 0 or signs[i] * signs[i + 1] < 0:
+                Q = _root_near(excess, grid, i, "the edge of chaos")
                 return finish(1 / mpmath.sqrt(_diag(act, Q, derivative=True)))
         raise ValueError(
             f"no edge of chaos for {act.label} at sigma_b={sigma_b}: q* - E[s^2]/E[s'^2] never "
