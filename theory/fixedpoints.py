@@ -83,6 +83,8 @@ __all__ = [
     "iterate_correlation",
     "length_map_latex",
     "correlation_map_latex",
+    "critical_weight_variance",
+    "eoc_depth_asymptotics",
 ]
 
 #: q-grid (log-spaced) on which roots of the length map are bracketed
@@ -1030,3 +1032,112 @@ def correlation_map_latex(activation) -> str:
         return rf"\mathcal{{C}}(\rho) = \frac{{{numerator}}}{{q^{{*}}}}"
     k = act.dual.subs({q11: qs, q22: qs, q12: _RHO * qs}, simultaneous=True)
     return r"\mathcal{C}(\rho) = " + sp.latex((_SW**2 * k + _SB**2) / qs)
+
+
+# ---------------------------------------------------------------------------
+# symbolic edge-of-chaos asymptotics (sigma_b = 0, odd activations)
+# ---------------------------------------------------------------------------
+
+def critical_weight_variance(activation) -> sp.Expr:
+    r"""Exact critical :math:`\sigma_w^2` at :math:`\sigma_b = 0` for an activation with
+    :math:`\sigma(0) = 0`, from :math:`\chi_1` at :math:`q^* = 0`:
+    :math:`\sigma_w^2\,\tfrac12(\sigma'(0^-)^2+\sigma'(0^+)^2) = 1` (SymPy; e.g. 1 for
+    tanh, :math:`\pi/4` for erf)."""
+    act = resolve(activation)
+    info = _info(act)
+    if info["s0"] != 0:
+        raise ValueError(f"{act.label} has sigma(0) = {info['s0']} != 0: q* = 0 is not a fixed "
+                         "point at sigma_b = 0")
+    act.require_derivative()
+    return sp.simplify(2 / (info["a"] ** 2 + info["b"] ** 2))
+
+
+def _gaussian_polynomial_expectation(poly_in_x, order):
+    r""":math:`\mathbb E[p(\sqrt q z)]` for a polynomial ``p``, truncated at :math:`q^{order}`,
+    from :math:`\mathbb E[z^{2k}] = (2k-1)!!` (odd moments vanish)."""
+    poly = sp.Poly(sp.expand(poly_in_x), x)
+    out = sp.Integer(0)
+    for (k,), c in poly.terms():
+        if k % 2 == 0 and k // 2 <= order:
+            out += c * sp.factorial2(k - 1) * q ** (k // 2)
+    return sp.expand(out)
+
+
+def eoc_depth_asymptotics(activation, order=3):
+    r"""Leading asymptotics of the correlation depth scale just above the edge of
+    chaos at :math:`\sigma_b = 0`, derived in SymPy, for an **odd** activation
+    analytic at 0 (tanh, erf).
+
+    With :math:`w = \sigma_w^2 = w^*(1+\delta)` (:math:`w^*` from
+    :func:`critical_weight_variance`), expand :math:`\sigma` in its Taylor series,
+    take Gaussian moments to get :math:`\mathbb E[\sigma(\sqrt q z)^2]` and
+    :math:`\mathbb E[\sigma'(\sqrt q z)]` as series in ``q``, solve the fixed-point
+    equation :math:`1 = w\,\mathbb E[\sigma^2]/q` for :math:`q^*(\delta)` order by
+    order, and insert into :math:`\chi_c = w\,\mathbb E[\sigma'(\sqrt{q^*}z)]^2`
+    (for odd :math:`\sigma` at :math:`\sigma_b=0` the correlation map is odd, so
+    :math:`\rho^*=0` and :math:`\mathbb E[\sigma'(u)\sigma'(v)] = \mathbb E[\sigma']^2`).
+    Then :math:`\xi_c = -1/\log\chi_c \sim A/\delta^2`, and with
+    :math:`\varepsilon = \sigma_w - \sigma_w^*`, :math:`\delta = 2\varepsilon/\sigma_w^* +
+    O(\varepsilon^2)`: :math:`\xi_c \sim (A\,\sigma_w^{*2}/4)\,\varepsilon^{-2}`.
+
+    Returns a dict of SymPy expressions: ``w_star``, ``q_star`` (series in
+    ``delta``), ``chi_c`` (series in ``delta``), ``xi_c_delta_coefficient`` (A),
+    ``xi_c_epsilon_coefficient`` (:math:`A\sigma_w^{*2}/4`), ``xi_c_relative_correction``
+    (the :math:`O(\varepsilon)` relative correction coefficient ``c``:
+    :math:`\xi_c = \text{leading}\cdot(1 + c\,\varepsilon + O(\varepsilon^2))`), and
+    the symbols ``delta``, ``epsilon``.
+    """
+    act = resolve(activation)
+    if sp.simplify(act.expr.subs(x, -x) + act.expr) != 0:
+        raise ValueError(f"{act.label} is not odd: the rho* = 0 expansion does not apply")
+    delta, eps = sp.symbols("delta epsilon", positive=True)
+    w_star = critical_weight_variance(act)
+    n_terms = order + 1
+    series = sp.series(act.expr, x, 0, 2 * n_terms + 2).removeO()
+    dseries = sp.series(sp.diff(act.expr, x), x, 0, 2 * n_terms + 1).removeO()
+    second = _gaussian_polynomial_expectation(series**2, n_terms)
+    first_derivative = _gaussian_polynomial_expectation(dseries, n_terms)
+    w = w_star * (1 + delta)
+
+    def truncate(expr, n):  # drop powers of delta above n (everything is polynomial)
+        poly = sp.Poly(sp.expand(expr), delta)
+        return sum(c * delta**k for (k,), c in poly.terms() if k <= n)
+
+    coeffs = sp.symbols(f"a1:{order + 1}")
+    q_star = sum(coeffs[k] * delta ** (k + 1) for k in range(order))
+    # fixed point q > 0: w E[s^2](q)/q = 1 (E[s^2] = O(q)), order by order in delta
+    ratio = sp.expand(sp.cancel(w * second / q))
+    equation = truncate(ratio.subs(q, q_star) - 1, order)
+    solution = {}
+    for k in range(1, order + 1):
+        coefficient = sp.expand(equation.coeff(delta, k).subs(solution))
+        roots = sp.solve(coefficient, coeffs[k - 1])
+        if len(roots) != 1:
+            raise ValueError(f"cannot solve the fixed-point expansion at order {k}")
+        solution[coeffs[k - 1]] = sp.simplify(roots[0])
+    q_series = sp.expand(q_star.subs(solution))
+    chi_c = truncate(w * first_derivative.subs(q, q_series) ** 2, order)
+    # chi_c = 1 + c2 delta^2 + c3 delta^3 + ...  =>  -log chi_c = -c2 delta^2 - c3 delta^3 + O(d^4)
+    if sp.simplify(chi_c.coeff(delta, 0) - 1) != 0 or sp.simplify(chi_c.coeff(delta, 1)) != 0:
+        raise ValueError("chi_c - 1 does not start at order delta^2; expansion does not apply")
+    lead = sp.simplify(-chi_c.coeff(delta, 2))
+    next_ = sp.simplify(-chi_c.coeff(delta, 3))
+    if lead == 0:
+        raise ValueError("chi_c - 1 vanishes at order delta^2; expansion does not apply")
+    A = sp.simplify(1 / lead)
+    sw_star = sp.sqrt(w_star)
+    # xi = A/delta^2 (1 - (next/lead) delta + ...), delta = (2 eps/sw*)(1 + eps/(2 sw*)):
+    # 1/delta^2 = sw*^2/(4 eps^2) (1 - eps/sw* + ...), so
+    # xi = (A sw*^2/4) eps^-2 (1 - (1 + 2 next/lead) eps/sw* + O(eps^2))
+    coefficient = sp.simplify(A * w_star / 4)
+    correction = sp.simplify(-(1 + 2 * next_ / lead) / sw_star)
+    return {
+        "w_star": w_star,
+        "q_star": q_series,
+        "chi_c": chi_c,
+        "xi_c_delta_coefficient": A,
+        "xi_c_epsilon_coefficient": coefficient,
+        "xi_c_relative_correction": correction,
+        "delta": delta,
+        "epsilon": eps,
+    }
