@@ -206,3 +206,14 @@ def test_exit_code_function():
     assert runner.exit_code([{"verdict": "PASS"}]) == 0
     assert runner.exit_code([{"verdict": "PASS"}, {"verdict": "FAIL"}]) == 1
     assert runner.exit_code([{"verdict": "FAIL"}, {"verdict": "ERROR"}]) == 2
+
+
+@pytest.mark.slow
+def test_quick_k1_k2_end_to_end(tmp_path, capsys):
+    code = runner.main(["--quick", "--no-progress", "--out", str(tmp_path), "K1", "K2"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for claim in ("K1", "K2"):
+        (path,) = tmp_path.glob(f"{claim}/*/record.json")
+        assert json.loads(path.read_text())["verdict"] == "PASS"
+        assert (path.parent / "figure.png").stat().st_size > 10_000
