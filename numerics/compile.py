@@ -41,6 +41,7 @@ __all__ = [
     "activation_function",
     "bivariate_normal_cdf",
     "dual_function",
+    "dual_pair_function",
     "FLOAT64_FUNCTIONS",
 ]
 
@@ -181,3 +182,39 @@ def dual_function(act, derivative: bool = False, diagonal: bool = False):
     derivative (step).
     """
     return _dual_function(resolve(act), bool(derivative), bool(diagonal))
+
+
+@functools.lru_cache(maxsize=256)
+def _dual_pair_function(act: Activation, diagonal: bool):
+    if diagonal:
+        exprs = (act.dual_diagonal, act.dual_derivative_diagonal)
+        args = (q,)
+    else:
+        exprs = (act.dual, act.dual_derivative)
+        args = (q11, q12, q22)
+    if act.derivative is None or any(e is None for e in exprs):
+        return None
+    # one lambdify of the pair: cse shares the bivariate normal CDFs and
+    # exponentials that E[s s] and E[s' s'] have in common (ELU: 3 of them)
+    raw = sp.lambdify(args, list(exprs), modules=_MODULES, cse=True)
+    nargs = len(args)
+
+    def pair(*arrays):
+        if len(arrays) != nargs:
+            raise TypeError(f"expected {nargs} argument(s), got {len(arrays)}")
+        arrays = [np.asarray(a, dtype=float) for a in arrays]
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
+        with np.errstate(all="ignore"):
+            k, kd = raw(*arrays)
+        return tuple(np.broadcast_to(np.asarray(v, dtype=float), shape).copy() for v in (k, kd))
+
+    pair.__doc__ = f"(E[s s], E[s' s']) for {act.label}{' (diagonal)' if diagonal else ''}"
+    return pair
+
+
+def dual_pair_function(act, diagonal: bool = False):
+    r"""Both closed-form kernels at once: a callable returning the pair
+    :math:`(\mathbb{E}[\sigma\sigma], \mathbb{E}[\sigma'\sigma'])` from one
+    lambdified function (shared subexpressions evaluated once), or ``None``
+    when either has no closed form or the activation has no derivative."""
+    return _dual_pair_function(resolve(act), bool(diagonal))

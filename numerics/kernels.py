@@ -1,0 +1,852 @@
+r"""NNGP and NTK of deep fully connected networks, float64, vectorized over Gram matrices.
+
+The network has ``hidden_layers`` = L hidden layers and a linear readout; every
+Dense layer has weight std :math:`\sigma_w` and bias std :math:`\sigma_b`.
+NTK parameterization (Jacot et al. 2018; neural-tangents ``stax.Dense``), inputs
+:math:`x \in \mathbb R^d`:
+
+.. math::
+    \Sigma^1(x,x') = \sigma_w^2 \langle x, x'\rangle/d + \sigma_b^2, \qquad \Theta^1 = \Sigma^1,
+
+    \Sigma^{l+1} = \sigma_w^2\,\mathbb E[\sigma(u)\sigma(v)] + \sigma_b^2, \qquad
+    \Theta^{l+1} = \Sigma^{l+1} + \sigma_w^2\,\mathbb E[\sigma'(u)\sigma'(v)]\,\Theta^l,
+
+with :math:`(u,v)\sim\mathcal N(0, \Sigma^l)` restricted to :math:`(x, x')`.  The
+returned kernels are :math:`\Sigma^{L+1}, \Theta^{L+1}` (the readout's), so
+``hidden_layers=1`` equals neural-tangents'
+``stax.serial(Dense(w, W_std, b_std), Relu(), Dense(1, W_std, b_std))`` (checked in
+``tests/test_kernels.py`` against stored neural-tangents 0.6.5 values).
+
+``parameterization="standard"`` (Sohl-Dickstein et al. 2020; neural-tangents'
+``Dense(parameterization="standard")``): the weights are
+:math:`W\sim\mathcal N(0,\sigma_w^2/n_{\text{in}})` and trained at unit learning
+rate, so the NNGP is unchanged but the NTK picks up the layer widths: with
+hidden ``width`` n (the first layer's fan-in is d),
+
+.. math::
+    \Theta^1 = \langle x,x'\rangle + 1, \qquad
+    \Theta^{l+1} = n\,\mathbb E[\sigma(u)\sigma(v)] + 1
+                   + \sigma_w^2\,\mathbb E[\sigma'(u)\sigma'(v)]\,\Theta^l
+
+(the ``+1`` is the bias gradient, present as in neural-tangents whenever the
+layer has a bias, even at :math:`\sigma_b = 0`).  ``width`` is required for the
+standard parameterization and refused for the NTK one.
+
+Dual kernels come from, in order of preference: hand-fused float64 forms for
+the ReLU family (ReLU, leaky ReLU, abs, identity; arc-cosine kernels with
+``arctan2``), step, erf and GELU (tested against the registry expressions);
+the registry's closed form compiled by :mod:`numerics.compile` (ELU with
+Owen's T, sin, cos, monomials); quadrature (:mod:`numerics.quadrature`: tanh
+and user activations).  Numerical guards: correlations are formed as
+:math:`q_{12}/(s_1 s_2)` with :math:`s_i=\sqrt{q_{ii}}` (no overflow of
+:math:`q_{11}q_{22}`) and clipped to :math:`[-1,1]`; :math:`1-\rho^2` is
+computed as :math:`(1-\rho)(1+\rho)`; the diagonal :math:`x=x'` is computed by
+the registry's diagonal formula so :math:`\rho=1` is exact.  Kernel values that
+exceed float64 raise ValueError (ReLU with :math:`\sigma_w=16` and 100 hidden
+layers reaches ~1e212 and stays finite: positively homogeneous kernels are
+evaluated as :math:`s_1 s_2 J(\rho)`).
+
+Memory: rows of ``x1`` are processed in blocks so that one block has at most
+:data:`MAX_CHUNK_ELEMENTS` entries (default :math:`2^{22}`, 32 MB per float64
+temporary); peak memory is about the two outputs (:math:`16\,n_1 n_2` bytes)
+plus ten block-sized temporaries (~350 MB at the default), whatever
+:math:`n`.  Expensive kernels (special functions, quadrature) on a symmetric
+Gram evaluate only the upper triangle.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import mpmath
+import numpy as np
+
+from numerics.compile import dual_function, dual_pair_function
+from numerics.quadrature import gaussian_diagonal, gaussian_dual
+from theory.activations import Activation, resolve
+
+__all__ = [
+    "MAX_CHUNK_ELEMENTS",
+    "dual_kernel",
+    "dual_diagonal",
+    "nngp",
+    "ntk",
+    "nngp_ntk",
+    "predict",
+]
+
+MAX_CHUNK_ELEMENTS = 2**22
+PARAMETERIZATIONS = ("ntk", "standard")
+_EPS = np.finfo(float).eps
+_TWO_PI = 2 * np.pi
+
+
+# ---------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------
+
+def _check_points(name, x):
+    try:
+        arr = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real 2-D array (n, d), got {type(x).__name__}") \
+            from None
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (n, d), got shape {arr.shape}")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} must have input dimension d >= 1, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (found NaN or inf)")
+    return arr
+
+
+def _check_nonnegative(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number >= 0, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite real number >= 0, got {value!r}")
+    return value
+
+
+def _check_setup(activation, hidden_layers, sigma_w, sigma_b, parameterization, width):
+    act = resolve(activation)
+    if (
+        isinstance(hidden_layers, bool)
+        or not isinstance(hidden_layers, numbers.Integral)
+        or hidden_layers < 1
+    ):
+        raise ValueError(f"hidden_layers must be an integer >= 1, got {hidden_layers!r}")
+    sw = _check_nonnegative("sigma_w", sigma_w)
+    sb = _check_nonnegative("sigma_b", sigma_b)
+    if parameterization not in PARAMETERIZATIONS:
+        raise ValueError(
+            f"parameterization must be one of {PARAMETERIZATIONS}, got {parameterization!r}"
+        )
+    if parameterization == "standard":
+        if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:
+            raise ValueError(
+                f"width (hidden-layer width) must be an integer >= 1 for the standard "
+                f"parameterization, got {width!r}"
+            )
+        width = int(width)
+    elif width is not None:
+        raise ValueError("width is only used by parameterization='standard'; pass width=None")
+    return act, int(hidden_layers), sw, sb, width
+
+
+def _check_pair(x1, x2):
+    x1 = _check_points("x1", x1)
+    if x2 is None:
+        return x1, None
+    x2 = _check_points("x2", x2)
+    if x2.shape[1] != x1.shape[1]:
+        raise ValueError(
+            f"x1 and x2 must have the same input dimension d: x1 has d={x1.shape[1]}, "
+            f"x2 has d={x2.shape[1]}"
+        )
+    return x1, x2
+
+
+# ---------------------------------------------------------------------------
+# dual-kernel maps: (s1, s2, q12) -> (E[s s], E[s' s'])
+# ---------------------------------------------------------------------------
+
+def _correlation(s1, s2, q12):
+    """rho = q12/(s1 s2) (0 where a variance is 0), clipped to [-1, 1]."""
+    with np.errstate(divide="ignore"):
+        inv1 = np.where(s1 > 0, 1.0 / np.where(s1 > 0, s1, 1.0), 0.0)
+        inv2 = np.where(s2 > 0, 1.0 / np.where(s2 > 0, s2, 1.0), 0.0)
+    rho = q12 * inv1
+    rho *= inv2
+    np.clip(rho, -1.0, 1.0, out=rho)
+    # |rho| within 4 ulp of 1 is 1 up to the rounding of q12 and s1 s2 (1 ulp each):
+    # snap it, so identical inputs get the exact rho = 1 value even off the diagonal
+    # (the arc-cosine kernels have a sqrt(1-rho) singularity there)
+    near = np.abs(rho) > 1.0 - 4 * _EPS
+    if near.any():
+        rho[near] = np.sign(rho[near])
+    return rho
+
+
+def _one_minus_rho2(rho):
+    c = 1.0 - rho
+    c *= 1.0 + rho
+    return c
+
+
+class _ABRelu:
+    r""":math:`\sigma = a\min(x,0) + b\max(x,0)`; with
+    :math:`\theta=\operatorname{arctan2}(\sqrt{1-\rho^2},\rho)` (Cho & Saul 2009):
+
+    .. math:: \mathbb E[\sigma\sigma] = (a-b)^2 s_1 s_2
+              \frac{\sqrt{1-\rho^2}+(\pi-\theta)\rho}{2\pi} + ab\,q_{12},\quad
+              \mathbb E[\sigma'\sigma'] = (a-b)^2\frac{\pi-\theta}{2\pi} + ab."""
+
+    expensive = False
+
+    def __init__(self, a, b):
+        self.c2, self.ab, self.sq = (a - b) ** 2, a * b, (a * a + b * b) / 2
+
+    def pair(self, s1, s2, q12, want_derivative):
+        rho = _correlation(s1, s2, q12)
+        c = _one_minus_rho2(rho)
+        np.sqrt(c, out=c)
+        angle = np.arctan2(c, rho)
+        np.subtract(np.pi, angle, out=angle)  # pi - theta
+        kd = None
+        if want_derivative:
+            kd = angle * (self.c2 / _TWO_PI)
+            if self.ab:
+                kd += self.ab
+        angle *= rho
+        angle += c  # sqrt(1-rho^2) + (pi - theta) rho
+        angle *= s1
+        angle *= s2
+        angle *= self.c2 / _TWO_PI
+        if self.ab:
+            angle += self.ab * q12
+        return angle, kd
+
+    def diag(self, q, want_derivative):
+        return self.sq * q, (np.full_like(q, self.sq) if want_derivative else None)
+
+
+class _Step:
+    r"""Heaviside step: :math:`\mathbb E = (\pi-\theta)/(2\pi)`; no derivative kernel."""
+
+    expensive = False
+
+    def __init__(self, act):
+        self.act = act
+
+    def pair(self, s1, s2, q12, want_derivative):
+        if want_derivative:
+            self.act.require_derivative()
+        rho = _correlation(s1, s2, q12)
+        c = _one_minus_rho2(rho)
+        np.sqrt(c, out=c)
+        angle = np.arctan2(c, rho)
+        np.subtract(np.pi, angle, out=angle)
+        angle /= _TWO_PI
+        # a zero variance means u = 0, and step(0) = 0
+        angle *= (s1 > 0) & (s2 > 0)
+        return angle, None
+
+    def diag(self, q, want_derivative):
+        if want_derivative:
+            self.act.require_derivative()
+        return np.where(q > 0, 0.5, 0.0), None
+
+
+class _Erf:
+    r"""Williams (1997), written without cancellation: with
+    :math:`D = 1 + 2q_{11} + 2q_{22} + 4q_{11}q_{22}(1-\rho)(1+\rho)
+    = (1+2q_{11})(1+2q_{22}) - 4q_{12}^2`,
+    :math:`\mathbb E[\sigma\sigma] = \frac2\pi\operatorname{arctan2}(2q_{12}, \sqrt D)`
+    (= the registry's arcsin form) and
+    :math:`\mathbb E[\sigma'\sigma'] = \frac{4}{\pi\sqrt D}`."""
+
+    expensive = False
+
+    def pair(self, s1, s2, q12, want_derivative):
+        rho = _correlation(s1, s2, q12)
+        D = _one_minus_rho2(rho)
+        p1, p2 = s1 * s1, s2 * s2
+        D *= p1
+        D *= p2
+        D *= 4.0
+        D += 2.0 * (p1 + p2) + 1.0
+        np.sqrt(D, out=D)
+        k = np.arctan2(2.0 * q12, D)
+        k *= 2.0 / np.pi
+        kd = None
+        if want_derivative:
+            kd = np.divide(4.0 / np.pi, D, out=D)
+        return k, kd
+
+    def diag(self, q, want_derivative):
+        k = (2.0 / np.pi) * np.arctan2(2.0 * q, np.sqrt(1.0 + 4.0 * q))
+        kd = 4.0 / (np.pi * np.sqrt(1.0 + 4.0 * q)) if want_derivative else None
+        return k, kd
+
+
+class _Gelu:
+    r"""GELU :math:`x\Phi(x)` (Tsuchida et al. 2021), with
+    :math:`P=(1+q_{11})(1+q_{22})`, :math:`\delta^2 = P - q_{12}^2 = 1+q_{11}+q_{22}
+    + q_{11}q_{22}(1-\rho)(1+\rho)`, :math:`N = q_{12}^2 + q_{11}q_{22}\delta^2`:
+
+    .. math:: \mathbb E[\sigma\sigma] = \frac{q_{12}}4 + \frac1{2\pi}\Big[q_{12}
+              \arctan\frac{q_{12}}\delta + \frac{N}{P\delta}\Big],\quad
+              \mathbb E[\sigma'\sigma'] = \frac14 + \frac1{2\pi}\Big[\arctan\frac{q_{12}}\delta
+              + \frac{q_{12}}\delta + \frac{2q_{12}(1-q_{11}q_{22})}{P\delta}
+              + \frac{q_{12}N}{P\delta^3}\Big]
+
+    (the second is :math:`\partial_{q_{12}}` of the first: Price's theorem)."""
+
+    expensive = False
+
+    def pair(self, s1, s2, q12, want_derivative):
+        rho = _correlation(s1, s2, q12)
+        p1, p2 = s1 * s1, s2 * s2
+        prod = p1 * p2
+        delta2 = _one_minus_rho2(rho)
+        delta2 *= prod
+        delta2 += p1 + p2 + 1.0
+        delta = np.sqrt(delta2)
+        P = (1.0 + p1) * (1.0 + p2)
+        Pdelta = P * delta
+        ratio = q12 / delta
+        at = np.arctan(ratio)
+        N = prod * delta2
+        N += q12 * q12
+        k = q12 * at
+        k += N / Pdelta
+        k *= 1.0 / _TWO_PI
+        k += 0.25 * q12
+        kd = None
+        if want_derivative:
+            kd = at
+            kd += ratio
+            kd += 2.0 * q12 * (1.0 - prod) / Pdelta
+            kd += q12 * N / (Pdelta * delta2)
+            kd *= 1.0 / _TWO_PI
+            kd += 0.25
+        return k, kd
+
+    def diag(self, q, want_derivative):
+        s = np.sqrt(q)
+        return self.pair(s, s, q, want_derivative)
+
+
+class _Compiled:
+    """Registry closed forms compiled by numerics.compile (ELU, sin, cos, monomials)."""
+
+    def __init__(self, act):
+        self.act = act
+        self.k = dual_function(act)
+        self.kdiag = dual_function(act, diagonal=True)
+        self.pair_fn = dual_pair_function(act)
+        self.pair_diag = dual_pair_function(act, diagonal=True)
+        self.expensive = any(
+            n in str(act.dual) for n in ("BivariateNormalCDF", "Erfcx", "erf")
+        )
+
+    def _eval(self, fn, s1, s2, q12):
+        q11, q22 = s1 * s1, s2 * s2
+        bound = s1 * s2
+        q12 = np.clip(q12, -bound, bound)
+        out = fn(q11, q12, q22)
+        values = out if isinstance(out, tuple) else (out,)
+        bad = np.zeros(np.shape(values[0]), dtype=bool)
+        for v in values:
+            bad |= ~np.isfinite(v)
+        if np.any(bad):
+            # |rho| a rounding error above 1 inside the expression (sqrt(1-rho^2),
+            # arccos): move q12 inward by 4 ulp; the kernel changes by O(eps)
+            q11b, q22b = np.broadcast_to(q11, bad.shape)[bad], np.broadcast_to(q22, bad.shape)[bad]
+            q12b = np.broadcast_to(q12, bad.shape)[bad] * (1 - 4 * _EPS)
+            again = fn(q11b, q12b, q22b)
+            again = again if isinstance(again, tuple) else (again,)
+            for v, w in zip(values, again, strict=True):
+                v[bad] = w
+        return out
+
+    def pair(self, s1, s2, q12, want_derivative):
+        if want_derivative:
+            self.act.require_derivative()
+            if self.pair_fn is not None:
+                return self._eval(self.pair_fn, s1, s2, q12)
+        return self._eval(self.k, s1, s2, q12), None
+
+    def diag(self, q, want_derivative):
+        if want_derivative:
+            self.act.require_derivative()
+            return self.pair_diag(q)
+        return self.kdiag(q), None
+
+
+class _Quadrature:
+    """Activations without closed form: numerics.quadrature (graded panels by default)."""
+
+    expensive = True
+
+    def __init__(self, act, method="auto", order=None):
+        self.act, self.method, self.order = act, method, order
+
+    def pair(self, s1, s2, q12, want_derivative):
+        q11, q22 = s1 * s1, s2 * s2
+        kw = {"method": self.method, "order": self.order}
+        k = gaussian_dual(self.act, q11, q12, q22, **kw)
+        kd = gaussian_dual(self.act, q11, q12, q22, derivative=True, **kw) if want_derivative \
+            else None
+        return k, kd
+
+    def diag(self, q, want_derivative):
+        kw = {"method": self.method, "order": self.order}
+        k = gaussian_diagonal(self.act, q, **kw)
+        kd = gaussian_diagonal(self.act, q, derivative=True, **kw) if want_derivative else None
+        return k, kd
+
+
+_AB = {"relu": lambda p: (0.0, 1.0), "leaky_relu": lambda p: (float(p["a"]), 1.0),
+       "abs": lambda p: (-1.0, 1.0), "identity": lambda p: (1.0, 1.0)}
+
+
+def _dual_map(act: Activation, method=None, order=None):
+    """The evaluator for one activation (fused form, compiled closed form or quadrature).
+    ``method`` forces quadrature ('hermite' / 'panels' / 'auto') even where a closed
+    form exists (used to compare and benchmark)."""
+    if method is not None:
+        return _Quadrature(act, method, order)
+    from theory.activations import get
+
+    if act.name in _AB and act == get(act.name, **dict(act.params)):
+        return _ABRelu(*_AB[act.name](dict(act.params)))
+    if act.name == "step" and act == get("step"):
+        return _Step(act)
+    if act.name == "erf" and act == get("erf"):
+        return _Erf()
+    if act.name == "gelu" and act == get("gelu"):
+        return _Gelu()
+    if act.dual is not None and act.dual_diagonal is not None:
+        return _Compiled(act)
+    return _Quadrature(act)
+
+
+# ---------------------------------------------------------------------------
+# public single-entry / elementwise dual kernels
+# ---------------------------------------------------------------------------
+
+def dual_kernel(activation, q11, q12, q22, *, derivative=False):
+    r"""Float64 dual kernel :math:`\mathbb E[\sigma(u)\sigma(v)]` (or
+    :math:`\mathbb E[\sigma'(u)\sigma'(v)]`) elementwise over broadcastable arrays,
+    by the same evaluator the Gram code uses.  ValueError for negative or
+    non-finite variances and :math:`|q_{12}|>\sqrt{q_{11}q_{22}}` beyond rounding."""
+    from numerics.quadrature import check_covariance
+
+    act = resolve(activation)
+    a, b, c = check_covariance(q11, q12, q22)
+    k, kd = _dual_map(act).pair(np.sqrt(a), np.sqrt(c), b, derivative)
+    out = kd if derivative else k
+    out = np.asarray(out, dtype=float)
+    return out if out.ndim else out[()]
+
+
+def dual_diagonal(activation, q, *, derivative=False):
+    r""":math:`\mathbb E[\sigma(u)^2]` (or :math:`\mathbb E[\sigma'(u)^2]`),
+    :math:`u\sim\mathcal N(0,q)`, elementwise over ``q``."""
+    from numerics.quadrature import check_covariance
+
+    act = resolve(activation)
+    qa, _, _ = check_covariance(q, 0.0, q, names=("q", "0", "q"))
+    k, kd = _dual_map(act).diag(qa, derivative)
+    out = np.asarray(kd if derivative else k, dtype=float)
+    return out if out.ndim else out[()]
+
+
+# ---------------------------------------------------------------------------
+# the depth recursion
+# ---------------------------------------------------------------------------
+
+class _Setup:
+    def __init__(self, act, L, sw, sb, parameterization, width, dmap):
+        self.act, self.L, self.sw2, self.sb2 = act, L, sw * sw, sb * sb
+        self.standard = parameterization == "standard"
+        self.width = width
+        self.map = dmap
+
+
+def _variances(setup, x, want_ntk):
+    """Per-point Sigma^l(x,x) for l = 1..L+1 (exact diagonal formulas) and Theta^{L+1}(x,x)."""
+    d = x.shape[1]
+    norms = np.einsum("ij,ij->i", x, x)
+    var = setup.sw2 * norms / d + setup.sb2
+    theta = (norms + 1.0 if setup.standard else var.copy()) if want_ntk else None
+    out = [var]
+    for _ in range(setup.L):
+        k, kd = setup.map.diag(var, want_ntk)
+        new = setup.sw2 * np.asarray(k, dtype=float) + setup.sb2
+        if want_ntk:
+            lead = setup.width * np.asarray(k) + 1.0 if setup.standard else new
+            theta = lead + setup.sw2 * np.asarray(kd) * theta
+        var = new
+        out.append(var)
+    return out, theta
+
+
+def _cross(setup, dot, d, s1_layers, s2_layers, want_ntk, exact_diag=None):
+    """Run the recursion on one block of entries. ``dot`` holds <x,x'> for the block,
+    ``s*_layers[l]`` the broadcastable sqrt variances at layer l. ``exact_diag``:
+    (row index, col index, var layers, theta) to overwrite x = x' entries exactly."""
+    K = dot * (setup.sw2 / d)
+    K += setup.sb2
+    T = None
+    if want_ntk:
+        T = dot + 1.0 if setup.standard else K.copy()
+    for layer in range(setup.L):
+        k, kd = setup.map.pair(s1_layers[layer], s2_layers[layer], K, want_ntk)
+        if want_ntk:
+            kd = np.asarray(kd, dtype=float)
+            kd *= setup.sw2
+            T *= kd
+        k = np.asarray(k, dtype=float)
+        if setup.standard and want_ntk:
+            T += setup.width * k + 1.0
+        k *= setup.sw2
+        k += setup.sb2
+        K = k
+        if want_ntk and not setup.standard:
+            T += K
+        if exact_diag is not None:
+            rows, cols, var_layers = exact_diag
+            K[rows, cols] = var_layers[layer + 1]
+    return K, T
+
+
+def _overflow_check(name, arr):
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(
+            f"the {name} exceeds the float64 range (~1.8e308) or became undefined for these "
+            "inputs (too many hidden layers or too large sigma_w); use dps= for an mpmath "
+            "evaluation or reduce sigma_w / hidden_layers"
+        )
+
+
+def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagonal=False,
+             parameterization="ntk", width=None, want_ntk=True, quadrature_method=None,
+             quadrature_order=None, max_chunk_elements=None):
+    r"""NNGP :math:`\Sigma^{L+1}` and NTK :math:`\Theta^{L+1}` together (the engine behind
+    :func:`nngp` and :func:`ntk`; see the module docstring for the recursion).
+
+    Returns ``(nngp, ntk)`` (``ntk`` is None when ``want_ntk=False``), each of shape
+    ``(n1, n2)``, or ``(n,)`` with ``diagonal=True`` (entries :math:`(x_i, x_i)` when
+    ``x2`` is None, else the pairs :math:`(x1_i, x2_i)`).  ``quadrature_method``
+    ('auto', 'hermite', 'panels') forces quadrature even where a closed form exists,
+    with ``quadrature_order`` points (used to validate and benchmark);
+    ``max_chunk_elements`` overrides :data:`MAX_CHUNK_ELEMENTS`.
+    """
+    act, L, sw, sb, width = _check_setup(
+        activation, hidden_layers, sigma_w, sigma_b, parameterization, width
+    )
+    if want_ntk:
+        act.require_derivative()
+    x1, x2 = _check_pair(x1, x2)
+    budget = MAX_CHUNK_ELEMENTS if max_chunk_elements is None else int(max_chunk_elements)
+    if budget < 1:
+        raise ValueError(f"max_chunk_elements must be >= 1, got {max_chunk_elements!r}")
+    setup = _Setup(act, L, sw, sb, parameterization, width,
+                   _dual_map(act, quadrature_method, quadrature_order))
+    d = x1.shape[1]
+    symmetric = x2 is None
+    with np.errstate(over="ignore", invalid="ignore"):
+        var1, theta1 = _variances(setup, x1, want_ntk)
+        if symmetric:
+            var2, theta2, xb = var1, theta1, x1
+        else:
+            var2, theta2 = _variances(setup, x2, want_ntk)
+            xb = x2
+        for name, v in (("NNGP", var1[-1]), ("NNGP", var2[-1])):
+            _overflow_check(name, v)
+        s1 = [np.sqrt(v) for v in var1]
+        s2 = [np.sqrt(v) for v in var2]
+        if diagonal:
+            if symmetric:
+                return var1[-1].copy(), (theta1.copy() if want_ntk else None)
+            if x1.shape[0] != x2.shape[0]:
+                raise ValueError(
+                    "diagonal=True with x2 needs as many rows in x2 as in x1 "
+                    f"(got {x1.shape[0]} and {x2.shape[0]})"
+                )
+            K, T = _pairs(setup, x1, x2, s1, s2, np.arange(len(x1)), np.arange(len(x1)),
+                          want_ntk, budget)
+            return _finish(K, T)
+        n1, n2 = x1.shape[0], xb.shape[0]
+        if symmetric and setup.map.expensive and n1 > 1:
+            rows, cols = np.triu_indices(n1, k=1)
+            Kt, Tt = _pairs(setup, x1, x1, s1, s1, rows, cols, want_ntk, budget)
+            K = np.empty((n1, n1))
+            K[rows, cols] = Kt
+            K[cols, rows] = Kt
+            K[np.diag_indices(n1)] = var1[-1]
+            T = None
+            if want_ntk:
+                T = np.empty((n1, n1))
+                T[rows, cols] = Tt
+                T[cols, rows] = Tt
+                T[np.diag_indices(n1)] = theta1
+            return _finish(K, T)
+        K = np.empty((n1, n2))
+        T = np.empty((n1, n2)) if want_ntk else None
+        block = max(1, budget // max(n2, 1))
+        for r0 in range(0, n1, block):
+            r1 = min(n1, r0 + block)
+            dot = x1[r0:r1] @ xb.T
+            exact = None
+            if symmetric:
+                idx = np.arange(r0, r1)
+                exact = (idx - r0, idx, [v[r0:r1] for v in var1])
+            Kb, Tb = _cross(setup, dot, d, [s[r0:r1, None] for s in s1],
+                            [s[None, :] for s in s2], want_ntk, exact)
+            K[r0:r1] = Kb
+            if want_ntk:
+                T[r0:r1] = Tb
+        if symmetric:
+            K[np.diag_indices(n1)] = var1[-1]
+            if want_ntk:
+                T[np.diag_indices(n1)] = theta1
+        return _finish(K, T)
+
+
+def _pairs(setup, xa, xb, s1, s2, rows, cols, want_ntk, budget):
+    """Recursion on the listed entries (rows[i], cols[i]) only, in chunks."""
+    d = xa.shape[1]
+    K = np.empty(len(rows))
+    T = np.empty(len(rows)) if want_ntk else None
+    for e0 in range(0, len(rows), budget):
+        r, c = rows[e0:e0 + budget], cols[e0:e0 + budget]
+        dot = np.einsum("ij,ij->i", xa[r], xb[c])
+        Kc, Tc = _cross(setup, dot, d, [s[r] for s in s1], [s[c] for s in s2], want_ntk)
+        K[e0:e0 + budget] = Kc
+        if want_ntk:
+            T[e0:e0 + budget] = Tc
+    return K, T
+
+
+def _finish(K, T):
+    _overflow_check("NNGP", K)
+    if T is not None:
+        _overflow_check("NTK", T)
+    return K, T
+
+
+# ---------------------------------------------------------------------------
+# mpmath path
+# ---------------------------------------------------------------------------
+
+def _check_dps(dps):
+    if isinstance(dps, bool) or not isinstance(dps, numbers.Integral) or dps < 1:
+        raise ValueError(f"dps must be a positive integer (decimal digits), got {dps!r}")
+    return int(dps)
+
+
+def _mp_kernels(x1, x2, act, L, sw, sb, parameterization, width, diagonal, want_ntk, dps):
+    """Entry-by-entry recursion with theory.dual at ``dps`` digits (inputs and sigmas
+    are taken as the exact binary values of the given floats)."""
+    from theory.dual import dual_diagonal as mp_diag
+    from theory.dual import dual_kernel as mp_dual
+
+    standard = parameterization == "standard"
+    symmetric = x2 is None
+    xb = x1 if symmetric else x2
+    d = x1.shape[1]
+    with mpmath.workdps(dps + 10):
+        sw2, sb2 = mpmath.mpf(sw) ** 2, mpmath.mpf(sb) ** 2
+
+        def dot(a, b):
+            return mpmath.fsum(mpmath.mpf(float(u)) * mpmath.mpf(float(v)) for u, v in zip(a, b,
+                                                                                      strict=True))
+
+        def layer1(a, b):
+            g = dot(a, b)
+            return sw2 * g / d + sb2, (g + 1 if standard else sw2 * g / d + sb2)
+
+        def variances(x):
+            out = []
+            for row in x:
+                q, t = layer1(row, row)
+                qs = [q]
+                for _ in range(L):
+                    k = mp_diag(act, q, dps=dps + 10)
+                    new = sw2 * k + sb2
+                    if want_ntk:
+                        kd = mp_diag(act, q, derivative=True, dps=dps + 10)
+                        t = (width * k + 1 if standard else new) + sw2 * kd * t
+                    q = new
+                    qs.append(q)
+                out.append((qs, t))
+            return out
+
+        v1 = variances(x1)
+        v2 = v1 if symmetric else variances(xb)
+
+        def entry(i, j):
+            if symmetric and i == j:
+                return v1[i][0][-1], v1[i][1]
+            q12, t = layer1(x1[i], xb[j])
+            for layer in range(L):
+                qa, qb = v1[i][0][layer], v2[j][0][layer]
+                bound = mpmath.sqrt(qa * qb)
+                q12 = max(-bound, min(bound, q12))
+                k = mp_dual(act, qa, q12, qb, dps=dps + 10)
+                new = sw2 * k + sb2
+                if want_ntk:
+                    kd = mp_dual(act, qa, q12, qb, derivative=True, dps=dps + 10)
+                    t = (width * k + 1 if standard else new) + sw2 * kd * t
+                q12 = new
+            return q12, t
+
+        if diagonal:
+            if not symmetric and len(x1) != len(xb):
+                raise ValueError("diagonal=True with x2 needs as many rows in x2 as in x1")
+            pairs = [entry(i, i) for i in range(len(x1))]
+            K = np.empty(len(x1), dtype=object)
+            T = np.empty(len(x1), dtype=object)
+            for i, (k, t) in enumerate(pairs):
+                K[i], T[i] = k, t
+        else:
+            K = np.empty((len(x1), len(xb)), dtype=object)
+            T = np.empty((len(x1), len(xb)), dtype=object)
+            for i in range(len(x1)):
+                for j in range(len(xb)):
+                    if symmetric and j < i:
+                        K[i, j], T[i, j] = K[j, i], T[j, i]
+                        continue
+                    K[i, j], T[i, j] = entry(i, j)
+    with mpmath.workdps(dps):
+        K = np.vectorize(lambda v: +v, otypes=[object])(K)
+        T = np.vectorize(lambda v: +v, otypes=[object])(T) if want_ntk else None
+    return K, T
+
+
+# ---------------------------------------------------------------------------
+# public API
+# ---------------------------------------------------------------------------
+
+def _kernels(x1, x2, activation, hidden_layers, sigma_w, sigma_b, diagonal, parameterization,
+             width, dps, want_ntk):
+    if dps is None:
+        return nngp_ntk(x1, x2, activation=activation, hidden_layers=hidden_layers,
+                        sigma_w=sigma_w, sigma_b=sigma_b, diagonal=diagonal,
+                        parameterization=parameterization, width=width, want_ntk=want_ntk)
+    act, L, sw, sb, width = _check_setup(
+        activation, hidden_layers, sigma_w, sigma_b, parameterization, width
+    )
+    if want_ntk:
+        act.require_derivative()
+    x1, x2 = _check_pair(x1, x2)
+    return _mp_kernels(x1, x2, act, L, sw, sb, parameterization, width, diagonal, want_ntk,
+                       _check_dps(dps))
+
+
+def nngp(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagonal=False,
+         parameterization="ntk", dps=None, width=None):
+    r"""NNGP kernel :math:`\Sigma^{L+1}(x, x')` of the readout of a network with
+    ``hidden_layers`` = L hidden layers (module docstring: recursion, guards, memory).
+
+    ``x1`` (n1, d), ``x2`` (n2, d) or None (then the symmetric Gram of ``x1`` with the
+    exact diagonal).  Returns a float64 array (n1, n2), or (n,) with ``diagonal=True``.
+    With ``dps`` (decimal digits) the entries are computed one by one with mpmath
+    through :func:`theory.dual.dual_kernel` and returned as a NumPy *object* array of
+    ``mpmath.mpf`` (for small inputs: quadrature activations take seconds per entry).
+    ``width``: hidden-layer width, only for ``parameterization="standard"`` (the NNGP
+    does not depend on it; it is accepted so both calls take the same arguments).
+    """
+    return _kernels(x1, x2, activation, hidden_layers, sigma_w, sigma_b, diagonal,
+                    parameterization, width, dps, want_ntk=False)[0]
+
+
+def ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagonal=False,
+        parameterization="ntk", dps=None, width=None):
+    r"""NTK :math:`\Theta^{L+1}(x, x')` of the readout (NTK parameterization by default;
+    ``parameterization="standard"`` needs ``width``).  Same conventions as
+    :func:`nngp`; ValueError for activations without derivative (step)."""
+    return _kernels(x1, x2, activation, hidden_layers, sigma_w, sigma_b, diagonal,
+                    parameterization, width, dps, want_ntk=True)[1]
+
+
+def predict(x_train, y_train, x_test, *, kernel="nngp", activation, hidden_layers, sigma_w,
+            sigma_b, t=math.inf, noise=0.0, learning_rate=1.0, compute_cov=False,
+            parameterization="ntk", width=None):
+    r"""Mean (and covariance) of the infinite-width predictions on ``x_test``.
+
+    ``kernel="nngp"`` and ``t=inf``: the Gaussian-process posterior
+    :math:`\mu = K_{*x}(K_{xx}+\text{noise}\,I)^{-1}y`,
+    :math:`C = K_{**} - K_{*x}(K_{xx}+\text{noise}\,I)^{-1}K_{x*}`.
+
+    Otherwise gradient flow on the loss :math:`\frac1{2N}\|f(X)-y\|^2` (N =
+    ``y_train.size``) from :math:`f_0 = 0` with the kernel :math:`\Theta`
+    (:math:`\Theta` = NTK for ``kernel="ntk"``, = NNGP for ``"nngp"``, i.e. training
+    the readout only), as neural-tangents' ``predict.gradient_descent_mse`` with
+    ``diag_reg=noise`` (absolute scale):
+    :math:`\mu(t) = \Theta_{*x}\Theta_r^{-1}(I - e^{-\eta t\Theta_r/N})y`,
+    :math:`\Theta_r = \Theta_{xx}+\text{noise}\,I`; ``t=inf`` is kernel regression.
+    The covariance over random initializations (Lee et al. 2019, eq. 16) with
+    :math:`T = \Theta_{*x}\Theta_r^{-1}(I - e^{-\eta t\Theta_r/N})` is
+    :math:`K_{**} + T K_{xx} T^\top - T K_{x*} - K_{*x} T^\top` (K = NNGP).
+
+    Returns ``mean`` of shape ``(n_test,) + y_train.shape[1:]``, or ``(mean, cov)``.
+    """
+    if kernel not in ("nngp", "ntk"):
+        raise ValueError(f"kernel must be 'nngp' or 'ntk', got {kernel!r}")
+    x_train = _check_points("x_train", x_train)
+    x_test = _check_points("x_test", x_test)
+    if x_test.shape[1] != x_train.shape[1]:
+        raise ValueError(
+            f"x_train and x_test must have the same input dimension: {x_train.shape[1]} vs "
+            f"{x_test.shape[1]}"
+        )
+    y = np.asarray(y_train, dtype=float)
+    if y.ndim == 0 or y.shape[0] != x_train.shape[0]:
+        raise ValueError(
+            f"y_train must have one row per training point ({x_train.shape[0]}), "
+            f"got shape {y.shape}"
+        )
+    if not np.all(np.isfinite(y)):
+        raise ValueError("y_train must be finite")
+    noise = _check_nonnegative("noise", noise)
+    lr = _check_nonnegative("learning_rate", learning_rate)
+    if isinstance(t, bool) or not isinstance(t, numbers.Real) or math.isnan(t) or t < 0:
+        raise ValueError(f"t must be a real number >= 0 or inf, got {t!r}")
+    kw = dict(activation=activation, hidden_layers=hidden_layers, sigma_w=sigma_w,
+              sigma_b=sigma_b, parameterization=parameterization, width=width)
+    want_ntk = kernel == "ntk"
+    Kxx, Txx = nngp_ntk(x_train, want_ntk=want_ntk, **kw)
+    Ksx, Tsx = nngp_ntk(x_test, x_train, want_ntk=want_ntk, **kw)
+    n = len(x_train)
+    y2 = y.reshape(n, -1)
+    if kernel == "nngp" and math.isinf(t):
+        A = Kxx + noise * np.eye(n)
+        evals, evecs = np.linalg.eigh(A)
+        T = _spectral_apply(Ksx, evals, evecs, lambda lam: _safe_inverse(lam))
+        mean = (T @ y2).reshape((len(x_test),) + y.shape[1:])
+        if not compute_cov:
+            return mean
+        Kss = nngp_ntk(x_test, want_ntk=False, **kw)[0]
+        return mean, Kss - T @ Ksx.T
+    theta_xx = Txx if want_ntk else Kxx
+    theta_sx = Tsx if want_ntk else Ksx
+    A = theta_xx + noise * np.eye(n)
+    evals, evecs = np.linalg.eigh(A)
+    N = y.size
+    if math.isinf(t):
+        def weight(lam):
+            return _safe_inverse(lam)
+    else:
+        scale = lr * t / N
+
+        def weight(lam):
+            lam = np.maximum(lam, 0.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                w = -np.expm1(-lam * scale) / lam
+            return np.where(lam > 0, w, scale)
+    T = _spectral_apply(theta_sx, evals, evecs, weight)
+    mean = (T @ y2).reshape((len(x_test),) + y.shape[1:])
+    if not compute_cov:
+        return mean
+    Kss = nngp_ntk(x_test, want_ntk=False, **kw)[0]
+    cov = Kss + T @ Kxx @ T.T - T @ Ksx.T - Ksx @ T.T
+    return mean, cov
+
+
+def _safe_inverse(lam):
+    """1/lambda on the numerically positive spectrum, 0 on the null space (pseudo-inverse)."""
+    cutoff = lam.max() * len(lam) * _EPS if lam.size else 0.0
+    with np.errstate(divide="ignore"):
+        return np.where(lam > cutoff, 1.0 / np.where(lam > cutoff, lam, 1.0), 0.0)
+
+
+def _spectral_apply(left, evals, evecs, weight):
+    """left @ V diag(weight(evals)) V^T."""
+    return ((left @ evecs) * weight(evals)) @ evecs.T
