@@ -78,16 +78,15 @@ def cobweb(correlation_map: Callable[[float], float], rho0: float, steps: int, *
 def phase_diagram(curves: Mapping[str, Sequence[tuple[float, float]]], *, ax=None,
                   markers: Mapping[str, tuple[float, float]] | None = None):
     r"""Edge-of-chaos curves :math:`\chi_1 = 1` in the :math:`(\sigma_w, \sigma_b)` plane,
-    one per activation (``curves[name] = [(sigma_w, sigma_b), ...]``); the
-    ordered phase (:math:`\chi_1<1`) lies to the left of each curve, the chaotic
-    phase to the right. ``markers[name] = (sigma_w, sigma_b)`` adds a point."""
+    one per activation (``curves[name] = [(sigma_w, sigma_b), ...]`` in order along
+    the curve; a ``(nan, nan)`` entry breaks the line); the ordered phase
+    (:math:`\chi_1<1`) lies to the left of each curve, the chaotic phase to the right. ``markers[name] = (sigma_w, sigma_b)`` adds a point."""
     fig, ax = _axes(ax)
     for name, pts in curves.items():
-        pts = sorted(pts, key=lambda p: p[1])
         if not pts:
             continue
         sw, sb = zip(*pts, strict=True)
-        ax.plot(sw, sb, color=_color(name), lw=1.6, label=name)
+        ax.plot(sw, sb, color=_color(name), lw=1.6, marker="o", ms=2, label=name)
     for name, (sw, sb) in (markers or {}).items():
         ax.plot([sw], [sb], "o", color=_color(name.split()[0]), ms=5)
         ax.annotate(name, (sw, sb), fontsize=7, xytext=(3, 3), textcoords="offset points")

@@ -539,7 +539,9 @@ def _scan(fn, grid):
 def _root_near(fn, grid, i, what):
     """Refine at full precision a root that the double-precision scan put in
     ``[grid[i], grid[i+1]]`` (sign change) or at ``grid[i]`` (value ~ 0)."""
-    zero = 64 * mpmath.eps * 2 ** 10
+    # "zero" = within the evaluation noise: double precision in float mode, else a few
+    # digits above the requested precision (inner quadratures have ~5 guard digits)
+    zero = _SCAN_ZERO if _float_mode() else mpmath.mpf(10) ** (-(mpmath.mp.dps - 8))
     candidates = [(i, i + 1)] if i + 1 < len(grid) else []
     candidates += [(i - 1, i)] if i > 0 else []
     at = fn(grid[i])
@@ -547,9 +549,9 @@ def _root_near(fn, grid, i, what):
         return grid[i]
     for a, b in candidates:
         fa, fb = fn(grid[a]), fn(grid[b])
-        if fa == 0:
+        if abs(fa) <= zero:
             return grid[a]
-        if fb == 0:
+        if abs(fb) <= zero:
             return grid[b]
         if fa * fb < 0:
             return _refine(fn, grid[a], grid[b], what)
@@ -870,6 +872,18 @@ def _eoc_bias_square(act, Q):
     return Q - _diag(act, Q) / _diag(act, Q, derivative=True)
 
 
+def _is_first_root(act, Q, sw, sb):
+    """Is ``Q`` (a fixed point of the length map) the one :func:`length_fixed_point`
+    returns, i.e. is there no sign change of L(q)/q - 1 on the grid below ``Q``?
+    (Checked at double precision on every third grid point, 2 per decade.)"""
+    def excess(t):
+        return _length(act, t, sw, sb) / t - 1
+
+    below = [t for t in _q_grid()[::3] if t < Q * (1 - mpmath.mpf(10) ** -6)]
+    signs = [v for v in _scan(excess, below) if v != 0]
+    return all(v == signs[0] for v in signs)
+
+
 def edge_of_chaos_curve(activation, q_values, *, dps=None):
     r"""Points :math:`(\sigma_w, \sigma_b)` of the edge of chaos :math:`\chi_1 = 1`,
     parametrized by the fixed point :math:`q^*` (Poole et al. 2016, Fig. 2):
@@ -878,7 +892,11 @@ def edge_of_chaos_curve(activation, q_values, *, dps=None):
               \sigma_b^2 = q^* - \sigma_w^2\,\mathbb E[\sigma(\sqrt{q^*}z)^2].
 
     Returns a list of ``(q*, sigma_w, sigma_b)`` for the given ``q*`` values at
-    which :math:`\sigma_b^2 \ge 0` (others are skipped: no EOC point there).
+    which :math:`\sigma_b^2 \ge 0` and ``q*`` is the fixed point that
+    :func:`length_fixed_point` returns at that :math:`(\sigma_w, \sigma_b)` (the
+    smallest positive root; for GELU a larger root can satisfy
+    :math:`\chi_1 = 1` while the network settles at a smaller, stable one: such
+    points are not on the physical edge of chaos and are skipped).
     ``q* = 0`` gives the :math:`\sigma_b = 0` point when :math:`\sigma(0) = 0`."""
     act = resolve(activation)
     act.require_derivative()
@@ -896,7 +914,10 @@ def edge_of_chaos_curve(activation, q_values, *, dps=None):
             if b2 < 0:
                 continue
             sw = 1 / mpmath.sqrt(_diag(act, Q, derivative=True))
-            out.append((finish(Q), finish(sw), finish(mpmath.sqrt(b2))))
+            sb = mpmath.sqrt(b2)
+            if not _is_first_root(act, Q, sw, sb):
+                continue
+            out.append((finish(Q), finish(sw), finish(sb)))
     return out
 
 
@@ -907,7 +928,9 @@ def edge_of_chaos(activation, *, sigma_b, dps=None):
     Solved on the :math:`q^*`-parametrization of :func:`edge_of_chaos_curve`:
     the smallest :math:`q^* > 0` with :math:`q^* - \mathbb E[\sigma^2]/\mathbb
     E[\sigma'^2] = \sigma_b^2` (bracketed on a log grid, refined by
-    ``findroot``), then :math:`\sigma_w = \mathbb E[\sigma'(\sqrt{q^*}z)^2]^{-1/2}`.
+    ``findroot``) that is also the fixed point :func:`length_fixed_point` returns
+    there (see :func:`edge_of_chaos_curve`), then
+    :math:`\sigma_w = \mathbb E[\sigma'(\sqrt{q^*}z)^2]^{-1/2}`.
     At :math:`\sigma_b = 0` with :math:`\sigma(0) = 0` the EOC point is at
     :math:`q^* = 0`: :math:`\sigma_w^2 = 2/(\sigma'(0^-)^2+\sigma'(0^+)^2)`
     (1 for tanh, :math:`\pi/4` for erf, 2 for ReLU, 4 for GELU).
@@ -927,10 +950,19 @@ def edge_of_chaos(activation, *, sigma_b, dps=None):
 
         grid = _q_grid()
         signs = _scan(excess, grid)
+        skipped = []
         for i in range(len(grid) - 1):
             if signs[i] == 0 or signs[i] * signs[i + 1] < 0:
                 Q = _root_near(excess, grid, i, "the edge of chaos")
-                return finish(1 / mpmath.sqrt(_diag(act, Q, derivative=True)))
+                sw = 1 / mpmath.sqrt(_diag(act, Q, derivative=True))
+                if _is_first_root(act, Q, sw, sb):
+                    return finish(sw)
+                skipped.append(Q)
+        if skipped:
+            raise ValueError(
+                f"no edge of chaos for {act.label} at sigma_b={sigma_b}: chi1 = 1 holds only at "
+                f"fixed points q = {', '.join(mpmath.nstr(v, 6) for v in skipped)} that are not "
+                "the fixed point the length map settles at (a smaller stable one exists)")
         raise ValueError(
             f"no edge of chaos for {act.label} at sigma_b={sigma_b}: q* - E[s^2]/E[s'^2] never "
             f"reaches sigma_b^2 for q* in [{mpmath.nstr(grid[0], 3)}, {mpmath.nstr(grid[-1], 3)}]")
