@@ -80,7 +80,8 @@ def phase_diagram(curves: Mapping[str, Sequence[tuple[float, float]]], *, ax=Non
     r"""Edge-of-chaos curves :math:`\chi_1 = 1` in the :math:`(\sigma_w, \sigma_b)` plane,
     one per activation (``curves[name] = [(sigma_w, sigma_b), ...]`` in order along
     the curve; a ``(nan, nan)`` entry breaks the line); the ordered phase
-    (:math:`\chi_1<1`) lies to the left of each curve, the chaotic phase to the right. ``markers[name] = (sigma_w, sigma_b)`` adds a point."""
+    (:math:`\chi_1<1`) lies to the left of each curve, the chaotic phase to the right.
+    ``markers[name] = (sigma_w, sigma_b)`` adds a point."""
     fig, ax = _axes(ax)
     for name, pts in curves.items():
         if not pts:
