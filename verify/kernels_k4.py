@@ -60,7 +60,8 @@ SIZES = {
 }
 
 
-def depth_scale_data(distances, *, w_star=None, coefficient=None):
+def depth_scale_data(distances, *, w_star=None, coefficient=None,
+                     activations=ASYMPTOTIC_ACTIVATIONS):
     """xi_c computed vs the SymPy asymptote for tanh and erf at sigma_w = sigma_w* + eps.
 
     ``w_star`` / ``coefficient``: dicts overriding the critical weight variance
@@ -69,7 +70,7 @@ def depth_scale_data(distances, *, w_star=None, coefficient=None):
     w_star = dict(w_star or {})
     coefficient = dict(coefficient or {})
     out = {}
-    for name in ASYMPTOTIC_ACTIVATIONS:
+    for name in activations:
         asym = fp.eoc_depth_asymptotics(name)
         w = float(w_star.get(name, asym["w_star"]))
         A = float(coefficient.get(name, asym["xi_c_epsilon_coefficient"]))
@@ -141,11 +142,11 @@ def compute(mode: str = "quick", seed: int = 0, **overrides) -> ClaimResult:
     Overrides: ``w_star`` (dict name -> critical sigma_w^2 to use instead of the
     derived one), ``coefficient`` (dict name -> asymptotic constant A),
     ``distances`` (tuple of eps), ``curve_q`` (dict name -> q* values checked on the
-    EOC curves).
+    EOC curves), ``asymptotic_activations`` (subset of ("tanh", "erf") for parts 1-2).
     """
     if mode not in SIZES:
         raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
-    known = {"w_star", "coefficient", "distances", "curve_q"}
+    known = {"w_star", "coefficient", "distances", "curve_q", "asymptotic_activations"}
     unknown = set(overrides) - known
     if unknown:
         raise ValueError(f"unknown override(s) {sorted(unknown)}; valid: {sorted(known)}")
@@ -155,11 +156,15 @@ def compute(mode: str = "quick", seed: int = 0, **overrides) -> ClaimResult:
     curve_q = {**SIZES[mode]["curve_q"], **dict(overrides.get("curve_q", {}))}
     w_override = dict(overrides.get("w_star", {}))
 
+    names = tuple(overrides.get("asymptotic_activations", ASYMPTOTIC_ACTIVATIONS))
+    if not names or not set(names) <= set(ASYMPTOTIC_ACTIVATIONS):
+        raise ValueError(f"asymptotic_activations must be a non-empty subset of "
+                         f"{ASYMPTOTIC_ACTIVATIONS}, got {names!r}")
     data = depth_scale_data(distances, w_star=w_override,
-                            coefficient=overrides.get("coefficient"))
+                            coefficient=overrides.get("coefficient"), activations=names)
     symbolic = {}
     bifurcation = {}
-    for name in ASYMPTOTIC_ACTIVATIONS:
+    for name in names:
         derived = w_override.get(name, fp.critical_weight_variance(name))
         symbolic[name] = sp.simplify(sp.sympify(derived) - EXPECTED_W_STAR[name]) == 0
         bifurcation[name] = _bifurcation(name, float(sp.N(derived, 20)))
@@ -188,7 +193,7 @@ def compute(mode: str = "quick", seed: int = 0, **overrides) -> ClaimResult:
         "eoc_curve": "chi1 = 1 at (sigma_w, sigma_b) on the curve",
     }
     summary = (
-        "w*: tanh " + measured["tanh_w_star"] + ", erf " + measured["erf_w_star"] + "; xi_c vs "
+        "w*: " + ", ".join(f"{n} {measured[n + '_w_star']}" for n in names) + "; xi_c vs "
         + ", ".join(f"{n} {d['coefficient']:.4f}/eps^2: max rel err "
                     f"{d['relative_error'].max():.3f}" for n, d in data.items())
         + f" (<= {XI_RTOL}); EOC curves max err {measured['eoc_curve_max_error']:.1e}"
