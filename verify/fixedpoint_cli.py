@@ -155,7 +155,7 @@ def _report_point(act, args, out):
             f"chi_1           {_fmt(chi, dps)}   ({_phase(chi, dps)})",
             f"rho*            {_fmt(scales.rho_star, dps)}",
             f"chi_c           {_fmt(scales.chi_c, dps)}   (sigma_w^2 E[s'(u) s'(v)] at q*, rho*)",
-            f"xi_q            {_fmt(scales.xi_q, dps)}   (-1/log chi_q; negative when q* is unstable)",
+            f"xi_q            {_fmt(scales.xi_q, dps)}   (-1/log chi_q; < 0: q* unstable)",
             f"xi_c            {_fmt(scales.xi_c, dps)}   (-1/log chi_c)",
         ]
     else:
