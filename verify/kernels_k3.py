@@ -554,7 +554,7 @@ def fixed_point_table(q_values=TABLE_Q, activations=ACTIVATIONS):
     return rows
 
 
-def fixed_point_table_markdown(figure_dir: str = "figures") -> str:
+def fixed_point_table_markdown(figure_dir: str = "figures", q_values=TABLE_Q) -> str:
     r"""Markdown table of :math:`\sigma^*, \chi_1, \rho^*, \mathcal C'(\rho^*)` (and the
     length-map slope) for GELU and ELU at :math:`q \in \{0.25, 1, 4, 25\}`, plus
     links to the plots written by :func:`write_figures` (paths relative to the
@@ -563,7 +563,7 @@ def fixed_point_table_markdown(figure_dir: str = "figures") -> str:
         "| activation | q | sigma* | chi_1 | rho* | C'(rho*) | L'(q) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, qv, sw, chi, rho, slope, lslope in fixed_point_table():
+    for name, qv, sw, chi, rho, slope, lslope in fixed_point_table(q_values):
         lines.append(f"| {name} | {qv:g} | {sw:.6f} | {chi:.6f} | {rho:.6f} | {slope:.6f} | "
                      f"{lslope:.6f} |")
     lines += [
