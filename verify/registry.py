@@ -58,6 +58,41 @@ CLAIMS: list[Claim] = [
         runtime_quick_s=20.0,
         runtime_full_s=180.0,
     ),
+    Claim(
+        id="K3",
+        module="kernels_k3",
+        paper="kernels",
+        statement=(
+            "ReLU (sigma_w^2=2, sigma_b=0): rho*=1 with l^2(1-rho_l) -> 9 pi^2/2 and increments of "
+            "(1-rho_l)^(-1/2) -> sqrt(2)/(3 pi); GELU and ELU at their norm-preserving sigma* "
+            "(q=1): stable rho* < 1 (|C'(rho*)| < 1, chi1 > 1), rho_l -> rho*, and finite nets "
+            "(width 2000, depth 20) follow the joint (q_l, rho_l) recursion"
+        ),
+        tolerance=(
+            "ReLU constants within 1% at l=1e5 (O(log l/l) ~ 1e-4 left); |rho_L - rho*| <= 1e-3 "
+            "and late contraction ratio within 2% of C'(rho*); nets: |seed mean - recursion| <= "
+            "4 max(sample, predicted sd)/sqrt(seeds) + 2 |moment-closure O(1/N) bias| per layer"
+        ),
+        runtime_quick_s=25.0,
+        runtime_full_s=150.0,
+    ),
+    Claim(
+        id="K4",
+        module="kernels_k4",
+        paper="kernels",
+        statement=(
+            "edge of chaos: at sigma_b=0 the critical sigma_w^2 is 1 (tanh) and pi/4 (erf), "
+            "derived in SymPy; xi_c = -1/log chi_c diverges as (3 sigma_w*^2/2)/(sigma_w - "
+            "sigma_w*)^2 (SymPy expansion); EOC curves chi1=1 for tanh, erf, ELU, GELU"
+        ),
+        tolerance=(
+            "exact symbolic equality of sigma_w*^2; computed xi_c within 10% of the asymptote at "
+            "three distances (the SymPy O(eps) correction is <= 3.3% there); EOC points give "
+            "chi1 = 1 to 1e-9 by an independent route"
+        ),
+        runtime_quick_s=15.0,
+        runtime_full_s=60.0,
+    ),
 ]
 
 
