@@ -26,6 +26,8 @@ def test_quick_subset_passes():
     referenced = [t for t in tanh if "reference_error_estimate" in t]
     assert len(referenced) == 2 * len(kernels_k1.REFERENCE_POINTS["quick"])
     assert all("mpmath trapezoid" in t["check"] for t in referenced)
+    # relu 2x5 + step 5 + erf 2x5 closed forms, tanh only where the reference was computed
+    assert m["n_quadrature_checks"] == 25 + len(referenced)
     bound = result.tolerance["familywise_false_fail_bound"]
     assert bound == pytest.approx(m["n_tests"] * math.erfc(4 / math.sqrt(2)))
     assert result.figure is not None

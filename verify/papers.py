@@ -425,8 +425,17 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def regenerate(papers_dir: Path | str = PAPERS_DIR, *, write: bool = True) -> dict[Path, str]:
     """Regenerate every page's generated blocks; returns ``{path: new text}`` for
-    the pages whose text changes (written unless ``write=False``)."""
+    the pages whose text changes (written unless ``write=False``). Writing also
+    refreshes the figures the fixed-point block links to
+    (``verify.kernels_k3.write_figures`` into ``papers/figures``), when available."""
     papers_dir = Path(papers_dir)
+    if write:
+        try:
+            from verify import kernels_k3
+        except ImportError:
+            kernels_k3 = None
+        if hasattr(kernels_k3, "write_figures"):
+            kernels_k3.write_figures(str(papers_dir / "figures"))
     changed = {}
     for paper in PAPERS.values():
         path = papers_dir / paper.filename

@@ -40,8 +40,8 @@ CLAIMS: list[Claim] = [
             "|closed - quadrature| <= 1e-10 x kernel scale; |closed - MC| <= 4 standard errors "
             "(two-sided normal tail 6.3e-5 per test, union bound over all tests)"
         ),
-        runtime_quick_s=15.0,
-        runtime_full_s=120.0,
+        runtime_quick_s=10.0,  # measured 10 s / 110 s on a shared 2-core machine
+        runtime_full_s=110.0,
     ),
     Claim(
         id="K2",
@@ -55,8 +55,8 @@ CLAIMS: list[Claim] = [
             "log-log slope of the seed-averaged relative error over widths 64..4096 within 0.1 "
             "of -1/2 (the CLT rate)"
         ),
-        runtime_quick_s=20.0,
-        runtime_full_s=180.0,
+        runtime_quick_s=15.0,  # measured 15 s / 60 s on a shared 2-core machine
+        runtime_full_s=60.0,
     ),
     Claim(
         id="K3",
