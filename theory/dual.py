@@ -161,7 +161,8 @@ class _Arith:
 
     def __init__(self, dps):
         self.is_float = dps is None
-        self.digits = 15 if dps is None else dps
+        # two guard digits on the mpmath path so that the result is right to dps digits
+        self.digits = 15 if dps is None else dps + 2
         if self.is_float:
             self.exp, self.sqrt, self.num = math.exp, math.sqrt, float
             self.inv_sqrt_2pi = 1 / math.sqrt(2 * math.pi)
@@ -170,9 +171,9 @@ class _Arith:
             self.inv_sqrt_2pi = 1 / mpmath.sqrt(2 * mpmath.pi)
         # phi(L) = 10^-(D+6): L^2/2 = (D+6) ln 10
         self.L = self.num(math.sqrt(2 * math.log(10) * (self.digits + 6)))
-        # accept the fine value when the coarse/fine relative difference is below this:
-        # the fine error is then about its square, <= 10^-(D+2)
-        self.accept = self.num(10) ** (-(self.digits / 2 + 1))
+        # accept the fine value when the coarse/fine relative difference e is at most
+        # 10^-(D/2): the fine error is then about e^2 <= 10^-D (see the module docstring)
+        self.accept = self.num(10) ** (-(self.digits / 2))
 
     def phi(self, z):
         return self.exp(-z * z / 2) * self.inv_sqrt_2pi
@@ -236,7 +237,7 @@ def _sum_1d(F, breaks, level, A, smooth):
     cuts = sorted({b for b in breaks if -L < b < L})
     edges = [-L, *cuts, L]
     nodes = _tanh_sinh_nodes(level, A)
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
         mid, half = (a + b) / 2, (b - a) / 2
         for xn, wn, even in nodes:
             z = mid + half * xn
@@ -251,7 +252,7 @@ def _sum_1d(F, breaks, level, A, smooth):
 def _start_level(A, smooth, scale):
     """First (coarse) level: the trapezoid error e^{-2 pi d/h} has d ~ pi/(2 s) for
     tanh-like activations at standard deviation s, so h scales like 1/(s D)."""
-    base = max(1, math.ceil(math.log2(max(A.digits, 1) / 8))) if smooth else 2
+    base = max(2, math.ceil(math.log2(A.digits / 8))) if smooth else 3
     if smooth and scale > 1:
         base += math.ceil(math.log2(scale))
     return base
@@ -331,6 +332,7 @@ def _expect_1d(F, breaks, smooth, A, scale, what):
 def _expect_2d(f, g, kinks, S1, S2, rho, A, what):
     r""":math:`\mathbb{E}[f(s_1 z_1) g(s_2(\rho z_1 + c z_2))]` for :math:`|\rho| < 1`."""
     c = A.sqrt(1 - rho * rho)
+    S2c = S2 * c
     smooth = not kinks
     kinks = [A.num(k) for k in kinks]
     outer_breaks = {k / S1 for k in kinks}
@@ -345,7 +347,7 @@ def _expect_2d(f, g, kinks, S1, S2, rho, A, what):
             outer = []
             cuts = sorted({b for b in outer_breaks if -A.L < b < A.L})
             edges = [-A.L, *cuts, A.L]
-            for a, b in zip(edges[:-1], edges[1:]):
+            for a, b in zip(edges[:-1], edges[1:], strict=True):
                 mid, half = (a + b) / 2, (b - a) / 2
                 for xn, wn, even in _tanh_sinh_nodes(level, A):
                     z = mid + half * xn
@@ -355,9 +357,8 @@ def _expect_2d(f, g, kinks, S1, S2, rho, A, what):
             if fz == 0:
                 continue
             shift = S2 * rho * z1
-            scale2 = S2 * c
             inner_breaks = [(k / S2 - rho * z1) / c for k in kinks]
-            i_f, i_c, i_a = _sum_1d(lambda z2: g(shift + scale2 * z2), inner_breaks, level, A,
+            i_f, i_c, i_a = _sum_1d(lambda z2, m=shift: g(m + S2c * z2), inner_breaks, level, A,
                                     smooth)
             w = pw * fz
             fine += w * i_f
