@@ -49,7 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def parse_params(items) -> dict:
-    """``["alpha=0.5", ...]`` -> ``{"alpha": "0.5"}`` (values validated by the registry)."""
+    """``["alpha=0.5", ...]`` -> ``{"alpha": "0.5"}`` (values validated by the registry);
+    a mapping is accepted as it is."""
+    if isinstance(items, dict):
+        return dict(items)
     out = {}
     for item in items or []:
         if "=" not in item:
