@@ -29,6 +29,17 @@ __all__ = [
     "Erfcx",
     "hermite_coefficients",
     "mp_bivariate_normal_cdf",
+    "exp_halfline",
+    "stein_orthant",
+    "tilted_orthant",
+    "relu_times_tilted",
+    "elu_kernels",
+    "lemma_block_residuals",
+    "price_theorem_symbolic",
+    "price_theorem_residual",
+    "zero_correlation_residual",
+    "diagonal_residual",
+    "hermite_series_residual",
 ]
 
 
@@ -219,6 +230,48 @@ def tilted_orthant(a, b, rho):
     )
 
 
+def exp_halfline(b):
+    r""":math:`\mathbb{E}[e^{bZ}\,1\{Z<0\}] = e^{b^2/2}\,\Phi(-b)` (complete the square)."""
+    return sp.exp(b**2 / 2) * Phi(-b)
+
+
+def stein_orthant(m1, m2, rho):
+    r"""Stein block :math:`S(m_1, m_2) = \mathbb{E}[Z_1\,1\{Z_1>-m_1\}\,1\{Z_2<-m_2\}]` for
+    standard normals with correlation :math:`\rho`, :math:`c = \sqrt{1-\rho^2}`.
+
+    Stein's lemma for a correlated pair,
+    :math:`\mathbb{E}[Z_1 g(Z)] = \mathbb{E}[\partial_1 g] + \rho\,\mathbb{E}[\partial_2 g]`,
+    with :math:`\partial_1 g = \delta(Z_1+m_1)1\{Z_2<-m_2\}` and
+    :math:`\partial_2 g = -1\{Z_1>-m_1\}\delta(Z_2+m_2)`, and the conditional laws
+    :math:`Z_2 \mid Z_1 \sim \mathcal N(\rho Z_1, c^2)` give
+
+    .. math:: S = \varphi(m_1)\,\Phi\!\left(\frac{\rho m_1 - m_2}{c}\right)
+              - \rho\,\varphi(m_2)\,\Phi\!\left(\frac{m_1 - \rho m_2}{c}\right).
+    """
+    c = sp.sqrt(1 - rho**2)
+    return normal_pdf(m1) * Phi((rho * m1 - m2) / c) - rho * normal_pdf(m2) * Phi(
+        (m1 - rho * m2) / c
+    )
+
+
+def relu_times_tilted(b, rho):
+    r""":math:`R(b) = \mathbb{E}[Z_1 1\{Z_1>0\}\,(e^{bZ_2}-1)\,1\{Z_2<0\}]`.
+
+    Tilting by :math:`e^{bZ_2}` shifts the mean of :math:`(Z_1, Z_2)` to
+    :math:`(b\rho, b)`, so with :math:`m_1 = b\rho`,
+    :math:`\mathbb{E}[Z_1 1\{Z_1>0\} e^{bZ_2}1\{Z_2<0\}] = e^{b^2/2}
+    \big(m_1 P(Z_1>-m_1, Z_2<-b) + S(m_1, b)\big)` with
+    :math:`P(Z_1>-m_1, Z_2<-b) = \Phi(-b) - \Phi_2(-m_1, -b; \rho)`; the untilted
+    term is :math:`S(0, 0) = (1-\rho)/(2\sqrt{2\pi})`.
+    """
+    m1 = b * rho
+    tilted = sp.exp(b**2 / 2) * (
+        m1 * (Phi(-b) - BivariateNormalCDF(-m1, -b, rho)) + stein_orthant(m1, b, rho)
+    )
+    plain = (1 - rho) / (2 * sp.sqrt(2 * sp.pi))
+    return tilted - plain
+
+
 def elu_kernels(alpha):
     r"""Closed-form ELU dual kernels for any :math:`\alpha \ge 0`.
 
@@ -234,23 +287,12 @@ def elu_kernels(alpha):
 
     s1, s2 = sp.sqrt(q11), sp.sqrt(q22)
     rho = q12 / (s1 * s2)
-    root = sp.sqrt(1 - rho**2)
     both_positive = BivariateNormalCDF(0, 0, rho)  # P(Z1>0, Z2>0) = P(Z1<0, Z2<0)
-
-    def exp_negative(b):
-        # E[e^{b Z} 1{Z<0}] = e^{b^2/2} Phi(-b)
-        return sp.exp(b**2 / 2) * Phi(-b)
+    exp_negative = exp_halfline
 
     def relu_times_expneg(s_relu, b):
-        # E[s_relu Z1 1{Z1>0} (e^{b Z2} - 1) 1{Z2<0}]
-        m1 = b * rho
-        tilted = sp.exp(b**2 / 2) * (
-            m1 * (Phi(-b) - BivariateNormalCDF(-m1, -b, rho))
-            + normal_pdf(m1) * Phi(-b * root)
-            - rho * normal_pdf(b) / 2
-        )
-        plain = (1 - rho) / (2 * sp.sqrt(2 * sp.pi))
-        return s_relu * (tilted - plain)
+        # E[relu(s_relu Z1) (e^{b Z2} - 1) 1{Z2<0}]
+        return s_relu * relu_times_tilted(b, rho)
 
     relu_part = (sp.sqrt(q11 * q22 - q12**2) + (sp.pi - sp.acos(rho)) * q12) / (2 * sp.pi)
     negative_part = (
@@ -282,3 +324,226 @@ def elu_kernels(alpha):
         "dual_diagonal": dual_diagonal,
         "dual_derivative_diagonal": dual_derivative_diagonal,
     }
+
+
+# ---------------------------------------------------------------------------
+# independent numeric forms of the lemma blocks (for their identity checks)
+# ---------------------------------------------------------------------------
+
+def bivariate_normal_cdf_by_conditioning(h, k, rho, *, dps=30):
+    r""":math:`\Phi_2(h, k; \rho) = \int_{-\infty}^{h} \varphi(z)\,
+    \Phi\big((k-\rho z)/\sqrt{1-\rho^2}\big)\,dz` (condition on :math:`Z_1`): an
+    evaluation independent of the Plackett form used by :func:`mp_bivariate_normal_cdf`."""
+    dps = _check_dps(dps)
+    with mpmath.workdps(dps + 10):
+        h, k, rho = mpmath.mpf(h), mpmath.mpf(k), mpmath.mpf(rho)
+        c = mpmath.sqrt(1 - rho * rho)
+        value = mpmath.quad(lambda z: mpmath.npdf(z) * mpmath.ncdf((k - rho * z) / c),
+                            [-mpmath.inf, min(h, 0), h])
+    with mpmath.workdps(dps):
+        return +value
+
+
+def tilted_orthant_by_conditioning(a, b, rho, *, dps=30):
+    r""":math:`\mathbb{E}[e^{aZ_1+bZ_2}1\{Z_1<0,Z_2<0\}]` by conditioning on :math:`Z_1`:
+    with :math:`Z_2 = \rho Z_1 + cW`,
+    :math:`\mathbb{E}[e^{bZ_2}1\{Z_2<0\}\mid Z_1=z] = e^{b\rho z + b^2c^2/2}
+    \Phi(-(\rho z + b c^2)/c)`, then a one-dimensional quadrature over :math:`z<0`."""
+    dps = _check_dps(dps)
+    with mpmath.workdps(dps + 10):
+        a, b, rho = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(rho)
+        c = mpmath.sqrt(1 - rho * rho)
+
+        def integrand(z):
+            inner = mpmath.exp(b * rho * z + b * b * c * c / 2) * mpmath.ncdf(
+                -(rho * z + b * c * c) / c)
+            return mpmath.exp(a * z) * mpmath.npdf(z) * inner
+
+        value = mpmath.quad(integrand, [-mpmath.inf, -1, 0])
+    with mpmath.workdps(dps):
+        return +value
+
+
+def stein_orthant_by_conditioning(m1, m2, rho, *, dps=30):
+    r""":math:`\mathbb{E}[Z_1 1\{Z_1>-m_1\}1\{Z_2<-m_2\}] = \int_{-m_1}^{\infty} z\,\varphi(z)\,
+    \Phi\big((-m_2-\rho z)/\sqrt{1-\rho^2}\big)\,dz`."""
+    dps = _check_dps(dps)
+    with mpmath.workdps(dps + 10):
+        m1, m2, rho = mpmath.mpf(m1), mpmath.mpf(m2), mpmath.mpf(rho)
+        c = mpmath.sqrt(1 - rho * rho)
+        value = mpmath.quad(lambda z: z * mpmath.npdf(z) * mpmath.ncdf((-m2 - rho * z) / c),
+                            [-m1, max(-m1, 0) + 1, mpmath.inf])
+    with mpmath.workdps(dps):
+        return +value
+
+
+def lemma_block_residuals(a, b, rho, *, dps=30):
+    r"""Relative residuals of each lemma block against its independent numeric form at
+    ``(a, b, rho)``: ``{"bivariate_normal_cdf", "tilted_orthant", "stein_orthant",
+    "exp_halfline", "price_rho"}``. The last is the defining identity
+    :math:`\partial_\rho\Phi_2 = \varphi_2` (Plackett), checked by a central difference
+    of the conditioning form with step :math:`10^{-dps/3}` (truncation error
+    :math:`O(h^2) = 10^{-2 dps/3}`)."""
+    dps = _check_dps(dps)
+    # decimal strings, so that the SymPy and mpmath sides see the same numbers
+    a, b, rho = (str(v) for v in (a, b, rho))
+    sa, sb, sr = (sp.Float(v, dps + 10) for v in (a, b, rho))
+    out = {}
+
+    def rel(symbolic, numeric):
+        with mpmath.workdps(dps + 10):
+            sym = mpmath.mpf(sp.N(symbolic, dps + 10))
+            return abs(sym - numeric) / max(abs(numeric), mpmath.mpf(10) ** -dps)
+
+    out["bivariate_normal_cdf"] = rel(BivariateNormalCDF(sa, sb, sr),
+                                      bivariate_normal_cdf_by_conditioning(a, b, rho, dps=dps))
+    out["tilted_orthant"] = rel(tilted_orthant(sa, sb, sr),
+                                tilted_orthant_by_conditioning(a, b, rho, dps=dps))
+    out["stein_orthant"] = rel(stein_orthant(sa, sb, sr),
+                               stein_orthant_by_conditioning(a, b, rho, dps=dps))
+    with mpmath.workdps(dps + 10):
+        exp_numeric = mpmath.quad(lambda z: mpmath.exp(mpmath.mpf(b) * z) * mpmath.npdf(z),
+                                  [-mpmath.inf, 0])
+    out["exp_halfline"] = rel(exp_halfline(sb), exp_numeric)
+    with mpmath.workdps(dps + 10):
+        step = mpmath.mpf(10) ** (-(dps // 3))
+        upper = bivariate_normal_cdf_by_conditioning(a, b, mpmath.mpf(rho) + step, dps=dps + 5)
+        lower = bivariate_normal_cdf_by_conditioning(a, b, mpmath.mpf(rho) - step, dps=dps + 5)
+        difference = (upper - lower) / (2 * step)
+    density = BivariateNormalCDF(sp.Symbol("h"), sp.Symbol("k"), sp.Symbol("r")).diff(
+        sp.Symbol("r")).subs({sp.Symbol("h"): sa, sp.Symbol("k"): sb, sp.Symbol("r"): sr})
+    out["price_rho"] = rel(density, difference)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# symbolic / high-precision checks of a registry entry's closed forms
+# ---------------------------------------------------------------------------
+
+#: points (q11, q12, q22) at which identities that SymPy cannot simplify are checked
+CHECK_POINTS = (
+    ("0.7", "0.3", "1.3"),
+    ("2.5", "-1.1", "0.8"),
+    ("0.2", "0.15", "0.4"),
+)
+
+
+def _numeric(expr, subs, dps):
+    value = sp.N(expr.subs(subs), dps + 10)
+    if value.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or not value.is_number:
+        raise ValueError(f"expression is not finite at {subs}: {value}")
+    re, im = value.as_real_imag()
+    if abs(im) > sp.Float(10) ** (-dps) * max(1, abs(re)):
+        raise ValueError(f"expression is complex at {subs}: {value}")
+    with mpmath.workdps(dps + 10):
+        return mpmath.mpf(sp.N(re, dps + 10))
+
+
+def _rel(a, b, dps):
+    with mpmath.workdps(dps + 10):
+        return abs(a - b) / max(abs(a), abs(b), mpmath.mpf(1))
+
+
+def price_theorem_symbolic(activation, **params) -> bool:
+    r"""True when SymPy simplifies :math:`\partial_{q_{12}}k - \dot k` to 0."""
+    from theory.activations import q12, resolve
+
+    act = resolve(activation, **params)
+    if act.dual is None or act.dual_derivative is None:
+        raise ValueError(f"activation {act.label!r} lacks a closed-form dual or derivative kernel")
+    return sp.simplify(sp.diff(act.dual, q12) - act.dual_derivative) == 0
+
+
+def price_theorem_residual(activation, *, points=CHECK_POINTS, dps=30, **params):
+    r"""Largest relative residual of Price's theorem,
+    :math:`|\partial_{q_{12}} k - \dot k| / \max(1, |\dot k|)`, over ``points``, evaluated
+    with ``dps`` digits (``sympy.N``) — the check for closed forms SymPy cannot simplify.
+    Price (1958): :math:`\partial_{q_{12}}\mathbb{E}[f(u)g(v)] = \mathbb{E}[f'(u)g'(v)]`."""
+    from theory.activations import q11, q12, q22, resolve
+
+    act = resolve(activation, **params)
+    if act.dual is None or act.dual_derivative is None:
+        raise ValueError(f"activation {act.label!r} lacks a closed-form dual or derivative kernel")
+    derivative = sp.diff(act.dual, q12)
+    worst = mpmath.mpf(0)
+    for a, b, c in points:
+        subs = {q11: sp.Float(a, dps + 10), q12: sp.Float(b, dps + 10),
+                q22: sp.Float(c, dps + 10)}
+        worst = max(worst, _rel(_numeric(derivative, subs, dps),
+                                _numeric(act.dual_derivative, subs, dps), dps))
+    return worst
+
+
+def zero_correlation_residual(activation, q11_value="0.7", q22_value="1.9", *,
+                              derivative=False, dps=30, **params):
+    r"""Relative residual of :math:`k(q_{11}, 0, q_{22}) = \mathbb{E}[\sigma(u)]\,
+    \mathbb{E}[\sigma(v)]` (independence at :math:`q_{12}=0`), the 1-D expectations by
+    kink-split mpmath quadrature at ``dps`` digits."""
+    from theory.activations import q11, q12, q22, resolve
+
+    act = resolve(activation, **params)
+    expr = act.dual_derivative if derivative else act.dual
+    if expr is None:
+        raise ValueError(f"activation {act.label!r} has no closed form for this kernel")
+    f = act.mpmath_function(derivative)
+    value = _numeric(expr, {q11: sp.Float(q11_value, dps + 10), q12: 0,
+                            q22: sp.Float(q22_value, dps + 10)}, dps)
+    with mpmath.workdps(dps + 10):
+        means = []
+        for variance in (q11_value, q22_value):
+            s = mpmath.sqrt(mpmath.mpf(variance))
+            means.append(gaussian_expectation(lambda z, s=s: f(s * z), dps=dps,
+                                              kinks=[mpmath.mpf(k) / s for k in act.kinks]))
+        return _rel(value, means[0] * means[1], dps)
+
+
+def diagonal_residual(activation, q_value="1.3", *, derivative=False, dps=30, **params):
+    r"""Relative residual of :math:`\lim_{q_{12}\to q} k(q, q_{12}, q)` against the stored
+    diagonal :math:`\mathbb{E}[\sigma(u)^2]`, :math:`u\sim\mathcal N(0,q)`. The limit is
+    the value at :math:`q_{12} = q(1-\epsilon)` with :math:`\epsilon = 10^{-2\,dps}`
+    (kernels are Hölder-1/2 in :math:`q_{12}` at the diagonal, so the offset costs
+    at most :math:`O(\sqrt\epsilon) = 10^{-dps}`)."""
+    from theory.activations import q, q11, q12, q22, resolve
+
+    act = resolve(activation, **params)
+    expr = act.dual_derivative if derivative else act.dual
+    diag = act.dual_derivative_diagonal if derivative else act.dual_diagonal
+    if expr is None or diag is None:
+        raise ValueError(f"activation {act.label!r} has no closed form for this kernel")
+    work = 3 * dps
+    Q = sp.Float(q_value, work + 10)
+    near = Q * (1 - sp.Float(10, work + 10) ** (-2 * dps))
+    limit = _numeric(expr, {q11: Q, q22: Q, q12: near}, work)
+    return _rel(limit, _numeric(diag, {q: Q}, dps), dps)
+
+
+def hermite_series_residual(activation, k_max=5, *, dps=30, **params):
+    r"""Largest absolute residual between the Taylor coefficients of the closed forms at
+    unit variances and the Hermite coefficients (Mehler's formula):
+
+    .. math:: k(1, \rho, 1) = \sum_k c_k^2 \rho^k, \qquad
+              \dot k(1, \rho, 1) = \sum_k (k+1)\,c_{k+1}^2 \rho^k,
+
+    the second by Price's theorem. Taylor coefficients by symbolic differentiation
+    at :math:`\rho=0`, evaluated with ``dps`` digits; :math:`c_k` by
+    :func:`hermite_coefficients` at ``dps`` digits."""
+    from theory.activations import q11, q12, q22, resolve
+
+    act = resolve(activation, **params)
+    if act.dual is None:
+        raise ValueError(f"activation {act.label!r} has no closed-form dual kernel")
+    c = hermite_coefficients(act, k_max + 1, dps=dps)
+    rho = sp.Symbol("rho", real=True)
+    worst = mpmath.mpf(0)
+    with mpmath.workdps(dps + 10):
+        kernels = [(act.dual, [ck**2 for ck in c[: k_max + 1]])]
+        if act.dual_derivative is not None:
+            kernels.append((act.dual_derivative,
+                            [(k + 1) * c[k + 1] ** 2 for k in range(k_max)]))
+    for expr, expected in kernels:
+        series = expr.subs({q11: 1, q22: 1, q12: rho})
+        for k, target in enumerate(expected):
+            coefficient = _numeric(sp.diff(series, rho, k) / sp.factorial(k), {rho: 0}, dps)
+            with mpmath.workdps(dps + 10):
+                worst = max(worst, abs(coefficient - target))
+    return worst
