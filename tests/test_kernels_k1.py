@@ -100,3 +100,16 @@ def test_bad_mode_and_override():
         kernels_k1.compute("medium")
     with pytest.raises(ValueError, match="override"):
         kernels_k1.compute("quick", samplez=10)
+
+
+@pytest.mark.slow
+def test_trapezoid_reference_matches_theory_dual():
+    # the mpmath reference of theory.dual (nested quadrature at 30 digits, ~10 s per value)
+    from theory.activations import get
+    from theory.dual import dual_kernel
+
+    for derivative in (False, True):
+        ref, _ = kernels_k1.trapezoid_reference(get("tanh"), 2.0, -1.2, 0.8,
+                                                derivative=derivative, h=0.1, L=10.0)
+        exact = float(dual_kernel("tanh", 2.0, -1.2, 0.8, derivative=derivative, dps=30))
+        assert ref == pytest.approx(exact, rel=1e-14)
