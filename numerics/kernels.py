@@ -329,15 +329,32 @@ class _Compiled:
         self.kdiag = dual_function(act, diagonal=True)
         self.pair_fn = dual_pair_function(act)
         self.pair_diag = dual_pair_function(act, diagonal=True)
-        self.expensive = any(
-            n in str(act.dual) for n in ("BivariateNormalCDF", "Erfcx", "erf")
-        )
+        self.expensive = "BivariateNormalCDF" in str(act.dual)
 
-    def _eval(self, fn, s1, s2, q12):
+    def _eval(self, fn, s1, s2, q12, derivatives):
         q11, q22 = s1 * s1, s2 * s2
         bound = s1 * s2
         q12 = np.clip(q12, -bound, bound)
         out = fn(q11, q12, q22)
+        if self.expensive:
+            # Owen's-T forms of Phi_2 cancel as |rho| -> 1 (error ~ eps / sqrt(1-rho^2),
+            # 1e-10 at 1-rho = 1e-12): within 1-|rho| < 5e-7 (error bound 1e-12) use the
+            # exact diagonal (rho = 1, q11 = q22) or the kink-split quadrature
+            rho = _correlation(s1, s2, q12)
+            near = np.broadcast_to(np.abs(rho) > 1 - 5e-7, np.shape(out[0] if isinstance(
+                out, tuple) else out))
+            if np.any(near):
+                values = out if isinstance(out, tuple) else (out,)
+                args = [np.broadcast_to(a, near.shape)[near] for a in (q11, q12, q22)]
+                exact = (args[0] == args[2]) & (args[1] == args[0])
+                for v, derivative in zip(values, derivatives, strict=True):
+                    sub = np.empty(args[0].shape)
+                    if np.any(exact):
+                        sub[exact] = self.kdiag_pair(args[0][exact], derivative)
+                    if np.any(~exact):
+                        sub[~exact] = gaussian_dual(self.act, *(a[~exact] for a in args),
+                                                    derivative=derivative)
+                    v[near] = sub
         values = out if isinstance(out, tuple) else (out,)
         bad = np.zeros(np.shape(values[0]), dtype=bool)
         for v in values:
@@ -351,14 +368,26 @@ class _Compiled:
             again = again if isinstance(again, tuple) else (again,)
             for v, w in zip(values, again, strict=True):
                 v[bad] = w
+            still = np.zeros(bad.shape, dtype=bool)
+            for v in values:
+                still |= ~np.isfinite(v)
+            if np.any(still):
+                # removable singularities of the closed form (a zero variance: 0/0 in
+                # rho): the quadrature handles u = 0 or v = 0 directly
+                args = [np.broadcast_to(a, still.shape)[still] for a in (q11, q12, q22)]
+                for v, derivative in zip(values, derivatives, strict=True):
+                    v[still] = gaussian_dual(self.act, *args, derivative=derivative)
         return out
+
+    def kdiag_pair(self, q, derivative):
+        return dual_function(self.act, derivative=derivative, diagonal=True)(q)
 
     def pair(self, s1, s2, q12, want_derivative):
         if want_derivative:
             self.act.require_derivative()
             if self.pair_fn is not None:
-                return self._eval(self.pair_fn, s1, s2, q12)
-        return self._eval(self.k, s1, s2, q12), None
+                return self._eval(self.pair_fn, s1, s2, q12, (False, True))
+        return self._eval(self.k, s1, s2, q12, (False,)), None
 
     def diag(self, q, want_derivative):
         if want_derivative:
@@ -428,9 +457,10 @@ def dual_kernel(activation, q11, q12, q22, *, derivative=False):
 
     act = resolve(activation)
     a, b, c = check_covariance(q11, q12, q22)
+    shape = a.shape
+    a, b, c = (np.atleast_1d(v) for v in (a, b, c))  # the fused forms work in place
     k, kd = _dual_map(act).pair(np.sqrt(a), np.sqrt(c), b, derivative)
-    out = kd if derivative else k
-    out = np.asarray(out, dtype=float)
+    out = np.asarray(kd if derivative else k, dtype=float).reshape(shape)
     return out if out.ndim else out[()]
 
 
@@ -441,8 +471,8 @@ def dual_diagonal(activation, q, *, derivative=False):
 
     act = resolve(activation)
     qa, _, _ = check_covariance(q, 0.0, q, names=("q", "0", "q"))
-    k, kd = _dual_map(act).diag(qa, derivative)
-    out = np.asarray(kd if derivative else k, dtype=float)
+    k, kd = _dual_map(act).diag(np.atleast_1d(qa), derivative)
+    out = np.asarray(kd if derivative else k, dtype=float).reshape(qa.shape)
     return out if out.ndim else out[()]
 
 
@@ -593,9 +623,13 @@ def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagon
             if want_ntk:
                 T[r0:r1] = Tb
         if symmetric:
-            K[np.diag_indices(n1)] = var1[-1]
-            if want_ntk:
-                T[np.diag_indices(n1)] = theta1
+            # K(x_i, x_j) and K(x_j, x_i) were computed with s1, s2 swapped and differ by a
+            # few ulp: average them so the Gram is exactly symmetric
+            for M, diag in ((K, var1[-1]), (T, theta1)):
+                if M is not None:
+                    M += M.T
+                    M *= 0.5
+                    M[np.diag_indices(n1)] = diag
         return _finish(K, T)
 
 
