@@ -1,0 +1,186 @@
+r"""LaTeX export of registry kernels and NNGP/NTK recursions.
+
+Everything goes through ``sympy.latex`` with a table of symbol names
+(:data:`SYMBOL_NAMES`: ``q11`` -> ``q_{11}``, ``sigma_w`` -> ``\sigma_w``, ...); equations
+are SymPy ``Eq`` objects and multi-line results are ``gathered`` environments whose
+rows are printed equations. New kinds (e.g. reduced ODEs) are added by one entry in
+:data:`LATEX_KINDS`.
+
+>>> to_latex(sigma_w**2 * q12 + sigma_b**2)
+'q_{12} \\sigma_w^{2} + \\sigma_b^{2}'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sympy as sp
+
+from theory.activations import q, q11, q12, q22, resolve, x
+from theory.recursions import (
+    d,
+    nngp_depth,
+    ntk_depth,
+    sigma_b,
+    sigma_w,
+    x11,
+    x12,
+    x22,
+)
+
+__all__ = [
+    "SYMBOL_NAMES",
+    "LATEX_KINDS",
+    "activation_latex",
+    "dual_latex",
+    "latex_for",
+    "recursion_latex",
+    "to_latex",
+]
+
+#: LaTeX names of the symbols used across theory/
+SYMBOL_NAMES = {
+    q11: "q_{11}",
+    q12: "q_{12}",
+    q22: "q_{22}",
+    q: "q",
+    x: "x",
+    sigma_w: r"\sigma_w",
+    sigma_b: r"\sigma_b",
+    d: "d",
+    x11: r"\langle x, x \rangle",
+    x12: r"\langle x, x' \rangle",
+    x22: r"\langle x', x' \rangle",
+}
+
+_SIGMA = sp.Function("sigma")
+_K = sp.Function("k")
+_KDOT = sp.Function(r"\dot{k}")
+
+
+def to_latex(expr, **settings) -> str:
+    """``sympy.latex`` with the named symbols of :data:`SYMBOL_NAMES` (and any extra
+    ``symbol_names`` passed in ``settings``)."""
+    names = dict(SYMBOL_NAMES)
+    names.update(settings.pop("symbol_names", {}))
+    for sym in getattr(expr, "free_symbols", set()):
+        # layer widths n_l of the standard parameterization
+        if sym.name.startswith("n_") and sym not in names:
+            names[sym] = f"n_{{{sym.name[2:]}}}"
+    return sp.latex(expr, symbol_names=names, **settings)
+
+
+def activation_latex(activation, **params) -> str:
+    r""":math:`\sigma(x) = \ldots` for a registry entry."""
+    act = resolve(activation, **params)
+    return to_latex(sp.Eq(_SIGMA(x), act.expr, evaluate=False))
+
+
+def dual_latex(activation, derivative: bool = False, *, diagonal: bool = False,
+               **params) -> str:
+    r""":math:`k(q_{11}, q_{12}, q_{22}) = \ldots` (or :math:`\dot k`, the derivative
+    kernel; ``diagonal`` for the :math:`q_{11}=q_{12}=q_{22}=q` form). Activations
+    without a closed form get the defining expectation."""
+    act = resolve(activation, **params)
+    if derivative:
+        act.require_derivative()
+    if diagonal:
+        expr = act.dual_derivative_diagonal if derivative else act.dual_diagonal
+        lhs = (_KDOT if derivative else _K)(q, q, q)
+    else:
+        expr = act.dual_derivative if derivative else act.dual
+        lhs = (_KDOT if derivative else _K)(q11, q12, q22)
+    if expr is None:
+        u, v = sp.symbols("u v")
+        f = sp.Function(r"\sigma'") if derivative else _SIGMA
+        definition = to_latex(f(u) * f(v))
+        return (
+            to_latex(lhs)
+            + rf" = \mathbb{{E}}\left[{definition}\right] \quad \text{{(quadrature)}}"
+        )
+    return to_latex(sp.Eq(lhs, expr, evaluate=False))
+
+
+def recursion_latex(activation, hidden_layers: int, kind: str = "nngp", **params) -> str:
+    r"""The depth-L NNGP or NTK recursion in LaTeX (NTK parameterization): the
+    layer-1 kernel, the layer map, and — when it fits (closed form, ``L <= 2``) —
+    the fully substituted readout kernel of layer :math:`L+1`."""
+    act = resolve(activation, **params)
+    if kind not in ("nngp", "ntk"):
+        raise ValueError(f"kind must be 'nngp' or 'ntk', got {kind!r}")
+    from theory.recursions import _check_layers
+
+    L = _check_layers(hidden_layers)
+    if kind == "ntk":
+        act.require_derivative()
+    l = sp.Symbol("l", integer=True)
+
+    def sigma(layer, sub="12"):
+        return sp.Symbol(rf"\Sigma^{{({sp.latex(layer)})}}_{{{sub}}}")
+
+    def theta(layer):
+        return sp.Symbol(rf"\Theta^{{({sp.latex(layer)})}}_{{12}}")
+
+    args_l = (sigma(l, "11"), sigma(l), sigma(l, "22"))
+    rows = [
+        sp.Eq(sigma(1), sigma_w**2 * x12 / d + sigma_b**2, evaluate=False),
+        sp.Eq(sigma(l + 1), sigma_w**2 * _K(*args_l) + sigma_b**2, evaluate=False),
+    ]
+    if kind == "ntk":
+        rows += [
+            sp.Eq(theta(1), sigma(1), evaluate=False),
+            sp.Eq(theta(l + 1),
+                  sigma(l + 1) + sigma_w**2 * _KDOT(*args_l) * theta(l), evaluate=False),
+        ]
+    lines = [to_latex(row) for row in rows]
+    lines.append(dual_latex(act))
+    if kind == "ntk":
+        lines.append(dual_latex(act, derivative=True))
+    if act.dual is not None and L <= 2:
+        final = nngp_depth(act, L, substitute=True)[1] if kind == "nngp" else ntk_depth(
+            act, L, substitute=True)
+        target = sigma(L + 1) if kind == "nngp" else theta(L + 1)
+        lines.append(to_latex(sp.Eq(target, final, evaluate=False)))
+    else:
+        target = sigma(L + 1) if kind == "nngp" else theta(L + 1)
+        lines.append(r"\text{readout kernel: }" + to_latex(target)
+                     + rf"\ \text{{with {L} hidden layers}}")
+    return r"\begin{gathered}" + r" \\ ".join(lines) + r"\end{gathered}"
+
+
+def _latex_activation(activation, hidden_layers=None):
+    return activation_latex(activation)
+
+
+def _latex_dual(activation, hidden_layers=None):
+    return dual_latex(activation)
+
+
+def _latex_dual_derivative(activation, hidden_layers=None):
+    return dual_latex(activation, derivative=True)
+
+
+def _latex_nngp(activation, hidden_layers=None):
+    return recursion_latex(activation, 1 if hidden_layers is None else hidden_layers, "nngp")
+
+
+def _latex_ntk(activation, hidden_layers=None):
+    return recursion_latex(activation, 1 if hidden_layers is None else hidden_layers, "ntk")
+
+
+#: kind -> function(activation, hidden_layers) -> LaTeX; add ODE kinds here
+LATEX_KINDS: dict[str, Callable[..., str]] = {
+    "activation": _latex_activation,
+    "dual": _latex_dual,
+    "dual_derivative": _latex_dual_derivative,
+    "nngp": _latex_nngp,
+    "ntk": _latex_ntk,
+}
+
+
+def latex_for(kind: str, activation, hidden_layers: int | None = None) -> str:
+    """The LaTeX the CLI prints: ``nntheory latex <kind> --activation A
+    [--hidden-layers L]``. ``kind`` is one of :data:`LATEX_KINDS`."""
+    if kind not in LATEX_KINDS:
+        raise ValueError(f"unknown LaTeX kind {kind!r}; valid kinds: {', '.join(LATEX_KINDS)}")
+    return LATEX_KINDS[kind](activation, hidden_layers)
