@@ -555,6 +555,36 @@ def _check_expression(expr) -> sp.Expr:
     return expr
 
 
+def find_kinks(expr) -> tuple:
+    """Real points where ``expr`` (in :data:`x`) switches branch: zeros of the arguments
+    of Abs, sign and Heaviside, crossings of Max/Min arguments, and the boundaries of
+    Piecewise conditions. Quadrature splits its domain there. Raises ValueError when a
+    switching set is not a finite set of real numbers."""
+    equations = []
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, (sp.Abs, sp.sign, sp.Heaviside)):
+            equations.append(node.args[0])
+        elif isinstance(node, (sp.Max, sp.Min)):
+            args = node.args
+            equations += [a - b for i, a in enumerate(args) for b in args[i + 1:]]
+        elif isinstance(node, sp.Piecewise):
+            for _, cond in node.args:
+                for rel in cond.atoms(sp.core.relational.Relational):
+                    equations.append(rel.lhs - rel.rhs)
+    points = set()
+    for eq in equations:
+        if not eq.has(x):
+            continue
+        roots = sp.solveset(eq, x, domain=sp.S.Reals)
+        if not isinstance(roots, sp.FiniteSet):
+            raise ValueError(
+                f"cannot locate the kinks of {sp.sstr(expr)}: {sp.sstr(eq)} = 0 has solution "
+                f"set {roots}; write the activation with finitely many switching points"
+            )
+        points |= {r for r in roots if r.is_real}
+    return tuple(sorted(points, key=lambda r: float(r)))
+
+
 def register(name: str, expr, var: str = "x", *, overwrite: bool = False) -> Activation:
     """Register a user activation from a SymPy expression or a string.
 
@@ -579,9 +609,7 @@ def register(name: str, expr, var: str = "x", *, overwrite: bool = False) -> Act
     derivative = sp.diff(sym, x)
     if derivative.has(sp.DiracDelta):
         derivative = None
-    kinks = tuple(sorted({0} if sym.has(sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.Piecewise,
-                                        sp.sign) else set()))
-    act = Activation(name=name, expr=sym, derivative=derivative, kinks=kinks)
+    act = Activation(name=name, expr=sym, derivative=derivative, kinks=find_kinks(sym))
     _USER[name] = act
     return act
 
@@ -593,5 +621,5 @@ def unregister(name: str) -> None:
     del _USER[name]
 
 
-__all__ += ["builtin_examples", "parse_activation_string", "unregister", "Erfcx",
+__all__ += ["builtin_examples", "find_kinks", "parse_activation_string", "unregister", "Erfcx",
             "BivariateNormalCDF"]

@@ -324,6 +324,13 @@ def _guard_overflow(f, fallback):
 # expectations
 # ---------------------------------------------------------------------------
 
+def _kink_values(act, A):
+    """The activation's kinks as numbers of the arithmetic A (kinks may be exact SymPy
+    numbers such as sqrt(2))."""
+    return [A.num(mpmath.mpf(sp.N(k, A.digits + 15))) if isinstance(k, sp.Basic) else A.num(k)
+            for k in act.kinks]
+
+
 def _expect_1d(F, breaks, smooth, A, scale, what):
     return _converge(lambda level: _sum_1d(F, breaks, level, A, smooth), A,
                      _start_level(A, smooth, scale), what)
@@ -334,7 +341,6 @@ def _expect_2d(f, g, kinks, S1, S2, rho, A, what):
     c = A.sqrt(1 - rho * rho)
     S2c = S2 * c
     smooth = not kinks
-    kinks = [A.num(k) for k in kinks]
     outer_breaks = {k / S1 for k in kinks}
     if rho != 0:
         outer_breaks |= {k / (S2 * rho) for k in kinks}
@@ -413,7 +419,7 @@ def _inputs(q11_value, q12_value, q22_value):
 def _quadrature(act, Q11, Q12, Q22, derivative, dps):
     A = _Arith(dps)
     s = _callable(act, derivative, A)
-    kinks = act.kinks
+    kinks = _kink_values(act, A)
     what = ("E[s'(u)s'(v)]" if derivative else "E[s(u)s(v)]") + f" for {act.label}"
     if Q11 == 0 or Q22 == 0:
         # one of u, v is identically 0
