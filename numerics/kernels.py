@@ -158,8 +158,10 @@ def _correlation(s1, s2, q12):
     with np.errstate(divide="ignore"):
         inv1 = np.where(s1 > 0, 1.0 / np.where(s1 > 0, s1, 1.0), 0.0)
         inv2 = np.where(s2 > 0, 1.0 / np.where(s2 > 0, s2, 1.0), 0.0)
-    rho = q12 * inv1
-    rho *= inv2
+    # q12 * (inv1 inv2): the product inv1 inv2 is commutative, so a symmetric q12
+    # gives a bitwise symmetric rho (no symmetrization pass needed afterwards)
+    rho = inv1 * inv2
+    rho *= q12
     np.clip(rho, -1.0, 1.0, out=rho)
     # |rho| within 4 ulp of 1 is 1 up to the rounding of q12 and s1 s2 (1 ulp each):
     # snap it, so identical inputs get the exact rho = 1 value even off the diagonal
@@ -185,29 +187,55 @@ class _ABRelu:
               \mathbb E[\sigma'\sigma'] = (a-b)^2\frac{\pi-\theta}{2\pi} + ab."""
 
     expensive = False
+    symmetric_exact = True
 
     def __init__(self, a, b):
         self.c2, self.ab, self.sq = (a - b) ** 2, a * b, (a * a + b * b) / 2
 
-    def pair(self, s1, s2, q12, want_derivative):
-        rho = _correlation(s1, s2, q12)
-        c = _one_minus_rho2(rho)
+    def _buffers(self, shape):
+        # work arrays reused across layers: fresh 32 MB arrays cost page faults, which
+        # at n = 2000 take as long as the arithmetic
+        if getattr(self, "_shape", None) != shape:
+            self._shape = shape
+            self._work = [np.empty(shape) for _ in range(3)]
+            self._mask = np.empty(shape, dtype=bool)
+        return self._work, self._mask
+
+    def pair(self, s1, s2, q12, want_derivative, scale=1.0):
+        shape = np.broadcast_shapes(np.shape(s1), np.shape(s2), np.shape(q12))
+        (rho, c, angle), near = self._buffers(shape)
+        with np.errstate(divide="ignore"):
+            inv1 = np.where(s1 > 0, 1.0 / np.where(s1 > 0, s1, 1.0), 0.0)
+            inv2 = np.where(s2 > 0, 1.0 / np.where(s2 > 0, s2, 1.0), 0.0)
+        np.multiply(inv1, inv2, out=rho)  # commutative: symmetric q12 -> symmetric rho
+        rho *= q12
+        np.clip(rho, -1.0, 1.0, out=rho)
+        np.abs(rho, out=c)
+        np.greater(c, 1.0 - 4 * _EPS, out=near)
+        if near.any():  # see _correlation: snap rho within 4 ulp of +-1
+            np.copyto(rho, np.sign(rho), where=near)
+        np.subtract(1.0, rho, out=c)
+        np.add(1.0, rho, out=angle)
+        c *= angle
         np.sqrt(c, out=c)
-        angle = np.arctan2(c, rho)
-        np.subtract(np.pi, angle, out=angle)  # pi - theta
-        kd = None
-        if want_derivative:
-            kd = angle * (self.c2 / _TWO_PI)
-            if self.ab:
-                kd += self.ab
-        angle *= rho
-        angle += c  # sqrt(1-rho^2) + (pi - theta) rho
-        angle *= s1
-        angle *= s2
-        angle *= self.c2 / _TWO_PI
+        # pi - theta = pi/2 + arcsin(rho) = pi/2 + arctan(rho / sqrt(1-rho^2)): arctan is
+        # 2x cheaper than arctan2 and exact at c = 0 (rho/0 = +-inf -> +-pi/2); its
+        # absolute error is ~eps, the same as arctan2's
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.divide(rho, c, out=angle)
+        np.arctan(angle, out=angle)
+        angle += np.pi / 2
+        const = self.c2 * scale / _TWO_PI
+        angle *= const  # const (pi - theta) = scale (a-b)^2 E[step step]
+        k = np.multiply(angle, rho)
+        c *= const
+        k += c
+        np.multiply(s1, s2, out=c)
+        k *= c
         if self.ab:
-            angle += self.ab * q12
-        return angle, kd
+            k += (self.ab * scale) * q12
+            angle += self.ab * scale
+        return k, (angle if want_derivative else None)
 
     def diag(self, q, want_derivative):
         return self.sq * q, (np.full_like(q, self.sq) if want_derivative else None)
@@ -217,19 +245,22 @@ class _Step:
     r"""Heaviside step: :math:`\mathbb E = (\pi-\theta)/(2\pi)`; no derivative kernel."""
 
     expensive = False
+    symmetric_exact = True
 
     def __init__(self, act):
         self.act = act
 
-    def pair(self, s1, s2, q12, want_derivative):
+    def pair(self, s1, s2, q12, want_derivative, scale=1.0):
         if want_derivative:
             self.act.require_derivative()
         rho = _correlation(s1, s2, q12)
         c = _one_minus_rho2(rho)
         np.sqrt(c, out=c)
-        angle = np.arctan2(c, rho)
-        np.subtract(np.pi, angle, out=angle)
-        angle /= _TWO_PI
+        with np.errstate(divide="ignore", invalid="ignore"):
+            angle = np.divide(rho, c, out=c)
+        np.arctan(angle, out=angle)
+        angle += np.pi / 2  # pi - theta
+        angle *= scale / _TWO_PI
         # a zero variance means u = 0, and step(0) = 0
         angle *= (s1 > 0) & (s2 > 0)
         return angle, None
@@ -249,21 +280,24 @@ class _Erf:
     :math:`\mathbb E[\sigma'\sigma'] = \frac{4}{\pi\sqrt D}`."""
 
     expensive = False
+    symmetric_exact = True
 
-    def pair(self, s1, s2, q12, want_derivative):
+    def pair(self, s1, s2, q12, want_derivative, scale=1.0):
         rho = _correlation(s1, s2, q12)
         D = _one_minus_rho2(rho)
         p1, p2 = s1 * s1, s2 * s2
-        D *= p1
-        D *= p2
+        D *= p1 * p2
         D *= 4.0
         D += 2.0 * (p1 + p2) + 1.0
         np.sqrt(D, out=D)
-        k = np.arctan2(2.0 * q12, D)
-        k *= 2.0 / np.pi
+        # arctan2(2 q12, sqrt D) = arctan(2 q12 / sqrt D) since sqrt D >= 1 > 0
+        k = np.divide(q12, D)
+        k *= 2.0
+        np.arctan(k, out=k)
+        k *= 2.0 * scale / np.pi
         kd = None
         if want_derivative:
-            kd = np.divide(4.0 / np.pi, D, out=D)
+            kd = np.divide(4.0 * scale / np.pi, D, out=D)
         return k, kd
 
     def diag(self, q, want_derivative):
@@ -286,8 +320,9 @@ class _Gelu:
     (the second is :math:`\partial_{q_{12}}` of the first: Price's theorem)."""
 
     expensive = False
+    symmetric_exact = True
 
-    def pair(self, s1, s2, q12, want_derivative):
+    def pair(self, s1, s2, q12, want_derivative, scale=1.0):
         rho = _correlation(s1, s2, q12)
         p1, p2 = s1 * s1, s2 * s2
         prod = p1 * p2
@@ -313,6 +348,10 @@ class _Gelu:
             kd += q12 * N / (Pdelta * delta2)
             kd *= 1.0 / _TWO_PI
             kd += 0.25
+            if scale != 1.0:
+                kd *= scale
+        if scale != 1.0:
+            k *= scale
         return k, kd
 
     def diag(self, q, want_derivative):
@@ -322,6 +361,8 @@ class _Gelu:
 
 class _Compiled:
     """Registry closed forms compiled by numerics.compile (ELU, sin, cos, monomials)."""
+
+    symmetric_exact = False
 
     def __init__(self, act):
         self.act = act
@@ -382,12 +423,13 @@ class _Compiled:
     def kdiag_pair(self, q, derivative):
         return dual_function(self.act, derivative=derivative, diagonal=True)(q)
 
-    def pair(self, s1, s2, q12, want_derivative):
+    def pair(self, s1, s2, q12, want_derivative, scale=1.0):
         if want_derivative:
             self.act.require_derivative()
             if self.pair_fn is not None:
-                return self._eval(self.pair_fn, s1, s2, q12, (False, True))
-        return self._eval(self.k, s1, s2, q12, (False,)), None
+                k, kd = self._eval(self.pair_fn, s1, s2, q12, (False, True))
+                return k * scale, kd * scale
+        return self._eval(self.k, s1, s2, q12, (False,)) * scale, None
 
     def diag(self, q, want_derivative):
         if want_derivative:
@@ -400,16 +442,17 @@ class _Quadrature:
     """Activations without closed form: numerics.quadrature (graded panels by default)."""
 
     expensive = True
+    symmetric_exact = False
 
     def __init__(self, act, method="auto", order=None):
         self.act, self.method, self.order = act, method, order
 
-    def pair(self, s1, s2, q12, want_derivative):
+    def pair(self, s1, s2, q12, want_derivative, scale=1.0):
         q11, q22 = s1 * s1, s2 * s2
         kw = {"method": self.method, "order": self.order}
-        k = gaussian_dual(self.act, q11, q12, q22, **kw)
-        kd = gaussian_dual(self.act, q11, q12, q22, derivative=True, **kw) if want_derivative \
-            else None
+        k = scale * gaussian_dual(self.act, q11, q12, q22, **kw)
+        kd = scale * gaussian_dual(self.act, q11, q12, q22, derivative=True, **kw) \
+            if want_derivative else None
         return k, kd
 
     def diag(self, q, want_derivative):
@@ -516,15 +559,18 @@ def _cross(setup, dot, d, s1_layers, s2_layers, want_ntk, exact_diag=None):
     if want_ntk:
         T = dot + 1.0 if setup.standard else K.copy()
     for layer in range(setup.L):
-        k, kd = setup.map.pair(s1_layers[layer], s2_layers[layer], K, want_ntk)
+        # the maps return sw^2 E[s s] and sw^2 E[s' s'] (the scale folded into their
+        # last multiplication)
+        scale = 1.0 if setup.standard else setup.sw2
+        k, kd = setup.map.pair(s1_layers[layer], s2_layers[layer], K, want_ntk, scale=scale)
         if want_ntk:
-            kd = np.asarray(kd, dtype=float)
-            kd *= setup.sw2
+            if setup.standard:
+                kd *= setup.sw2
             T *= kd
-        k = np.asarray(k, dtype=float)
-        if setup.standard and want_ntk:
-            T += setup.width * k + 1.0
-        k *= setup.sw2
+            if setup.standard:
+                T += setup.width * k + 1.0
+        if setup.standard:
+            k *= setup.sw2
         k += setup.sb2
         K = k
         if want_ntk and not setup.standard:
@@ -623,12 +669,15 @@ def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagon
             if want_ntk:
                 T[r0:r1] = Tb
         if symmetric:
-            # K(x_i, x_j) and K(x_j, x_i) were computed with s1, s2 swapped and differ by a
-            # few ulp: average them so the Gram is exactly symmetric
+            # the fused maps are bitwise symmetric when <x, x'> is (one block: x @ x.T is
+            # a symmetric rank-k update); otherwise K(x_i, x_j) and K(x_j, x_i) may differ
+            # by a few ulp: average them so the Gram is exactly symmetric
+            exact = getattr(setup.map, "symmetric_exact", False) and block >= n1
             for M, diag in ((K, var1[-1]), (T, theta1)):
                 if M is not None:
-                    M += M.T
-                    M *= 0.5
+                    if not exact:
+                        M += M.T
+                        M *= 0.5
                     M[np.diag_indices(n1)] = diag
         return _finish(K, T)
 
