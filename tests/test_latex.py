@@ -1,0 +1,80 @@
+"""LaTeX export: named symbols, every kind of latex_for, errors."""
+
+import pytest
+import sympy as sp
+
+from theory import activations as A
+from theory import latex as X
+from theory import recursions as R
+
+
+def test_to_latex_uses_named_symbols():
+    out = X.to_latex(R.sigma_w**2 * A.q12 / A.q11 + R.sigma_b**2)
+    assert r"\sigma_w^{2}" in out and r"\sigma_b^{2}" in out
+    assert "q_{12}" in out and "q_{11}" in out
+    assert "sigma_w" not in out.replace(r"\sigma_w", "")
+
+
+def test_to_latex_is_sympy_latex_with_names():
+    expr = A.get("erf").dual
+    assert X.to_latex(expr) == sp.latex(expr, symbol_names=X.SYMBOL_NAMES)
+
+
+@pytest.mark.parametrize("act", A.builtin_examples(), ids=lambda a: a.label)
+def test_every_entry_has_latex(act):
+    assert X.activation_latex(act).startswith(r"\sigma{\left(x \right)} = ")
+    assert act._repr_latex_().startswith("$") and act._repr_latex_().endswith("$")
+    dual = X.latex_for("dual", act)
+    assert dual.startswith("k{\\left(q_{11},q_{12},q_{22} \\right)} = ")
+    if act.dual is None:
+        assert "quadrature" in dual
+    if act.has_ntk:
+        assert X.latex_for("dual_derivative", act).startswith(r"\dot{k}")
+    else:
+        with pytest.raises(ValueError, match="no derivative kernel"):
+            X.latex_for("dual_derivative", act)
+
+
+def test_special_functions_print_as_latex():
+    elu = X.latex_for("dual", "elu")
+    assert r"\Phi_2\left(" in elu
+    diag = X.dual_latex("elu", diagonal=True)
+    assert r"\operatorname{erfcx}\left(" in diag
+
+
+def test_gelu_dual_latex():
+    out = X.latex_for("dual", "gelu")
+    assert r"\operatorname{atan}" in out and "q_{12}" in out
+
+
+def test_ntk_recursion_relu_two_layers():
+    out = X.latex_for("ntk", "relu", hidden_layers=2)
+    assert out.startswith(r"\begin{gathered}") and out.endswith(r"\end{gathered}")
+    assert r"\Theta^{(3)}_{12} = " in out  # readout layer L + 1 = 3
+    assert r"\langle x, x' \rangle" in out and r"\sigma_w" in out
+    assert r"\dot{k}" in out
+
+
+def test_nngp_recursion_quadrature_activation():
+    out = X.latex_for("nngp", "tanh", hidden_layers=3)
+    assert r"\Sigma^{(4)}_{12}" in out and "quadrature" in out
+
+
+def test_standard_parameterization_widths_are_named():
+    out = X.to_latex(R.ntk_depth("erf", 2, parameterization="standard", substitute=False))
+    assert "n_{1}" in out and "n_{2}" in out
+
+
+def test_latex_for_errors():
+    with pytest.raises(ValueError, match="unknown LaTeX kind 'odes'.*activation, dual"):
+        X.latex_for("odes", "relu")
+    with pytest.raises(ValueError, match="hidden_layers"):
+        X.latex_for("ntk", "relu", hidden_layers=0)
+    with pytest.raises(ValueError, match="no derivative kernel"):
+        X.latex_for("ntk", "step", hidden_layers=1)
+    with pytest.raises(ValueError, match="unknown activation"):
+        X.latex_for("dual", "nope")
+
+
+def test_latex_kinds_table_is_the_dispatch():
+    assert set(X.LATEX_KINDS) == {"activation", "dual", "dual_derivative", "nngp", "ntk"}
