@@ -127,7 +127,7 @@ def kernel_values(act, x1, x2, *, hidden_layers, sigma_w, sigma_b, dps=None):
     :math:`\Sigma^{l+1} = \sigma_w^2\,\mathbb E[\sigma(u)\sigma(v)] + \sigma_b^2`,
     :math:`\Theta^{l+1} = \Sigma^{l+1} + \sigma_w^2\,\mathbb E[\sigma'(u)\sigma'(v)]\,\Theta^l`,
     :math:`\Theta^1 = \Sigma^1 = \sigma_w^2\langle x,x'\rangle/d + \sigma_b^2`, runs in
-    mpmath through :mod:`theory.dual` at ``dps`` digits.
+    mpmath at ``dps`` digits (``theory.recursions.nngp_entries`` / ``ntk_entries``).
     """
     if len(x1) != len(x2):
         raise CliError(f"--x1 and --x2 must have the same length, got {len(x1)} and {len(x2)}")
@@ -148,29 +148,12 @@ def kernel_values(act, x1, x2, *, hidden_layers, sigma_w, sigma_b, dps=None):
 
 
 def _kernel_values_mp(act, x1, x2, hidden_layers, sigma_w, sigma_b, dps):
-    import mpmath
+    from theory.recursions import nngp_entries, ntk_entries
 
-    from theory.dual import dual_diagonal, dual_kernel
-
-    with mpmath.workdps(dps + 10):
-        sw2, sb2 = mpmath.mpf(sigma_w) ** 2, mpmath.mpf(sigma_b) ** 2
-        d = len(x1)
-        a = [mpmath.mpf(v) for v in x1]
-        b = [mpmath.mpf(v) for v in x2]
-        s11 = sw2 * mpmath.fdot(a, a) / d + sb2
-        s22 = sw2 * mpmath.fdot(b, b) / d + sb2
-        s12 = sw2 * mpmath.fdot(a, b) / d + sb2
-        theta = s12
-        for _ in range(hidden_layers):
-            new12 = sw2 * dual_kernel(act, s11, s12, s22, dps=dps + 5) + sb2
-            if act.has_ntk:
-                theta = new12 + sw2 * dual_kernel(act, s11, s12, s22, derivative=True,
-                                                  dps=dps + 5) * theta
-            s11 = sw2 * dual_diagonal(act, s11, dps=dps + 5) + sb2
-            s22 = sw2 * dual_diagonal(act, s22, dps=dps + 5) + sb2
-            s12 = new12
-    with mpmath.workdps(dps):
-        return +s12, (+theta if act.has_ntk else None)
+    nngp = nngp_entries(act, x1, x2, hidden_layers, sigma_w, sigma_b, dps=dps)[1]
+    ntk = (ntk_entries(act, x1, x2, hidden_layers, sigma_w, sigma_b, dps=dps)
+           if act.has_ntk else None)
+    return nngp, ntk
 
 
 def _cmd_kernel(args) -> int:

@@ -265,33 +265,34 @@ def _formulas_block() -> str:
         return f"_The LaTeX export (`theory.latex`) is not available: {exc}._\n"
     from theory.activations import builtin_examples
 
-    lines = []
+    lines = [
+        "Per activation: $\\sigma$, the NNGP dual kernel "
+        "$k = \\mathbb{E}[\\sigma(u)\\sigma(v)]$ and the derivative kernel "
+        "$\\dot k = \\mathbb{E}[\\sigma'(u)\\sigma'(v)]$ (`latex_for(kind, activation)`).",
+        "",
+    ]
     for act in builtin_examples():
-        lines.append(f"#### `{act.label}`")
-        lines.append("")
-        lines.append(f"$$\\sigma(x) = {_latex('activation', act)}$$")
-        lines.append("")
-        if act.dual is not None:
-            lines.append(f"$$\\mathbb{{E}}[\\sigma(u)\\sigma(v)] = {_latex('dual', act)}$$")
+        lines += [f"#### `{act.label}`", "", f"$${_latex('activation', act)}$$", "",
+                  f"$${_latex('dual', act)}$$", ""]
+        if act.has_ntk:
+            lines.append(f"$${_latex('dual_derivative', act)}$$")
         else:
-            lines.append("$\\mathbb{E}[\\sigma(u)\\sigma(v)]$: no closed form; evaluated by "
-                         "quadrature (`numerics.quadrature`).")
+            lines.append("$\\dot k$ is undefined (the derivative is a Dirac delta): this "
+                         "activation has no NTK.")
         lines.append("")
-        if not act.has_ntk:
-            lines.append("$\\mathbb{E}[\\sigma'(u)\\sigma'(v)]$: undefined (the derivative is "
-                         "a Dirac delta), so this activation has no NTK.")
-        elif act.dual_derivative is not None:
-            lines.append(f"$$\\mathbb{{E}}[\\sigma'(u)\\sigma'(v)] = "
-                         f"{_latex('dual_derivative', act)}$$")
-        else:
-            lines.append("$\\mathbb{E}[\\sigma'(u)\\sigma'(v)]$: no closed form; evaluated by "
-                         "quadrature.")
-        lines.append("")
-    lines.append("#### Depth-L recursion (example: ReLU, L = 2)")
-    lines.append("")
-    lines.append(f"$$\\text{{NNGP:}}\\quad {_latex('nngp', 'relu', 2)}$$")
-    lines.append("")
-    lines.append(f"$$\\text{{NTK:}}\\quad {_latex('ntk', 'relu', 2)}$$")
+    lines += [
+        "#### Depth-L recursion",
+        "",
+        "The NTK recursion as it holds for any activation (shown for tanh, whose kernels are "
+        "evaluated by quadrature), L = 2 (`latex_for('ntk', 'tanh', hidden_layers=2)`):",
+        "",
+        f"$${_latex('ntk', 'tanh', 2)}$$",
+        "",
+        "With a closed-form kernel the recursion is substituted; ReLU, L = 1 "
+        "(`latex_for('nngp', 'relu', hidden_layers=1)`):",
+        "",
+        f"$${_latex('nngp', 'relu', 1)}$$",
+    ]
     return "\n".join(lines) + "\n"
 
 
