@@ -98,3 +98,16 @@ def test_bivariate_normal_cdf_vectorized():
         with mpmath.workdps(30):
             ref = float(mp_bivariate_normal_cdf(h[i], k[j], rho[i]))
         assert got[i, j] == pytest.approx(ref, abs=2e-15)
+
+
+def test_dual_pair_function_equals_single_functions():
+    from numerics.compile import dual_pair_function
+
+    q11, q12, q22 = np.array(POINTS).T
+    for name in ("elu", "sin", "monomial"):
+        k, kd = dual_pair_function(name)(q11, q12, q22)
+        # same expressions, different cse grouping: agreement to rounding (RTOL)
+        np.testing.assert_allclose(k, dual_function(name)(q11, q12, q22), rtol=RTOL)
+        np.testing.assert_allclose(kd, dual_function(name, derivative=True)(q11, q12, q22),
+                                   rtol=RTOL)
+    assert dual_pair_function("tanh") is None and dual_pair_function("step") is None
