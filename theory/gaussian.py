@@ -382,8 +382,9 @@ def lemma_block_residuals(a, b, rho, *, dps=30):
     ``(a, b, rho)``: ``{"bivariate_normal_cdf", "tilted_orthant", "stein_orthant",
     "exp_halfline", "price_rho"}``. The last is the defining identity
     :math:`\partial_\rho\Phi_2 = \varphi_2` (Plackett), checked by a central difference
-    of the conditioning form with step :math:`10^{-dps/3}` (truncation error
-    :math:`O(h^2) = 10^{-2 dps/3}`)."""
+    of the conditioning form (evaluated at ``dps + 5`` digits) with step
+    :math:`h = 10^{-\lfloor dps/2 \rfloor}`: truncation :math:`O(h^2) \approx 10^{-dps}`,
+    rounding :math:`10^{-(dps+5)}/h \approx 10^{-(dps/2+5)}`, which dominates."""
     dps = _check_dps(dps)
     # decimal strings, so that the SymPy and mpmath sides see the same numbers
     a, b, rho = (str(v) for v in (a, b, rho))
@@ -406,7 +407,7 @@ def lemma_block_residuals(a, b, rho, *, dps=30):
                                   [-mpmath.inf, 0])
     out["exp_halfline"] = rel(exp_halfline(sb), exp_numeric)
     with mpmath.workdps(dps + 10):
-        step = mpmath.mpf(10) ** (-(dps // 3))
+        step = mpmath.mpf(10) ** (-(dps // 2))
         upper = bivariate_normal_cdf_by_conditioning(a, b, mpmath.mpf(rho) + step, dps=dps + 5)
         lower = bivariate_normal_cdf_by_conditioning(a, b, mpmath.mpf(rho) - step, dps=dps + 5)
         difference = (upper - lower) / (2 * step)
