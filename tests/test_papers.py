@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from verify import papers, registry
@@ -52,7 +50,10 @@ def test_render_replaces_only_named_blocks():
 
 
 def test_update_last_results_merges(tmp_path):
-    shutil.copy(papers.PAPERS_DIR / "kernels.md", tmp_path / "kernels.md")
+    # a fresh page (the committed one carries whatever the last real run wrote)
+    kernels = papers.PAPERS["kernels"]
+    (tmp_path / "kernels.md").write_text(
+        papers.render(papers._template(kernels), papers.generated_blocks(kernels)))
 
     def record(claim, verdict, summary):
         return {"claim": claim, "paper": "kernels", "verdict": verdict, "summary": summary,
@@ -69,7 +70,6 @@ def test_update_last_results_merges(tmp_path):
     assert rows[0].startswith("| K1 | **PASS** | z ok |")  # kept from the first run
     assert rows[1].startswith("| K2 | **PASS** | slope -0.5 \\| fine |")  # replaced
     # the other generated blocks are untouched by a results update
-    kernels = papers.PAPERS["kernels"]
     assert papers.render(text, papers.generated_blocks(kernels)) == text
 
 
