@@ -91,6 +91,7 @@ def test_bad_input_one_line_exit_2(argv, fragment, capsys):
 def test_latex_dispatch(monkeypatch, capsys):
     calls = []
     fake = types.ModuleType("theory.latex")
+    fake.LATEX_KINDS = dict.fromkeys(("activation", "dual", "dual_derivative", "nngp", "ntk"))
     fake.latex_for = lambda kind, act, hidden_layers=None: calls.append(
         (kind, act.label, hidden_layers)) or r"\mathrm{fake}"
     monkeypatch.setitem(sys.modules, "theory.latex", fake)

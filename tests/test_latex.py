@@ -77,4 +77,13 @@ def test_latex_for_errors():
 
 
 def test_latex_kinds_table_is_the_dispatch():
-    assert set(X.LATEX_KINDS) == {"activation", "dual", "dual_derivative", "nngp", "ntk"}
+    assert set(X.LATEX_KINDS) == {"activation", "dual", "dual_derivative", "nngp", "ntk",
+                                  "length_map", "correlation_map"}
+
+
+def test_fixed_point_maps_substitute_the_closed_forms():
+    # erf: L(q) = sw^2 (2/pi) arcsin(2q/(1+2q)) + sb^2, the registry's diagonal
+    assert r"\operatorname{asin}" in X.latex_for("length_map", "erf")
+    assert r"\mathcal{C}(\rho)" in X.latex_for("correlation_map", "erf")
+    # tanh has no closed form: the map is written as an expectation
+    assert r"\mathbb{E}" in X.latex_for("length_map", "tanh")

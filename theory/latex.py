@@ -168,6 +168,18 @@ def _latex_ntk(activation, hidden_layers=None):
     return recursion_latex(activation, 1 if hidden_layers is None else hidden_layers, "ntk")
 
 
+def _latex_length_map(activation, hidden_layers=None):
+    from theory.fixedpoints import length_map_latex  # fixedpoints imports dual; keep lazy
+
+    return length_map_latex(activation)
+
+
+def _latex_correlation_map(activation, hidden_layers=None):
+    from theory.fixedpoints import correlation_map_latex
+
+    return correlation_map_latex(activation)
+
+
 #: kind -> function(activation, hidden_layers) -> LaTeX; add ODE kinds here
 LATEX_KINDS: dict[str, Callable[..., str]] = {
     "activation": _latex_activation,
@@ -175,6 +187,8 @@ LATEX_KINDS: dict[str, Callable[..., str]] = {
     "dual_derivative": _latex_dual_derivative,
     "nngp": _latex_nngp,
     "ntk": _latex_ntk,
+    "length_map": _latex_length_map,
+    "correlation_map": _latex_correlation_map,
 }
 
 

@@ -24,7 +24,6 @@ from verify.runner import OneLineParser, add_arguments, run_from_args
 
 __all__ = ["main", "build_parser", "kernel_values"]
 
-LATEX_KINDS = ("activation", "dual", "dual_derivative", "nngp", "ntk")
 
 
 class CliError(ValueError):
@@ -215,8 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Run claims and write records under --out."))
     p.set_defaults(handler=_cmd_verify)
 
-    p = sub.add_parser("latex", help="LaTeX of an activation, dual kernel or NNGP/NTK recursion")
-    p.add_argument("kind", choices=LATEX_KINDS, help="what to print")
+    p = sub.add_parser("latex", help="LaTeX of an activation, dual kernel, NNGP/NTK recursion "
+                       "or length/correlation map")
+    from theory.latex import LATEX_KINDS
+
+    p.add_argument("kind", choices=list(LATEX_KINDS), help="what to print")
     p.add_argument("--activation", required=True, metavar="NAME", help="registry name, e.g. gelu")
     p.add_argument("--hidden-layers", type=_positive_int, default=None, metavar="L",
                    help="depth L (number of hidden layers), for nngp and ntk")
