@@ -435,6 +435,14 @@ class Backend:
         """Largest ball radius (0 for point backends)."""
         return 0.0
 
+    def add(self, a, b):
+        with self.scope():
+            return a + b
+
+    def sub(self, a, b):
+        with self.scope():
+            return a - b
+
     def axpy(self, alpha, x, y):
         r""":math:`y + \alpha x` (``alpha`` a native scalar)."""
         return self.add(y, self.scale(x, alpha))
@@ -638,14 +646,6 @@ class MpmathBackend(Backend):
     def transpose(self, a):
         return a.T
 
-    def add(self, a, b):
-        with self.scope():
-            return a + b
-
-    def sub(self, a, b):
-        with self.scope():
-            return a - b
-
     def hadamard(self, a, b):
         with self.scope():
             return a * b
@@ -818,14 +818,6 @@ class ArbBackend(Backend):
 
     def transpose(self, a):
         return a.transpose()
-
-    def add(self, a, b):
-        with self.scope():
-            return a + b
-
-    def sub(self, a, b):
-        with self.scope():
-            return a - b
 
     def hadamard(self, a, b):
         with self.scope():

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from verify.runner import OneLineParser, add_arguments, run_from_args
+from verify.runner import OneLineParser, add_arguments, int_at_least, run_from_args
 
 __all__ = ["main", "build_parser", "kernel_values"]
 
@@ -80,14 +80,7 @@ def _positive_float(text: str):
     return value
 
 
-def _positive_int(text: str):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
+_positive_int = int_at_least(1)
 
 
 def _add_param_option(parser):
