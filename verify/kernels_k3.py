@@ -92,6 +92,7 @@ FIGURE_FILES = {
     "rho_depth": "fixedpoints_rho_vs_depth.png",
     "phase": "fixedpoints_phase_diagram.png",
     "xi": "fixedpoints_xi_c.png",
+    "one_step": "fixedpoints_one_step_z.png",
 }
 
 
@@ -978,6 +979,9 @@ def fixed_point_table_markdown(figure_dir: str = "figures", q_values=TABLE_Q) ->
         "rho_depth": "rho_l versus depth for ReLU (sigma_w^2 = 2), GELU and ELU (sigma*, q = 1)",
         "phase": "Edge-of-chaos curves chi_1 = 1 for tanh, erf, ELU and GELU",
         "xi": "Correlation depth scale xi_c near the edge of chaos with its SymPy asymptote",
+        "one_step": "One-step check of finite GELU and ELU networks (width 2000, depth 20, "
+                    "3 seeds): z-scores of V_(l+1) - F(V_l) per layer and the whitened "
+                    "residuals against N(0, 1)",
     }
     for key, file in FIGURE_FILES.items():
         lines.append(f"![{captions[key]}]({figure_dir}/{file})")
@@ -986,8 +990,9 @@ def fixed_point_table_markdown(figure_dir: str = "figures", q_values=TABLE_Q) ->
 
 
 def write_figures(directory: str) -> dict:
-    """Write the four page figures (cobweb, rho_l vs depth, phase diagram, xi_c)
-    into ``directory``; returns name -> path."""
+    """Write the page figures (cobweb, rho_l vs depth, phase diagram, xi_c, one-step
+    z-scores of the quick-mode networks at seed 0) into ``directory``; returns
+    name -> path."""
     from matplotlib.figure import Figure
 
     from numerics import plots
@@ -1021,4 +1026,14 @@ def write_figures(directory: str) -> dict:
     fig = plots.depth_scale_divergence(
         {n: (d["epsilons"], d["xi_c"], d["coefficient"]) for n, d in data.items()})
     paths["xi"] = plots.save(fig, os.path.join(directory, FIGURE_FILES["xi"]))
+
+    quick = SIZES["quick"]
+    sigma = {name: fp.norm_preserving_sigma(name, 1.0) for name in ACTIVATIONS}
+    cov = finite_network_covariances(sigma, width=quick["width"], depth=quick["depth"],
+                                     seeds=quick["seeds"], seed=0)
+    one_step = {name: one_step_comparison(name, cov[name], sigma_w=sigma[name],
+                                          width=quick["width"]) for name in ACTIVATIONS}
+    fig = Figure(figsize=(13, 4.2), layout="constrained")
+    _one_step_panels(one_step, *fig.subplots(1, 3))
+    paths["one_step"] = plots.save(fig, os.path.join(directory, FIGURE_FILES["one_step"]))
     return paths
