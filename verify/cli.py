@@ -18,6 +18,7 @@ and exits with code 2 (no traceback).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from verify.runner import OneLineParser, add_arguments, int_at_least, run_from_args
@@ -263,6 +264,11 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"nntheory {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # output piped into e.g. `head`, which closed early: not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
