@@ -12,6 +12,8 @@ Function mapping (the ``modules`` argument of ``lambdify``, in priority order):
 SymPy                       float64 implementation
 ==========================  ===============================================
 ``BivariateNormalCDF``      :func:`bivariate_normal_cdf` (Owen's T, below)
+``TiltedOrthant``           :func:`tilted_orthant` (Owen's T where well
+                            conditioned, else a graded Gauss–Legendre rule)
 ``Erfcx``                   :func:`scipy.special.erfcx`
 ``erf``, ``erfc``           :func:`scipy.special.erf`, :func:`scipy.special.erfc`
                             (lambdify's ``"scipy"`` module)
@@ -34,6 +36,7 @@ import functools
 import numpy as np
 import scipy.special as sc
 import sympy as sp
+from numpy.polynomial.legendre import leggauss
 
 from theory.activations import Activation, q, q11, q12, q22, resolve, x
 
@@ -42,7 +45,9 @@ __all__ = [
     "bivariate_normal_cdf",
     "dual_function",
     "dual_pair_function",
+    "tilted_orthant",
     "FLOAT64_FUNCTIONS",
+    "TILTED_ORTHANT_RTOL",
 ]
 
 
@@ -120,9 +125,187 @@ def _bvn_general(h, k, rho):
     return out
 
 
+# ---------------------------------------------------------------------------
+# tilted orthant A(a, b; rho) = E[e^{a Z1 + b Z2} 1{Z1 < 0, Z2 < 0}]
+# ---------------------------------------------------------------------------
+
+#: Owen's-T form is used where its estimated relative error is below this
+TILTED_ORTHANT_RTOL = 1e-12
+_EPS = np.finfo(float).eps
+#: truncation of the conditioning integral: the integrand is at most phi(z), and
+#: Phi(-9) = 1.1e-19
+_TILT_Z = 9.0
+#: Gauss-Legendre nodes per geometrically graded panel (ratio 1/2)
+_TILT_NODES = 12
+_TILT_MAX_PANELS = 60
+_TILT_CHUNK = 2**20
+_INV_2SQRT_2PI = 0.5 / np.sqrt(2 * np.pi)
+_INV_SQRT2 = 1 / np.sqrt(2.0)
+
+
+@functools.lru_cache(maxsize=_TILT_MAX_PANELS + 1)
+def _graded_rule(panels):
+    """Composite Gauss-Legendre rule on [-Z, 0] with edges -Z 2^-j, j = 0..panels-1, and 0:
+    nodes z and weights w (the panel [-Z 2^-(panels-1), 0] is the finest)."""
+    edges = np.concatenate([-_TILT_Z * 0.5 ** np.arange(panels), [0.0]])
+    t, w = leggauss(_TILT_NODES)
+    t, w = (t + 1) / 2, w / 2
+    lo, width = edges[:-1, None], np.diff(edges)[:, None]
+    return (lo + width * t).ravel(), (width * w).ravel()
+
+
+def _tilted_orthant_integral(a, b, rho):
+    r"""Stable :math:`A(a, b; \rho)` for :math:`a, b \ge 0`, :math:`|\rho| < 1` (1-D arrays).
+
+    Conditioning on :math:`Z_1 = z` (see ``theory.gaussian.mp_tilted_orthant``), with
+    :math:`s = \sqrt{1-\rho^2}`, :math:`t(z) = (\rho z + b s^2)/s`, :math:`c = a + b\rho`:
+
+    .. math:: A = \int_{-Z}^{0} G(z)\,dz, \qquad G(z) = \begin{cases}
+              e^{az - z^2/(2s^2)}\,\operatorname{erfcx}(t/\sqrt2)/(2\sqrt{2\pi}), & t \ge 0,\\
+              e^{cz - z^2/2 + b^2s^2/2}\,\Phi(-t)/\sqrt{2\pi}, & t < 0,
+              \end{cases}
+
+    two exact forms of :math:`\varphi(z) e^{az}\,\mathbb{E}[e^{bZ_2}1\{Z_2<0\}\mid z]`
+    whose exponents stay moderate where :math:`G` matters (no huge factor times a
+    tiny one). :math:`G \le \varphi(z)` because :math:`a, b \ge 0`, so truncating at
+    :math:`Z = 9` costs at most :math:`\Phi(-9) = 1.1\cdot10^{-19}`. Near 0, ``G``
+    varies on the scale :math:`\ell = \min(s, 1/\max(a, 1))`; the rule has panels
+    :math:`[-Z 2^{-j-1}, -Z 2^{-j}]` down to a width below :math:`\ell/2` (then one
+    panel to 0), with 12 Gauss–Legendre nodes each. Measured against
+    :func:`theory.gaussian.mp_tilted_orthant` at 20 digits on 900 random
+    :math:`(a, b, \rho)`, :math:`a, b \in [0, 10^3]`, :math:`1 - |\rho| \ge 5\cdot10^{-7}`
+    (tests/test_compile.py): largest relative error 1.1e-15 (10 nodes: 3e-13).
+    """
+    out = np.empty(a.shape)
+    s2 = (1.0 - rho) * (1.0 + rho)
+    s = np.sqrt(s2)
+    scale = np.minimum(s, 1.0 / np.maximum(a, 1.0))
+    panels = np.clip(np.ceil(np.log2(2 * _TILT_Z / scale)), 2, _TILT_MAX_PANELS).astype(int)
+    for count in np.unique(panels):
+        z, w = _graded_rule(int(count))
+        idx = np.flatnonzero(panels == count)
+        step = max(1, _TILT_CHUNK // z.size)
+        for start in range(0, idx.size, step):
+            i = idx[start:start + step]
+            ai, bi, ri, si, s2i = (v[i, None] for v in (a, b, rho, s, s2))
+            t = (ri * z + bi * s2i) / si
+            g = np.exp(ai * z - z * z / (2 * s2i))
+            g *= sc.erfcx(np.maximum(t, 0.0) * _INV_SQRT2)
+            negative = t < 0
+            if negative.any():
+                r, c = np.nonzero(negative)
+                ci = (a[i] + b[i] * rho[i])[r]
+                zc = z[c]
+                g[r, c] = 2 * np.exp(ci * zc - zc * zc / 2 + (b[i] ** 2 * s2[i])[r] / 2) \
+                    * sc.ndtr(-t[r, c])
+            out[i] = (g @ w) * _INV_2SQRT_2PI
+    return out
+
+
+def _tilted_orthant_owen_a0(b, rho):
+    r"""Owen's form of :math:`A(0, b; \rho) = e^{b^2/2}\Phi_2(-b\rho, -b; \rho)` (1-D arrays)
+    and its factor :math:`e^{b^2/2}`. In Owen's formula (:func:`bivariate_normal_cdf`)
+    with :math:`h=-b\rho`, :math:`k=-b`, the second T has argument
+    :math:`(h-\rho k)/(kr) = 0` and vanishes, and :math:`e^{b^2/2}\Phi(-b) =
+    \operatorname{erfcx}(b/\sqrt2)/2`, so
+
+    .. math:: A(0,b;\rho) = e^{b^2/2}\big(\tfrac12\Phi(-b\rho) - T(b\rho, r/\rho)
+              - \beta\big) + \tfrac14\operatorname{erfcx}(b/\sqrt2),
+
+    :math:`r = \sqrt{1-\rho^2}`, :math:`\beta = \tfrac12` when :math:`\rho < 0` (h, k of
+    opposite signs), else 0; T is even in its first argument. One Owen's T instead of
+    the general form's two. ``b = 0`` or ``rho = 0`` (Owen's h or a = 0) go to
+    :func:`bivariate_normal_cdf`'s edge formulas."""
+    grow = np.exp(b * b / 2)
+    edge = (b == 0) | (rho == 0) | (np.abs(rho) >= 1)
+    if edge.any():
+        ok = ~edge
+        out = np.empty(b.shape)
+        out[edge] = grow[edge] * bivariate_normal_cdf(-b[edge] * rho[edge], -b[edge], rho[edge])
+        if ok.any():
+            out[ok] = _owen_a0_general(b[ok], rho[ok], grow[ok])
+        return grow, out
+    return grow, _owen_a0_general(b, rho, grow)
+
+
+def _owen_a0_general(b, rho, grow):
+    br = b * rho
+    r = np.sqrt((1.0 - rho) * (1.0 + rho))
+    r /= rho
+    inner = sc.ndtr(-br)
+    inner *= 0.5
+    inner -= sc.owens_t(br, r)
+    inner -= np.where(rho < 0, 0.5, 0.0)
+    inner *= grow
+    inner += 0.25 * sc.erfcx(b * _INV_SQRT2)
+    return inner
+
+
+def tilted_orthant(a, b, rho):
+    r"""Float64 tilted orthant probability, vectorized (broadcasts):
+
+    .. math:: A(a, b; \rho) = \mathbb{E}[e^{aZ_1+bZ_2}\,1\{Z_1<0, Z_2<0\}]
+              = e^{E}\,\Phi_2(-(a+b\rho), -(a\rho+b); \rho), \qquad
+              E = \tfrac12(a^2 + 2ab\rho + b^2).
+
+    The closed form multiplies :math:`e^{E}` into a CDF whose Owen's-T evaluation
+    (:func:`bivariate_normal_cdf`) has an absolute error of a few ulp, so its relative
+    error grows like :math:`\epsilon e^{E}/A` (and like :math:`1/(1+\rho)` as
+    :math:`\rho\to-1`, where Owen's T arguments blow up). Measured against mpmath on
+    2400 random points (:math:`a, b \le 9`, :math:`1-|\rho| \ge 5\cdot10^{-7}`), the error
+    of the Owen form is at most 59 times (median 0.08 times)
+
+    .. math:: \hat e = \epsilon\, e^{E} / \big(A_{\text{Owen}}\,(1 + \min(\rho, 0))\big),
+
+    and it is at most 2.3e-13 wherever :math:`\hat e \le 10^{-12}`
+    (:data:`TILTED_ORTHANT_RTOL`). Entries with :math:`a, b \ge 0` and
+    :math:`\hat e` above that (or an overflowing/non-positive Owen value) are
+    recomputed by the positive conditioning integral :func:`_tilted_orthant_integral`
+    (relative error ~1e-15, ~5 µs an entry; Owen's form costs ~0.3 µs), so Grams at
+    variances of order one stay on the fast path. :math:`\rho = 1`:
+    :math:`\operatorname{erfcx}((a+b)/\sqrt2)/2`; :math:`\rho = -1`: 0. Entries with a
+    negative ``a`` or ``b`` always use the Owen form (there :math:`e^{E}` multiplies a
+    CDF of order one). ``rho`` must lie in :math:`[-1, 1]` (not checked: an inner kernel).
+    """
+    a_is_zero = np.ndim(a) == 0 and a == 0  # A(0, b; rho): 4 of the 5 ELU terms
+    a, b, rho = np.broadcast_arrays(
+        np.asarray(a, dtype=float), np.asarray(b, dtype=float), np.asarray(rho, dtype=float)
+    )
+    shape = a.shape
+    a, b, rho = (np.ravel(v) for v in (a, b, rho))
+    with np.errstate(all="ignore"):
+        if a_is_zero:
+            grow, out = _tilted_orthant_owen_a0(b, rho)
+        else:
+            grow = np.exp((a * a + 2 * a * b * rho + b * b) / 2)
+            out = grow * bivariate_normal_cdf(-(a + b * rho), -(a * rho + b), rho)
+        # keep Owen where estimate <= RTOL, i.e. out (1 + min(rho, 0)) RTOL >= eps grow;
+        # NaN (overflow) and non-positive values (A > 0 for |rho| < 1) are not kept
+        keep = np.minimum(rho, 0.0)
+        keep += 1.0
+        keep *= out
+        keep *= TILTED_ORTHANT_RTOL / _EPS
+        keep = keep >= grow
+        keep &= out > 0
+    if not keep.all():
+        bad = np.flatnonzero(~keep)
+        ab, bb, rb = a[bad], b[bad], rho[bad]
+        stable = (ab >= 0) & (bb >= 0) & np.isfinite(ab + bb) & (np.abs(rb) < 1)
+        if stable.any():
+            out[bad[stable]] = _tilted_orthant_integral(ab[stable], bb[stable], rb[stable])
+        upper, lower = rb >= 1.0, rb <= -1.0
+        if upper.any():
+            out[bad[upper]] = sc.erfcx((ab[upper] + bb[upper]) * _INV_SQRT2) / 2
+        if lower.any():
+            out[bad[lower]] = 0.0
+    out = out.reshape(shape)
+    return out if out.ndim else out[()]
+
+
 #: SymPy function name -> float64 implementation, the first lambdify module.
 FLOAT64_FUNCTIONS = {
     "BivariateNormalCDF": bivariate_normal_cdf,
+    "TiltedOrthant": tilted_orthant,
     "Erfcx": sc.erfcx,
     "erf": sc.erf,
     "erfc": sc.erfc,

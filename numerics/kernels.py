@@ -36,7 +36,7 @@ Dual kernels come from, in order of preference: hand-fused float64 forms for
 the ReLU family (ReLU, leaky ReLU, abs, identity; arc-cosine kernels with
 ``arctan2``), step, erf and GELU (tested against the registry expressions);
 the registry's closed form compiled by :mod:`numerics.compile` (ELU with
-Owen's T, sin, cos, monomials); quadrature (:mod:`numerics.quadrature`: tanh
+the tilted orthant function, sin, cos, monomials); quadrature (:mod:`numerics.quadrature`: tanh
 and user activations).  Numerical guards: correlations are formed as
 :math:`q_{12}/(s_1 s_2)` with :math:`s_i=\sqrt{q_{ii}}` (no overflow of
 :math:`q_{11}q_{22}`) and clipped to :math:`[-1,1]`; :math:`1-\rho^2` is
@@ -370,7 +370,10 @@ class _Compiled:
         self.kdiag = dual_function(act, diagonal=True)
         self.pair_fn = dual_pair_function(act)
         self.pair_diag = dual_pair_function(act, diagonal=True)
-        self.expensive = "BivariateNormalCDF" in str(act.dual)
+        # special-function forms (ELU): evaluated on the upper triangle only, and
+        # replaced near |rho| = 1 where their square-root terms cancel (see _eval)
+        self.expensive = any(name in str(act.dual) for name in ("BivariateNormalCDF",
+                                                                  "TiltedOrthant"))
 
     def _eval(self, fn, s1, s2, q12, derivatives):
         q11, q22 = s1 * s1, s2 * s2
@@ -378,9 +381,10 @@ class _Compiled:
         q12 = np.clip(q12, -bound, bound)
         out = fn(q11, q12, q22)
         if self.expensive:
-            # Owen's-T forms of Phi_2 cancel as |rho| -> 1 (error ~ eps / sqrt(1-rho^2),
-            # 1e-10 at 1-rho = 1e-12): within 1-|rho| < 5e-7 (error bound 1e-12) use the
-            # exact diagonal (rho = 1, q11 = q22) or the kink-split quadrature
+            # the closed form's sqrt(1-rho^2) terms (and Owen's T) cancel as |rho| -> 1
+            # (error ~ eps / sqrt(1-rho^2), 1e-10 at 1-rho = 1e-12): within
+            # 1-|rho| < 5e-7 (error bound 1e-12) use the exact diagonal (rho = 1,
+            # q11 = q22) or the kink-split quadrature
             rho = _correlation(s1, s2, q12)
             near = np.broadcast_to(np.abs(rho) > 1 - 5e-7, np.shape(out[0] if isinstance(
                 out, tuple) else out))

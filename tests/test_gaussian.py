@@ -4,6 +4,8 @@ Each check is library code in ``theory.gaussian``; the thresholds follow from th
 precision used (``DPS`` digits, residuals are relative) and are stated per test.
 """
 
+import math
+
 import mpmath
 import pytest
 import sympy as sp
@@ -85,7 +87,8 @@ def test_lemma_blocks(a, b, rho):
     # whose rounding error 10^-(DPS/2+5) = 1e-15 dominates (see lemma_block_residuals):
     # 1e-12 leaves three orders of margin
     res = G.lemma_block_residuals(a, b, rho, dps=DPS)
-    for name in ("bivariate_normal_cdf", "tilted_orthant", "stein_orthant", "exp_halfline"):
+    for name in ("bivariate_normal_cdf", "tilted_orthant", "tilted_orthant_closed_form",
+                 "relu_times_tilted", "stein_orthant", "exp_halfline"):
         assert res[name] < TOL, name
     assert res["price_rho"] < 1e-12
 
@@ -117,3 +120,50 @@ def test_hermite_coefficients_bad_input():
         G.hermite_coefficients("relu", -1)
     with pytest.raises(ValueError, match="dps"):
         G.hermite_coefficients("relu", 2, dps=0)
+
+
+# ---------------------------------------------------------------------------
+# the tilted orthant function A(a, b; rho) = E[e^{a Z1 + b Z2} 1{Z1<0, Z2<0}]
+# ---------------------------------------------------------------------------
+
+def test_tilted_orthant_special_values():
+    a, b, r = sp.symbols("a b r", real=True)
+    assert G.TiltedOrthant(0, 0, r) == sp.Rational(1, 4) + sp.asin(r) / (2 * sp.pi)  # Sheppard
+    assert G.TiltedOrthant(a, b, 0) == G.Erfcx(a / sp.sqrt(2)) * G.Erfcx(b / sp.sqrt(2)) / 4
+    assert G.TiltedOrthant(a, b, 1) == G.Erfcx((a + b) / sp.sqrt(2)) / 2
+    assert G.TiltedOrthant(a, b, -1) == 0
+    assert G.TiltedOrthant(a, b, r).rewrite(G.BivariateNormalCDF) == sp.exp(
+        (a**2 + 2 * a * b * r + b**2) / 2) * G.BivariateNormalCDF(-(a + b * r), -(a * r + b), r)
+
+
+@pytest.mark.parametrize("point", [("0.8", "1.7", "0.35"), ("2.1", "0.4", "-0.6")])
+def test_tilted_orthant_derivatives_match_the_closed_form(point):
+    # fdiff (used by Price's theorem checks) against the derivative of exp(E) * Phi2;
+    # both evaluated at DPS digits: residual ~10^-DPS
+    a, b, r = sp.symbols("a b r", real=True)
+    expr = G.TiltedOrthant(a, b, r)
+    closed = expr.rewrite(G.BivariateNormalCDF)
+    subs = dict(zip((a, b, r), (sp.Float(v, DPS + 10) for v in point), strict=True))
+    for var in (a, b, r):
+        mine = sp.N(expr.diff(var).subs(subs), DPS + 10)
+        ref = sp.N(closed.diff(var).subs(subs), DPS + 10)
+        assert abs(mine - ref) < TOL * max(1, abs(ref)), var
+
+
+# large arguments where exp(E) Phi2 loses everything at working precision; reference: the
+# same closed form with E/ln(10) + 25 extra digits (Plackett's Phi2 at that precision)
+LARGE = [("10", "8.94", "0.3"), ("0", "30", "-0.999"), ("31.6", "31.6", "-0.5"),
+         ("0", "0.03", "0.9999991"), ("6", "0", "-0.99999"), ("0", "20", "0.3")]
+
+
+@pytest.mark.parametrize("point", LARGE)
+def test_mp_tilted_orthant_is_stable_at_large_arguments(point):
+    with mpmath.workdps(DPS):
+        value = G.mp_tilted_orthant(*point)
+    a, b, r = (float(v) for v in point)
+    extra = int((a * a + 2 * a * b * r + b * b) / 2 / math.log(10)) + 25
+    with mpmath.workdps(DPS + extra):
+        a, b, r = (mpmath.mpf(v) for v in point)
+        exponent = (a * a + 2 * a * b * r + b * b) / 2
+        ref = mpmath.exp(exponent) * G.mp_bivariate_normal_cdf(-(a + b * r), -(a * r + b), r)
+        assert abs(value - ref) < TOL * ref

@@ -16,6 +16,7 @@ from numerics import kernels
 from numerics.compile import dual_function
 from theory.activations import builtin_examples, get
 from theory.dual import dual_kernel as mp_dual_kernel
+from theory.dual import quadrature_dual_kernel
 
 EPS = np.finfo(float).eps
 REFERENCE = json.loads(
@@ -317,3 +318,74 @@ def test_predict_gp_posterior_covariance():
     # the NTK ensemble covariance at t = inf, noise 0 vanishes on the training points
     _, cov_ntk = kernels.predict(xtr, y, xtr, kernel="ntk", compute_cov=True, **_kw())
     assert np.max(np.abs(cov_ntk)) < 1e-8 * np.max(np.abs(K))
+
+
+# ---------------------------------------------------------------------------
+# ELU at large variances (the tilted orthant function instead of exp(E) * Phi2)
+# ---------------------------------------------------------------------------
+
+ELU_LARGE = json.loads(
+    (pathlib.Path(__file__).parent / "reference" / "elu_large_variance.json").read_text()
+)
+
+
+def test_elu_large_variance_matches_stored_mpmath_reference():
+    """q in {4, 25, 100, 400, 1000} x rho in {-0.9, 0, 0.3, 0.9, 0.999} x q22/q11 in
+    {1, 0.7}, alpha 1 and 1/2, both kernels: reference mpmath at 30 digits, stored by
+    tests/reference/make_elu_large_variance_reference.py and cross-checked there
+    against the closed-form-free quadrature (max discrepancy 4e-15).
+
+    Tolerance: each tilted orthant value is correct to 2.3e-13 (Owen form, kept only
+    where its estimated error is <= 1e-12) or 1.1e-15 (conditioning integral); the ELU
+    kernels are sums of such terms with sum|term|/|k| <= 20.5 on this grid (largest at
+    rho = -0.9), so |error| <= 5e-12 relative; 1e-10 leaves a margin of 20. The old
+    exp(E) * Phi2 form missed by up to 1e3 relative at q = 100 and gave garbage above."""
+    rows = ELU_LARGE["rows"]
+    for alpha in (1.0, 0.5):
+        act = get("elu", alpha=alpha)
+        for derivative in (False, True):
+            sel = [r for r in rows if r["alpha"] == alpha and r["derivative"] == derivative]
+            q11, q12, q22, ref = (np.array([r[k] for r in sel]) for k in
+                                  ("q11", "q12", "q22", "value"))
+            got = kernels.dual_kernel(act, q11, q12, q22, derivative=derivative)
+            np.testing.assert_allclose(got, ref, rtol=1e-10, atol=0)
+    assert len(rows) == 200
+
+
+@pytest.mark.parametrize("q", [25.0, 100.0, 400.0])
+def test_elu_mpmath_reference_matches_independent_quadrature(q):
+    """theory.dual.dual_kernel (closed form, stable tilted orthant in mpmath) against
+    theory.dual.quadrature_dual_kernel (nested kink-split quadrature, no closed form,
+    ~15 digits relative to E|s(u)s(v)| <= 20 |k| here): 1e-12. The old mpmath form
+    exp(E) * Phi2 at dps + 10 digits was off by 2e-9 at q = 100 and 4% at q = 400."""
+    q22 = 0.8 * q
+    q12 = 0.3 * math.sqrt(q * q22)
+    for derivative in (False, True):
+        closed = mp_dual_kernel("elu", q, q12, q22, derivative=derivative, dps=20)
+        quad = quadrature_dual_kernel("elu", q, q12, q22, derivative=derivative)
+        assert float(closed) == pytest.approx(quad, rel=1e-12)
+
+
+def test_deep_elu_large_sigma_w_finite_psd_and_accurate():
+    """sigma_w = 2.5, 4 hidden layers: the variances grow ~3x a layer to ~700, through the
+    range where exp(E) Phi2 is finite but wrong (the old closed form missed by 1e27
+    here and gave a Gram with negative eigenvalues). Reference: the same recursion with
+    every dual kernel by panel quadrature (numerics.quadrature, ~1e-12 an evaluation,
+    condition O(1) per layer): 1e-10."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(5, 3))
+    for alpha in (1.0, 0.5):
+        kw = dict(activation=get("elu", alpha=alpha), hidden_layers=4, sigma_w=2.5,
+                  sigma_b=0.1)
+        K, T = kernels.nngp_ntk(x, **kw)
+        assert np.diag(K).max() > 500
+        Kq, Tq = kernels.nngp_ntk(x, quadrature_method="panels", **kw)
+        for M, Mq in ((K, Kq), (T, Tq)):
+            assert np.all(np.isfinite(M)) and np.array_equal(M, M.T)
+            assert np.linalg.eigvalsh(M).min() >= -16 * len(x) * EPS * np.abs(M).max()
+            np.testing.assert_allclose(M, Mq, rtol=1e-10, atol=0)
+    # much larger variances (q ~ 1e7): still finite and PSD
+    K, T = kernels.nngp_ntk(x, activation="elu", hidden_layers=6, sigma_w=4.0, sigma_b=0.1)
+    for M in (K, T):
+        assert np.all(np.isfinite(M)) and np.diag(K).max() > 1e6
+        assert np.linalg.eigvalsh(M).min() >= -16 * len(x) * EPS * np.abs(M).max()

@@ -4,6 +4,7 @@ import pytest
 import sympy as sp
 
 from theory import activations as A
+from theory import gaussian as G
 from theory import latex as X
 from theory import recursions as R
 
@@ -37,7 +38,9 @@ def test_every_entry_has_latex(act):
 
 def test_special_functions_print_as_latex():
     elu = X.latex_for("dual", "elu")
-    assert r"\Phi_2\left(" in elu
+    assert r"\mathcal{A}\left(" in elu  # TiltedOrthant, defined in papers/kernels.md
+    tilted = G.TiltedOrthant(*sp.symbols("a b r")).rewrite(G.BivariateNormalCDF)
+    assert r"\Phi_2\left(" in X.to_latex(tilted)
     diag = X.dual_latex("elu", diagonal=True)
     assert r"\operatorname{erfcx}\left(" in diag
 

@@ -293,7 +293,8 @@ def _elu(alpha=sp.S.One):
         kinks=(0,),
         derivation=(
             "derived from Gaussian lemma blocks (exponential tilting + Stein's lemma) into "
-            "bivariate normal CDFs; checked by Price's theorem and quadrature"
+            "tilted orthant probabilities E[e^{aZ1+bZ2} 1{Z1<0,Z2<0}] (TiltedOrthant) and "
+            "erfcx; checked by Price's theorem and quadrature"
         ),
         **kernels,
     )

@@ -64,7 +64,7 @@ import sympy as sp
 
 from theory import dual
 from theory.activations import Activation, q, q11, q12, q22, resolve, x
-from theory.gaussian import MPMATH_FUNCTIONS, BivariateNormalCDF, _check_dps
+from theory.gaussian import MPMATH_FUNCTIONS, BivariateNormalCDF, TiltedOrthant, _check_dps
 
 __all__ = [
     "length_map",
@@ -296,7 +296,7 @@ def _diag(act, q_value, derivative=False):
 
 def _has_fast_closed_form(act, derivative):
     expr = dual.kernel_expression(act, derivative=derivative, diagonal=False)
-    return expr is not None and not expr.has(BivariateNormalCDF)
+    return expr is not None and not expr.has(BivariateNormalCDF, TiltedOrthant)
 
 
 def _elu_inner(m, sd, alpha, derivative, ctx):

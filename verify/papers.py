@@ -268,7 +268,11 @@ def _formulas_block() -> str:
     lines = [
         "Per activation: $\\sigma$, the NNGP dual kernel "
         "$k = \\mathbb{E}[\\sigma(u)\\sigma(v)]$ and the derivative kernel "
-        "$\\dot k = \\mathbb{E}[\\sigma'(u)\\sigma'(v)]$ (`latex_for(kind, activation)`).",
+        "$\\dot k = \\mathbb{E}[\\sigma'(u)\\sigma'(v)]$ (`latex_for(kind, activation)`). "
+        "$\\operatorname{erfcx}(x) = e^{x^2}\\operatorname{erfc}(x)$; "
+        "$\\mathcal{A}(a, b; \\rho) = \\mathbb{E}[e^{aZ_1+bZ_2}1\\{Z_1<0, Z_2<0\\}] "
+        "= e^{(a^2+2ab\\rho+b^2)/2}\\,\\Phi_2(-(a+b\\rho), -(a\\rho+b); \\rho)$ for "
+        "standard normals with correlation $\\rho$ (`theory.gaussian.TiltedOrthant`).",
         "",
     ]
     for act in builtin_examples():
