@@ -399,15 +399,8 @@ def expectation(fn, *, variance=1, kinks=(), smooth=None, dps=None):
 def quadrature_dual_kernel(activation, q11_value, q12_value, q22_value, *, derivative=False,
                            dps=None, **params):
     """The dual kernel by the quadrature engine, ignoring any closed form (for checks)."""
-    act = resolve(activation, **params)
-    if derivative:
-        act.require_derivative()
-    work = _check_dps(dps)
-    with mpmath.workdps(work + 10):
-        Q11, Q12, Q22 = _inputs(q11_value, q12_value, q22_value)
-        value = _quadrature(act, Q11, Q12, Q22, derivative, dps)
-    with mpmath.workdps(work):
-        return _finish(value, dps)
+    return _evaluate_pair(_quadrature, activation, q11_value, q12_value, q22_value,
+                          derivative, dps, params)
 
 
 def _inputs(q11_value, q12_value, q22_value):
@@ -478,13 +471,21 @@ def dual_kernel(activation, q11_value, q12_value, q22_value, *, derivative=False
     >>> round(dual_kernel("relu", 1, 0, 1), 12)   # 1/(2 pi)
     0.159154943092
     """
+    return _evaluate_pair(_dual_mp, activation, q11_value, q12_value, q22_value,
+                          derivative, dps, params)
+
+
+def _evaluate_pair(evaluator, activation, q11_value, q12_value, q22_value, derivative, dps,
+                   params):
+    """Shared front end of dual_kernel and quadrature_dual_kernel: resolve and validate,
+    evaluate with guard digits, round to the requested precision."""
     act = resolve(activation, **params)
     if derivative:
         act.require_derivative()
     work = _check_dps(dps)
     with mpmath.workdps(work + 10):
         Q11, Q12, Q22 = _inputs(q11_value, q12_value, q22_value)
-        value = _dual_mp(act, Q11, Q12, Q22, derivative, dps)
+        value = evaluator(act, Q11, Q12, Q22, derivative, dps)
     with mpmath.workdps(work):
         return _finish(value, dps)
 
