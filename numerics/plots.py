@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 __all__ = [
+    "COLORS",
+    "color",
     "cobweb",
     "phase_diagram",
     "correlation_versus_depth",
@@ -25,8 +27,13 @@ __all__ = [
     "save",
 ]
 
-_COLORS = {"relu": "tab:blue", "gelu": "tab:orange", "elu": "tab:green", "tanh": "tab:red",
-           "erf": "tab:purple"}
+#: the one place for colours: per activation, and per role in comparison panels
+#: (verify/figures.py draws with these too)
+COLORS = {"relu": "tab:blue", "gelu": "tab:orange", "elu": "tab:green", "tanh": "tab:red",
+          "erf": "tab:purple", "leaky_relu": "tab:cyan", "abs": "tab:olive", "step": "tab:gray",
+          "identity": "0.3", "sin": "tab:pink", "cos": "tab:brown", "monomial": "gold",
+          "measured": "tab:blue", "predicted": "k", "band": "tab:green", "threshold": "tab:red",
+          "reference": "0.5"}
 
 
 def _axes(ax, figsize=(5.0, 4.0)):
@@ -38,8 +45,10 @@ def _axes(ax, figsize=(5.0, 4.0)):
     return fig, fig.add_subplot()
 
 
-def _color(name):
-    return _COLORS.get(str(name).split("(")[0], None)
+def color(name):
+    """The colour of an activation (``"elu(alpha=0.5)"`` as ``"elu"``) or a role
+    (``"measured"``, ``"predicted"``, ``"band"``, ``"threshold"``); None if unknown."""
+    return COLORS.get(str(name).split("(")[0], None)
 
 
 def cobweb(correlation_map: Callable[[float], float], rho0: float, steps: int, *,
@@ -53,7 +62,7 @@ def cobweb(correlation_map: Callable[[float], float], rho0: float, steps: int, *
     fig, ax = _axes(ax)
     grid = np.linspace(rho_range[0], rho_range[1], points)
     values = np.array([correlation_map(float(r)) for r in grid])
-    ax.plot(grid, values, color=_color(label) or "tab:blue", lw=1.6,
+    ax.plot(grid, values, color=color(label) or "tab:blue", lw=1.6,
             label=f"C(rho) {label}".strip())
     ax.plot(grid, grid, color="0.5", lw=0.8, ls="--", label="diagonal")
     r = float(rho0)
@@ -87,9 +96,9 @@ def phase_diagram(curves: Mapping[str, Sequence[tuple[float, float]]], *, ax=Non
         if not pts:
             continue
         sw, sb = zip(*pts, strict=True)
-        ax.plot(sw, sb, color=_color(name), lw=1.6, marker="o", ms=2, label=name)
+        ax.plot(sw, sb, color=color(name), lw=1.6, marker="o", ms=2, label=name)
     for name, (sw, sb) in (markers or {}).items():
-        ax.plot([sw], [sb], "o", color=_color(name.split()[0]), ms=5)
+        ax.plot([sw], [sb], "o", color=color(name.split()[0]), ms=5)
         ax.annotate(name, (sw, sb), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel(r"$\sigma_w$")
     ax.set_ylabel(r"$\sigma_b$")
@@ -108,10 +117,10 @@ def correlation_versus_depth(series: Mapping[str, Sequence[float]], *,
     for name, rhos in series.items():
         layers = np.arange(len(rhos))
         sel = layers >= (1 if log_depth else 0)
-        ax.plot(layers[sel], np.asarray(rhos, dtype=float)[sel], color=_color(name), lw=1.4,
+        ax.plot(layers[sel], np.asarray(rhos, dtype=float)[sel], color=color(name), lw=1.4,
                 label=name)
         if rho_stars and name in rho_stars:
-            ax.axhline(rho_stars[name], color=_color(name), lw=0.8, ls="--")
+            ax.axhline(rho_stars[name], color=color(name), lw=0.8, ls="--")
     if log_depth:
         ax.set_xscale("log")
     ax.set_xlabel("layer l")
@@ -129,7 +138,7 @@ def relu_asymptotics(layers: Sequence[int], one_minus_rho: Sequence[float], *,
     fig, ax = _axes(ax)
     layers = np.asarray(layers, dtype=float)
     scaled = layers**2 * np.asarray(one_minus_rho, dtype=float)
-    ax.semilogx(layers, scaled, color=_color("relu"), lw=1.4, label=r"$l^2(1-\rho_l)$")
+    ax.semilogx(layers, scaled, color=color("relu"), lw=1.4, label=r"$l^2(1-\rho_l)$")
     ax.axhline(constant, color="k", ls="--", lw=0.8, label=rf"$9\pi^2/2 = {constant:.3f}$")
     ax.axhspan(0.99 * constant, 1.01 * constant, color="tab:green", alpha=0.15, label="±1%")
     ax.set_xlabel("layer l")
@@ -147,10 +156,10 @@ def depth_scale_divergence(data: Mapping[str, tuple[Sequence[float], Sequence[fl
     fig, ax = _axes(ax)
     for name, (eps, xi, coefficient) in data.items():
         eps = np.asarray(eps, dtype=float)
-        color = _color(name)
-        ax.loglog(eps, xi, "o", color=color, ms=5, label=f"{name}: computed")
+        c = color(name)
+        ax.loglog(eps, xi, "o", color=c, ms=5, label=f"{name}: computed")
         fine = np.geomspace(eps.min() / 1.5, eps.max() * 1.5, 50)
-        ax.loglog(fine, coefficient / fine**2, "--", color=color, lw=1,
+        ax.loglog(fine, coefficient / fine**2, "--", color=c, lw=1,
                   label=rf"{name}: ${coefficient:.4g}\,\varepsilon^{{-2}}$")
     ax.set_xlabel(r"$\varepsilon = \sigma_w - \sigma_w^*$ ($\sigma_b = 0$)")
     ax.set_ylabel(r"$\xi_c$")

@@ -10,7 +10,7 @@ import types
 import pytest
 
 from verify import registry, runner
-from verify.common import ClaimResult
+from verify.claim import ClaimResult
 
 
 def _fake_module(name, behaviour):

@@ -11,7 +11,7 @@ Blocks: ``claims`` (the paper's claims from DESIGN.md's catalog, each marked
 implemented — with its verify command — or "not yet implemented", from
 ``verify.registry.CLAIMS``), ``formulas`` (kernels.md: LaTeX of every registry
 dual kernel and of the depth-L recursion, from :func:`theory.latex.latex_for`),
-``fixedpoints`` (kernels.md: ``verify.kernels_k3.fixed_point_table_markdown()``)
+``fixedpoints`` (kernels.md: ``verify.kernels_page.fixed_point_table_markdown()``)
 and ``last-result`` (refreshed by ``python -m verify --update-papers`` only,
 never by this generator, and not tested).
 
@@ -29,6 +29,8 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from verify import registry
 
 __all__ = [
     "PAPERS",
@@ -58,7 +60,6 @@ class Paper:
     authors: str
     arxiv: str | None
     summary: str
-    claims: tuple[tuple[str, str], ...]  # (claim id, statement) from DESIGN.md's catalog
 
 
 PAPERS: dict[str, Paper] = {p.key: p for p in (
@@ -71,16 +72,6 @@ PAPERS: dict[str, Paper] = {p.key: p for p in (
                 "Tsuchida et al. 2021)",
         arxiv=None,
         summary="",
-        claims=(
-            ("K1", "every registry dual kernel: closed form = quadrature (rtol 1e-10) = "
-                   "Monte Carlo of a wide finite layer (within 4 standard errors)"),
-            ("K2", "empirical NTK/NNGP of finite networks -> analytic kernel, error "
-                   "~ width^(-1/2) (fitted slope within 0.1)"),
-            ("K3", "fixed points: ReLU rho* = 1 with l^2 (1 - rho_l) -> 9 pi^2/2; GELU and ELU: "
-                   "stable rho* < 1 at their norm-preserving sigma* (q = 1)"),
-            ("K4", "edge-of-chaos curves for tanh, erf, ELU, GELU; correlation depth scale "
-                   "diverges at the edge of chaos"),
-        ),
     ),
     Paper(
         key="000",
@@ -98,12 +89,6 @@ PAPERS: dict[str, Paper] = {p.key: p for p in (
             "scenario with separated time scales and intermittency, which arise because the "
             "population gradient flow is a singularly perturbed dynamical system."
         ),
-        claims=(
-            ("B1", "plateaus: the risk sits near 1/2 sum_{k>l} phi_k^2 between transitions"),
-            ("B2", "separated time scales: transition times scale as powers of eps; fit them"),
-            ("B3", "a finite network at large d follows the reduced ODE"),
-            ("SS1", "the Saad-Solla ODEs match online SGD of an erf soft committee machine"),
-        ),
     ),
     Paper(
         key="001",
@@ -119,12 +104,6 @@ PAPERS: dict[str, Paper] = {p.key: p for p in (
             "the support. The effect is a second-order implicit regularization proportional "
             "to eta/b (step size over batch size); smaller batches give more interpretable "
             "features and less dependence on the initialization."
-        ),
-        claims=(
-            ("S1", "mini-batch SGD drives first-layer weights on irrelevant inputs toward zero; "
-                   "full-batch GD does not (ratio of irrelevant to relevant norm)"),
-            ("S2", "the effect is governed by eta/b: runs with equal eta/b agree"),
-            ("S3", "GD needs explicit regularization to find the support"),
         ),
     ),
     Paper(
@@ -144,14 +123,6 @@ PAPERS: dict[str, Paper] = {p.key: p for p in (
             "and gives a label-noise procedure converging to the global optimum in which the "
             "degrees of freedom act as an implicit regularizer."
         ),
-        claims=(
-            ("T1", "the reduced kernel objective G(mu) is convex in mu (on mixtures of particle "
-                   "measures; the entropy term is not part of this check)"),
-            ("T2", "mean-field Langevin converges; particle error O(1/N), time error O(eta)"),
-            ("T3", "the learned kernel aligns with the target (alignment rises during training)"),
-            ("T4", "label noise: the degrees of freedom Tr K(K + n lambda I)^-1 act as a "
-                   "regularizer"),
-        ),
     ),
     Paper(
         key="003",
@@ -168,13 +139,6 @@ PAPERS: dict[str, Paper] = {p.key: p for p in (
             "linear regression on each side of the origin even when the target is "
             "non-linear. Experiments show the same in some multi-dimensional settings and "
             "for SGD, and how initialization and optimizer change it."
-        ),
-        claims=(
-            ("H1", "1-D data, He init, biases 0, GD on squared loss: with high probability the "
-                   "net ends at the per-side least-squares fit (one affine function on the "
-                   "negative inputs, one on the positive), kinks do not cross the data, "
-                   "probability -> 1 as width grows"),
-            ("H2", "SGD behaves alike; other initializations change it"),
         ),
     ),
     Paper(
@@ -195,14 +159,6 @@ PAPERS: dict[str, Paper] = {p.key: p for p in (
             "instabilities are linked to the edge of stability, with new predictions on the "
             "role of regularization and network complexity."
         ),
-        claims=(
-            ("I1", "a last-bit perturbation of one weight grows to O(1) differences in a "
-                   "trained net; the divergence step grows linearly with the mantissa bits "
-                   "(float32 / float64 / 106 / 212 bits)"),
-            ("I2", "the linearized gradient-descent PDE is stable only for lr / weight decay in "
-                   "the predicted region; beyond it the instability is restrained (bounded)"),
-            ("I3", "edge of stability: sharpness rises to ~2/eta and hovers there"),
-        ),
     ),
 )}
 
@@ -211,31 +167,29 @@ PAPERS: dict[str, Paper] = {p.key: p for p in (
 # generated blocks
 # ---------------------------------------------------------------------------
 
-def _registered():
-    from verify import registry
-
-    return {c.id: c for c in registry.CLAIMS}
+def _paper_claims(key: str) -> list:
+    """The paper's claims in registry order: implemented (``registry.CLAIMS``), then
+    planned (``registry.PLANNED``); statements come from the registry only."""
+    return ([c for c in registry.CLAIMS if c.paper == key]
+            + [c for c in registry.PLANNED if c.paper == key])
 
 
 def _claims_block(paper: Paper) -> str:
-    registered = _registered()
-    catalog_ids = {cid for cid, _ in paper.claims}
-    extra = [c for c in registered.values() if c.paper == paper.key and c.id not in catalog_ids]
     lines = ["| claim | statement | status |", "| --- | --- | --- |"]
     implemented = []
-    for cid, statement in list(paper.claims) + [(c.id, c.statement) for c in extra]:
-        claim = registered.get(cid)
-        if claim is None:
-            status = "not yet implemented"
-        else:
+    for claim in _paper_claims(paper.key):
+        if isinstance(claim, registry.Claim):
             implemented.append(claim)
             status = (f"implemented: `verify/{claim.module}.py`, ~{claim.runtime_quick_s:.0f} s "
                       f"quick / ~{claim.runtime_full_s:.0f} s full")
-        lines.append(f"| {cid} | {statement} | {status} |")
+        else:
+            status = "not yet implemented"
+        lines.append(f"| {claim.id} | {claim.statement} | {status} |")
     lines.append("")
     if implemented:
         for claim in implemented:
-            lines.append(f"- **{claim.id}** tolerance: {claim.tolerance}.")
+            lines.append(f"- **{claim.id}** tolerance: {claim.tolerance}. Detects: "
+                         f"{claim.detects}.")
         lines.append("")
         ids = " ".join(c.id for c in implemented)
         lines += [
@@ -301,16 +255,9 @@ def _formulas_block() -> str:
 
 
 def _fixedpoints_block() -> str:
-    try:
-        from verify import kernels_k3
-    except ImportError:
-        kernels_k3 = None
-    table = getattr(kernels_k3, "fixed_point_table_markdown", None)
-    if table is None:
-        return ("_The fixed-point table (`verify.kernels_k3.fixed_point_table_markdown`) is not "
-                "available yet._\n")
-    text = table().strip("\n")
-    return text + "\n"
+    from verify import kernels_page
+
+    return kernels_page.fixed_point_table_markdown().strip("\n") + "\n"
 
 
 def generated_blocks(paper: Paper) -> dict[str, str]:
@@ -432,15 +379,12 @@ def regenerate(papers_dir: Path | str = PAPERS_DIR, *, write: bool = True) -> di
     """Regenerate every page's generated blocks; returns ``{path: new text}`` for
     the pages whose text changes (written unless ``write=False``). Writing also
     refreshes the figures the fixed-point block links to
-    (``verify.kernels_k3.write_figures`` into ``papers/figures``), when available."""
+    (``verify.kernels_page.write_figures`` into ``papers/figures``)."""
     papers_dir = Path(papers_dir)
     if write:
-        try:
-            from verify import kernels_k3
-        except ImportError:
-            kernels_k3 = None
-        if hasattr(kernels_k3, "write_figures"):
-            kernels_k3.write_figures(str(papers_dir / "figures"))
+        from verify import kernels_page
+
+        kernels_page.write_figures(str(papers_dir / "figures"))
     changed = {}
     for paper in PAPERS.values():
         path = papers_dir / paper.filename
@@ -506,7 +450,8 @@ def update_last_results(records: list[dict], papers_dir: Path | str = PAPERS_DIR
                 if m and m.group("claim") not in ("claim", "---"):
                     old_rows[m.group("claim")] = line
         rows = {**old_rows, **{cid: _result_row(r) for cid, r in new.items()}}
-        order = [cid for cid, _ in paper.claims] + sorted(set(rows) - {c for c, _ in paper.claims})
+        known = [c.id for c in _paper_claims(key)]
+        order = known + sorted(set(rows) - set(known))
         body = "\n".join([header] + [rows[c] for c in order if c in rows]) + "\n"
         if match is None:
             text = text.rstrip("\n") + "\n\n## Last result\n\n" + _block("last-result", body)

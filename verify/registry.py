@@ -1,8 +1,12 @@
-"""Claim metadata: one entry per claim (paper, statement, tolerance, runtime).
+"""The claims: the one place for a claim's statement, paper, tolerance text,
+what it detects and its runtime.
 
-The runner and the tests loop over ``CLAIMS``; adding a claim is adding a
-module ``verify/<paper>_<claim>.py`` with a ``compute`` function
-(see ``verify/common.py``) and one entry here.
+``python -m verify --list``, the records (``record.json``) and the claims
+tables of ``papers/*.md`` all read these entries. Implemented claims are
+``CLAIMS``; claims of the catalog not yet implemented are ``PLANNED`` (their
+statement moves into a ``Claim`` when the module lands). A claim module is
+``verify/<module>.py`` (an importable name such as ``kernels_k4`` or ``bmz_b1``;
+the paper key is data here) built on :mod:`verify.claim`.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ class Claim:
     paper: str  # page in papers/ ("kernels" or a seed paper id such as "000")
     statement: str  # what is claimed, in one sentence
     tolerance: str  # how PASS is decided, and where the tolerance comes from
+    detects: str  # the smallest errors its FAIL tests show it catches, and what it cannot see
     runtime_quick_s: float  # expected wall time, quick mode, one core
     runtime_full_s: float  # expected wall time, full mode, one core
 
@@ -25,6 +30,13 @@ class Claim:
         """Import the claim module (``verify.<module>``; a dotted name is taken as absolute)."""
         name = self.module if "." in self.module else f"verify.{self.module}"
         return importlib.import_module(name)
+
+
+@dataclass(frozen=True)
+class PlannedClaim:
+    id: str
+    paper: str
+    statement: str
 
 
 CLAIMS: list[Claim] = [
@@ -40,6 +52,14 @@ CLAIMS: list[Claim] = [
             "|closed - quadrature| <= 1e-10 x kernel scale; |closed - MC| <= 4 standard errors "
             "(two-sided normal tail 6.3e-5 per test, union bound over all tests)"
         ),
+        detects=(
+            "a closed form off by more than 1e-10 of its scale anywhere on the five covariance "
+            "points (quadrature check); a kernel error above about 1% in quick mode and 0.2% in "
+            "full mode against the Monte Carlo of a wide layer (4 standard errors of 2e5 / 4e6 "
+            "draws; FAIL tests: a sign-flipped ReLU kernel, the step kernel in place of ReLU). "
+            "Cannot see: errors only in the diagonal (rho = 1) formulas, which are not checked "
+            "separately yet"
+        ),
         runtime_quick_s=10.0,  # measured 10 s / 110 s on a shared 2-core machine
         runtime_full_s=110.0,
     ),
@@ -54,6 +74,12 @@ CLAIMS: list[Claim] = [
         tolerance=(
             "log-log slope of the seed-averaged relative error over widths 64..4096 within 0.1 "
             "of -1/2 (the CLT rate)"
+        ),
+        detects=(
+            "a rate that is not width^(-1/2) (slope off by more than 0.1, about 4 standard "
+            "deviations of the seed scatter); an O(1) error in the analytic kernel (FAIL test: "
+            "sigma_b = 0.5 instead of 0.1 flattens the slope). Cannot see: a 2-3% kernel error "
+            "(sigma_b 0.15 instead of 0.1), since only the slope is judged, not the error level"
         ),
         runtime_quick_s=15.0,  # measured 15 s / 60 s on a shared 2-core machine
         runtime_full_s=60.0,
@@ -77,6 +103,12 @@ CLAIMS: list[Claim] = [
             "ELU also |seed mean - recursion| <= 4 max(sample, predicted sd)/sqrt(seeds) + "
             "2 |moment-closure bias| per layer"
         ),
+        detects=(
+            "a wrong ReLU correlation map (constants off by more than 1%); a sign-flipped "
+            "GELU/ELU correlation map (no stable rho* < 1); networks built with a 5% wrong "
+            "sigma_w, or judged by the wrong layer map (ReLU's in place of GELU's). Cannot see: "
+            "a 1% error in sigma_w at width 2000 with 3 seeds"
+        ),
         runtime_quick_s=12.0,
         runtime_full_s=150.0,
     ),
@@ -94,9 +126,53 @@ CLAIMS: list[Claim] = [
             "three distances (the SymPy O(eps) correction is <= 3.3% there); EOC points give "
             "chi1 = 1 to 1e-9 by an independent route"
         ),
+        detects=(
+            "a wrong critical sigma_w^2 (exact symbolic comparison; FAIL test 4/5 for erf); an "
+            "asymptotic constant off by more than 10% (FAIL test: a factor 2); edge-of-chaos "
+            "points off chi1 = 1 by more than 1e-9. Cannot see: a constant off by less than "
+            "about 7% (the 10% band minus the 3.3% O(eps) correction)"
+        ),
         runtime_quick_s=15.0,
         runtime_full_s=60.0,
     ),
+]
+
+
+#: the catalog's claims not implemented yet (DESIGN.md); when one lands its entry
+#: moves into CLAIMS with its full statement
+PLANNED: list[PlannedClaim] = [
+    PlannedClaim("B1", "000", "plateaus: the risk sits near 1/2 sum_{k>l} phi_k^2 between "
+                 "transitions"),
+    PlannedClaim("B2", "000", "separated time scales: transition times scale as powers of eps; "
+                 "fit them"),
+    PlannedClaim("B3", "000", "a finite network at large d follows the reduced ODE"),
+    PlannedClaim("SS1", "000", "the Saad-Solla ODEs match online SGD of an erf soft committee "
+                 "machine"),
+    PlannedClaim("S1", "001", "mini-batch SGD drives first-layer weights on irrelevant inputs "
+                 "toward zero; full-batch GD does not (irrelevant-input weight norm relative to "
+                 "its value at initialization)"),
+    PlannedClaim("S2", "001", "the effect is governed by eta/b: runs with equal eta/b agree"),
+    PlannedClaim("S3", "001", "GD needs explicit regularization to find the support"),
+    PlannedClaim("T1", "002", "the reduced kernel objective G(mu) is convex in mu (on mixtures of "
+                 "particle measures; the entropy term is not part of this check)"),
+    PlannedClaim("T2", "002", "mean-field Langevin converges; particle error O(1/N), time error "
+                 "O(eta)"),
+    PlannedClaim("T3", "002", "the learned kernel aligns with the target (alignment rises during "
+                 "training)"),
+    PlannedClaim("T4", "002", "label noise: the degrees of freedom Tr K(K + n lambda I)^-1 act as "
+                 "a regularizer"),
+    PlannedClaim("H1", "003", "1-D data, He init, biases 0, GD on squared loss: with high "
+                 "probability the net ends at the per-side least-squares fit (one affine function "
+                 "on the negative inputs, one on the positive), kinks do not cross the data, "
+                 "probability -> 1 as width grows"),
+    PlannedClaim("H2", "003", "SGD behaves alike; other initializations change it"),
+    PlannedClaim("I1", "004", "a last-bit perturbation of one weight grows to O(1) differences in "
+                 "a trained net; the divergence step grows linearly with the mantissa bits "
+                 "(float32 / float64 / 106 / 212 bits)"),
+    PlannedClaim("I2", "004", "the linearized gradient-descent PDE is stable only for lr / weight "
+                 "decay in the predicted region; beyond it the instability is restrained "
+                 "(bounded)"),
+    PlannedClaim("I3", "004", "edge of stability: sharpness rises to ~2/eta and hovers there"),
 ]
 
 

@@ -37,7 +37,7 @@ import matplotlib
 matplotlib.use("Agg")  # figures are files; never open a window (also in worker processes)
 
 from verify import registry  # noqa: E402
-from verify.common import ClaimResult  # noqa: E402
+from verify.claim import ClaimResult  # noqa: E402
 
 __all__ = [
     "PASS",
