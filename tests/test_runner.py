@@ -49,6 +49,7 @@ def fake_claims(monkeypatch):
         claims.append(registry.Claim(
             id=f"F{behaviour}", module=f"{mod_name}", paper="kernels",
             statement=f"a claim that does {behaviour}", tolerance="|x - 1| <= 0.5",
+            detects="x off by more than 0.5",
             runtime_quick_s=0.1, runtime_full_s=0.1,
         ))
     # Claim.load() imports verify.<module> for a plain name: register there too

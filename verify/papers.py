@@ -7,7 +7,7 @@ marker comments::
     ...
     <!-- END GENERATED -->
 
-Blocks: ``claims`` (the paper's claims from DESIGN.md's catalog, each marked
+Blocks: ``claims`` (the paper's claims from ``verify.registry``, each marked
 implemented — with its verify command — or "not yet implemented", from
 ``verify.registry.CLAIMS``), ``formulas`` (kernels.md: LaTeX of every registry
 dual kernel and of the depth-L recursion, from :func:`theory.latex.latex_for`),

@@ -138,7 +138,7 @@ CLAIMS: list[Claim] = [
 ]
 
 
-#: the catalog's claims not implemented yet (DESIGN.md); when one lands its entry
+#: the catalog's claims not implemented yet; when one lands its entry
 #: moves into CLAIMS with its full statement
 PLANNED: list[PlannedClaim] = [
     PlannedClaim("B1", "000", "plateaus: the risk sits near 1/2 sum_{k>l} phi_k^2 between "

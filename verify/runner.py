@@ -6,7 +6,7 @@ r"""The verify runner: run claims, print a PASS/FAIL table, write records.
 Each claim (``verify/registry.py``) is computed on a ``concurrent.futures``
 executor (a process pool for ``--jobs N > 1``, in-process for ``--jobs 1``).
 As soon as a claim finishes, its record and figure are written atomically to
-``<out>/<claim>/<hash>/record.json`` and ``figure.png`` (DESIGN.md, "The verify
+``<out>/<claim>/<hash>/record.json`` and ``figure.png`` (ARCHITECTURE.md, "The verify
 record"), so an interrupted run loses nothing that finished. ``<hash>`` is
 :func:`record_hash` of (claim, mode, params, seed, package version).
 
@@ -59,7 +59,7 @@ __all__ = [
 
 PASS, FAIL, ERROR = "PASS", "FAIL", "ERROR"
 
-#: keys every record.json has (DESIGN.md contract, plus ``summary``)
+#: keys every record.json has (ARCHITECTURE.md contract, plus ``summary``)
 RECORD_KEYS = (
     "claim", "paper", "statement", "mode", "seed", "params", "measured", "expected",
     "tolerance", "verdict", "elapsed_s", "versions", "summary",
@@ -184,6 +184,7 @@ def _base_record(claim: registry.Claim, mode: str, seed: int) -> dict:
         "claim": claim.id,
         "paper": claim.paper,
         "statement": claim.statement,
+        "detects": claim.detects,
         "mode": mode,
         "seed": int(seed),
         "params": {},
@@ -383,6 +384,7 @@ def format_list(claims: list[registry.Claim]) -> str:
         lines.append(f"{c.id:<6} paper {c.paper:<8} ~{c.runtime_quick_s:.0f} s quick, "
                      f"~{c.runtime_full_s:.0f} s full")
         lines.append(f"       {c.statement}")
+        lines.append(f"       detects: {c.detects}")
     return "\n".join(lines)
 
 
