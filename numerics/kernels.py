@@ -937,3 +937,98 @@ def _safe_inverse(lam):
 def _spectral_apply(left, evals, evecs, weight):
     """left @ V diag(weight(evals)) V^T."""
     return ((left @ evecs) * weight(evals)) @ evecs.T
+
+
+# ---------------------------------------------------------------------------
+# the layer map on one pair of inputs (moved from verify/kernels_k3.py)
+# ---------------------------------------------------------------------------
+
+#: entries of a pair covariance V in the last axis, everywhere layer_map's convention is used
+PAIR_ENTRIES = ("q11", "q22", "q12")
+
+__all__ += ["PAIR_ENTRIES", "layer_map", "layer_map_jacobian"]
+
+
+def _closed_form_pair_kernels(activation):
+    """The compiled closed forms k(q11, q12, q22) and k(q) (diagonal) of an entry;
+    ValueError naming the activation when the registry has none."""
+    k = dual_function(activation)
+    if k is None:
+        raise ValueError(f"activation {resolve(activation).label!r} has no closed-form dual "
+                         "kernel in the registry; layer_map needs one")
+    kd = dual_function(activation, diagonal=True)
+    if kd is None:
+        def kd(q):
+            return k(q, q, q)
+    return k, kd
+
+
+def _check_pair_covariance(V, name="V", rho_margin=0.0):
+    """V as a float array with last axis (q11, q22, q12): finite, q11, q22 > 0 and
+    |rho| <= 1 - rho_margin (up to 1e-12 of rounding when the margin is 0)."""
+    try:
+        V = np.asarray(V, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real array with last axis (q11, q22, q12)") from None
+    if V.ndim < 1 or V.shape[-1] != 3:
+        raise ValueError(f"{name} must have last axis of length 3 (q11, q22, q12), "
+                         f"got shape {V.shape}")
+    if not np.all(np.isfinite(V)):
+        raise ValueError(f"{name} must be finite (found NaN or inf)")
+    if np.any(V[..., 0] <= 0) or np.any(V[..., 1] <= 0):
+        raise ValueError(f"{name}: the variances q11, q22 must be > 0")
+    rho = np.abs(V[..., 2]) / np.sqrt(V[..., 0] * V[..., 1])
+    bound = 1 - rho_margin if rho_margin else 1 + 1e-12
+    if np.any(rho > bound):
+        raise ValueError(f"{name} must be a covariance with |rho| = |q12|/sqrt(q11 q22) <= "
+                         f"{bound:g}, got max |rho| = {float(rho.max()):.6g}")
+    return V
+
+
+def layer_map(activation, V, *, sigma_w, sigma_b=0.0):
+    r"""The exact infinite-width layer map on a pair's covariance
+    :math:`V = (q_{11}, q_{22}, q_{12})` (last axis of ``V``, any leading shape):
+
+    .. math:: F(V) = \sigma_w^2\,\bigl(k(q_{11}),\ k(q_{22}),\ k(q_{11}, q_{12}, q_{22})\bigr)
+              + \sigma_b^2,\qquad k = \mathbb E[\sigma(u)\sigma(v)],\
+              (u, v) \sim \mathcal N(0, V),
+
+    one NNGP layer :math:`\Sigma^l \mapsto \Sigma^{l+1}` restricted to two inputs (the
+    recursion of :func:`nngp`), with the registry's closed-form dual kernel compiled to
+    float64 (:func:`numerics.compile.dual_function`; DESIGN.md "Formulas"). Activations
+    without a closed form (tanh, user entries) are refused with a ValueError: the
+    finite-width statistics built on this map need its float64 accuracy."""
+    k, kd = _closed_form_pair_kernels(activation)
+    V = _check_pair_covariance(V)
+    sigma_w = _check_nonnegative("sigma_w", sigma_w)
+    sigma_b = _check_nonnegative("sigma_b", sigma_b)
+    a, b, c = V[..., 0], V[..., 1], V[..., 2]
+    sw2, sb2 = sigma_w**2, sigma_b**2
+    return np.stack([sw2 * kd(a) + sb2, sw2 * kd(b) + sb2, sw2 * k(a, c, b) + sb2], axis=-1)
+
+
+#: relative step of layer_map_jacobian's central differences
+_JACOBIAN_STEP = 1e-6
+
+
+def layer_map_jacobian(activation, V, *, sigma_w):
+    r"""The Jacobian :math:`J_{ij} = \partial F_i/\partial V_j` of :func:`layer_map`
+    (shape ``V.shape + (3,)``; independent of :math:`\sigma_b`).
+
+    By central differences of the closed forms with step
+    :math:`h = 10^{-6}\sqrt{q_{11}q_{22}}`: truncation :math:`O(h^2) \sim 10^{-12}`,
+    rounding :math:`\sim 10^{-16}/h \sim 10^{-10}` relative (tested against the SymPy
+    derivative of the registry expression). Exact alternatives exist (Price's theorem:
+    :math:`\partial k/\partial q_{12} = \mathbb E[\sigma'(u)\sigma'(v)]`), but the diagonal
+    derivatives need :math:`\mathbb E[\sigma''(u)\sigma(v)]`, which the registry does not
+    carry. ``V`` needs :math:`|\rho| \le 1 - 10^{-5}` so that the steps stay inside the
+    covariance cone."""
+    V = _check_pair_covariance(V, rho_margin=10 * _JACOBIAN_STEP)
+    h = _JACOBIAN_STEP * np.sqrt(V[..., 0] * V[..., 1])
+    J = np.empty(V.shape + (3,))
+    for j in range(3):
+        step = np.zeros_like(V)
+        step[..., j] = h
+        J[..., :, j] = (layer_map(activation, V + step, sigma_w=sigma_w)
+                        - layer_map(activation, V - step, sigma_w=sigma_w)) / (2 * h[..., None])
+    return J

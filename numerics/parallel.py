@@ -13,9 +13,8 @@ Executors
   workers run with ``blas_threads`` BLAS threads (default 1, so ``N``
   workers use ``N`` cores, not ``N x cores``): the initializer sets
   ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS`` for
-  libraries loaded later and limits already-loaded OpenBLAS/MKL at run time
-  (via ``threadpoolctl`` when installed, else OpenBLAS'
-  ``openblas_set_num_threads`` through ``ctypes``);
+  libraries loaded later and limits the BLAS/OpenMP libraries already loaded
+  with :func:`threadpoolctl.threadpool_limits` (OpenBLAS, MKL, BLIS, OpenMP);
 * ``"serial"``: in this process, in order (for debugging);
 * any ``concurrent.futures.Executor``, e.g. a Dask distributed cluster
   (optional extra ``nntheory[dask]``)::
@@ -35,74 +34,42 @@ executors.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import ctypes
 import itertools
 import os
 import sys
 
+import threadpoolctl
+
 __all__ = ["blas_threads", "limit_blas_threads", "product_grid", "run_sweep"]
 
+#: read by BLAS/OpenMP libraries when they are loaded: covers libraries a worker imports
+#: after the limit is set, which threadpoolctl (acting on loaded libraries) cannot reach
 _THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
-_OPENBLAS_SET = ("openblas_set_num_threads", "openblas_set_num_threads64_",
-                 "scipy_openblas_set_num_threads", "scipy_openblas_set_num_threads64_")
-_OPENBLAS_GET = ("openblas_get_num_threads", "openblas_get_num_threads64_",
-                 "scipy_openblas_get_num_threads", "scipy_openblas_get_num_threads64_")
-
-
-def _loaded_blas_libraries():
-    """Paths of OpenBLAS shared libraries mapped into this process (Linux)."""
-    paths = []
-    try:
-        with open("/proc/self/maps") as fh:
-            for line in fh:
-                path = line.rsplit(" ", 1)[-1].strip()
-                if "openblas" in os.path.basename(path).lower() and path not in paths:
-                    paths.append(path)
-    except OSError:
-        pass
-    return paths
-
-
-def _blas_call(names, *args):
-    results = []
-    for path in _loaded_blas_libraries():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in names:
-            fn = getattr(lib, name, None)
-            if fn is not None:
-                results.append(fn(*args))
-                break
-    return results
-
 
 def limit_blas_threads(n: int = 1) -> None:
-    """Limit BLAS/OpenMP threads of this process to ``n`` (now and for
-    libraries loaded later)."""
+    """Limit BLAS/OpenMP threads of this process to ``n`` (now, through
+    :func:`threadpoolctl.threadpool_limits`, and for libraries loaded later,
+    through the environment variables)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"blas_threads must be an integer >= 1, got {n!r}")
     for var in _THREAD_ENV:
         os.environ[var] = str(n)
-    try:
-        import threadpoolctl
-
-        threadpoolctl.threadpool_limits(limits=n)
-        return
-    except ImportError:
-        pass
-    _blas_call(_OPENBLAS_SET, ctypes.c_int(n))
+    # a process-wide limit: the returned context is not used as a `with` block, so the
+    # limit stays in force for the rest of the (worker) process
+    threadpoolctl.threadpool_limits(limits=n)
 
 
 def blas_threads() -> int | None:
-    """Threads the loaded OpenBLAS will use (``None`` if none is loaded)."""
+    """Threads the loaded BLAS will use (the first BLAS library
+    :func:`threadpoolctl.threadpool_info` reports; ``None`` if none is loaded)."""
     if "numpy" not in sys.modules:
         import numpy  # noqa: F401  (loads BLAS)
-    values = _blas_call(_OPENBLAS_GET)
-    return int(values[0]) if values else None
+    for info in threadpoolctl.threadpool_info():
+        if info.get("user_api") == "blas":
+            return int(info["num_threads"])
+    return None
 
 
 def _worker_init(n):

@@ -5,7 +5,7 @@ import concurrent.futures as cf
 import numpy as np
 import pytest
 
-from numerics.parallel import blas_threads, product_grid, run_sweep
+from numerics.parallel import blas_threads, limit_blas_threads, product_grid, run_sweep
 
 
 def noisy_point(point, seed):
@@ -16,6 +16,16 @@ def noisy_point(point, seed):
 
 def worker_blas_threads(point, seed):
     return blas_threads()
+
+
+def worker_thread_limits(point, seed):
+    """Every loaded BLAS/OpenMP pool and the environment for libraries loaded later."""
+    import os
+
+    import threadpoolctl
+
+    return ([info["num_threads"] for info in threadpoolctl.threadpool_info()],
+            os.environ.get("OPENBLAS_NUM_THREADS"), os.environ.get("OMP_NUM_THREADS"))
 
 
 def failing(point, seed):
@@ -63,6 +73,19 @@ def test_default_workers_use_one_blas_thread():
     more = run_sweep(worker_blas_threads, [0], seed=0, max_workers=1, blas_threads=2,
                      progress=False)
     assert more == [min(2, more[0])] and more[0] >= 1
+
+
+def test_worker_limits_every_loaded_pool_through_threadpoolctl():
+    (pools, openblas_env, omp_env), = run_sweep(worker_thread_limits, [0], seed=0,
+                                                max_workers=1, blas_threads=1, progress=False)
+    assert openblas_env == omp_env == "1"
+    assert pools and all(n == 1 for n in pools)
+
+
+def test_limit_blas_threads_refuses_bad_counts():
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="blas_threads must be an integer >= 1"):
+            limit_blas_threads(bad)
 
 
 def test_errors_name_the_point():
