@@ -42,6 +42,7 @@ from collections.abc import Callable
 import numpy as np
 
 from numerics.compile import activation_function
+from numerics.stats import RunningMoments
 from theory.activations import resolve
 
 __all__ = [
@@ -370,9 +371,9 @@ def monte_carlo_dual(f: Callable, q11: float, q12: float, q22: float, samples: i
 
     ``f`` is a vectorized callable (e.g. :func:`numerics.compile.activation_function`) or
     an activation name / registry entry. Draws are made ``chunk`` at a time; chunk means and
-    variances are merged with the pairwise formula of Chan, Golub & LeVeque (1979),
-    :math:`M_2 = M_{2,a} + M_{2,b} + \delta^2 n_a n_b/n`, so the variance is not lost to
-    cancellation. SE = sample std / :math:`\sqrt N`. ValueError if the mean is not finite.
+    variances are merged by :class:`numerics.stats.RunningMoments` (Chan, Golub &
+    LeVeque), so the variance is not lost to cancellation. SE = sample std /
+    :math:`\sqrt N`. ValueError if a draw is not finite.
     """
     if isinstance(f, str) or not callable(f):
         f = activation_function(resolve(f))
@@ -389,19 +390,15 @@ def monte_carlo_dual(f: Callable, q11: float, q12: float, q22: float, samples: i
         raise ValueError(f"(q11, q12, q22) = {(q11, q12, q22)} is not a covariance: need "
                          f"|q12| <= sqrt(q11 q22), got |rho| = {abs(rho):.6g}")
     c = math.sqrt(max(0.0, (1 - rho) * (1 + rho)))  # rounding may put |rho| a hair above 1
-    n_tot, mean, m2 = 0, 0.0, 0.0
+    moments = RunningMoments()
     remaining = samples
     while remaining:
         n = min(remaining, chunk)
         z = rng.standard_normal((2, n))
         prod = f(s1 * z[0]) * f(s2 * (rho * z[0] + c * z[1]))
-        cm, cv = float(prod.mean()), float(prod.var())
-        delta = cm - mean
-        total = n_tot + n
-        mean += delta * n / total
-        m2 += cv * n + delta * delta * n_tot * n / total
-        n_tot = total
+        if not np.all(np.isfinite(prod)):
+            raise ValueError(f"Monte Carlo draws of f(u) f(v) are not finite at (q11, q12, q22) "
+                             f"= {(q11, q12, q22)}")
+        moments.add(prod)
         remaining -= n
-    if not (math.isfinite(mean) and math.isfinite(m2)):
-        raise ValueError(f"Monte Carlo mean is not finite at (q11, q12, q22) = {(q11, q12, q22)}")
-    return mean, math.sqrt(m2 / (n_tot - 1) / n_tot)
+    return moments.mean, moments.standard_error

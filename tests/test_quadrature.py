@@ -5,7 +5,13 @@ import pytest
 from scipy.special import ndtr
 
 from numerics.compile import dual_function
-from numerics.quadrature import check_covariance, gaussian_diagonal, gaussian_dual, is_entire
+from numerics.quadrature import (
+    check_covariance,
+    gaussian_diagonal,
+    gaussian_dual,
+    is_entire,
+    trapezoid_reference,
+)
 from theory.activations import builtin_examples, get
 from theory.dual import dual_diagonal
 
@@ -132,3 +138,26 @@ def test_bad_method_order_and_step_derivative():
         gaussian_dual("relu", 1.0, 0.5, 1.0, order=0)
     with pytest.raises(ValueError, match="derivative"):
         gaussian_dual("step", 1.0, 0.5, 1.0, derivative=True)
+
+
+def test_trapezoid_reference_matches_closed_form():
+    # erf is entire, so the trapezoid rule converges geometrically; 1e-12 is far below the
+    # 1e-10 the claim needs from its reference
+    for derivative in (False, True):
+        closed = dual_function("erf", derivative=derivative)(2.0, -1.2, 0.8)
+        ref, est = trapezoid_reference(get("erf"), 2.0, -1.2, 0.8, derivative=derivative,
+                                       h=0.2, L=8.0)
+        assert ref == pytest.approx(float(closed), abs=1e-12)
+        assert est < 1e-4
+
+
+@pytest.mark.slow
+def test_trapezoid_reference_matches_theory_dual():
+    # the mpmath reference of theory.dual (nested quadrature at 30 digits, ~10 s per value)
+    from theory.dual import dual_kernel
+
+    for derivative in (False, True):
+        ref, _ = trapezoid_reference(get("tanh"), 2.0, -1.2, 0.8, derivative=derivative,
+                                     h=0.1, L=10.0)
+        exact = float(dual_kernel("tanh", 2.0, -1.2, 0.8, derivative=derivative, dps=30))
+        assert ref == pytest.approx(exact, rel=1e-14)

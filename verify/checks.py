@@ -162,38 +162,47 @@ class Checks:
                          {"rtol": rtol, "atol": atol, "source": source}, score <= 1, score, detail)
 
     def at_most(self, name, measured, bound, *, source="") -> Check:
-        """``max(measured) <= bound`` (``bound > 0``; the score is max/bound)."""
+        """``max(measured) <= bound`` (``bound > 0``; the score is max/bound; the
+        record keeps the maximum)."""
         m = _array(name, measured)
         if not bound > 0:
             raise ValueError(f"check {name!r}: bound must be > 0, got {bound!r}")
         top = float(np.max(m)) if np.all(np.isfinite(m)) else math.nan
         score = top / bound
-        return self._add(name, "at_most", _plain(m), f"<= {_fmt(bound)}",
-                         {"bound": bound, "source": source}, top <= bound, max(score, 0.0),
+        return self._add(name, "at_most", top, f"<= {_fmt(bound)}",
+                         {"bound": bound, "n": m.size, "source": source}, top <= bound,
+                         max(score, 0.0),
                          f"{_fmt(top)} <= {_fmt(bound)}")
 
     def at_least(self, name, measured, bound, *, source="") -> Check:
-        """``min(measured) >= bound`` (``bound > 0``; the score is bound/min)."""
+        """``min(measured) >= bound`` (``bound > 0``; the score is bound/min; the
+        record keeps the minimum)."""
         m = _array(name, measured)
         if not bound > 0:
             raise ValueError(f"check {name!r}: bound must be > 0, got {bound!r}")
         low = float(np.min(m)) if np.all(np.isfinite(m)) else math.nan
         score = bound / low if low > 0 else math.inf
-        return self._add(name, "at_least", _plain(m), f">= {_fmt(bound)}",
-                         {"bound": bound, "source": source}, low >= bound, score,
+        return self._add(name, "at_least", low, f">= {_fmt(bound)}",
+                         {"bound": bound, "n": m.size, "source": source}, low >= bound, score,
                          f"{_fmt(low)} >= {_fmt(bound)}")
 
-    def in_range(self, name, measured, low, high, *, source="") -> Check:
+    def in_range(self, name, measured, low, high, *, log=False, source="") -> Check:
         """Every entry in ``[low, high]``; the score is the distance from the
-        centre in units of the half-width (<= 1 inside)."""
-        if not low < high:
-            raise ValueError(f"check {name!r}: need low < high, got [{low}, {high}]")
+        centre in units of the half-width (<= 1 inside), measured in log scale with
+        ``log=True`` (for ratios, e.g. ``[1/3, 3]``)."""
+        if not low < high or (log and not low > 0):
+            raise ValueError(f"check {name!r}: need 0 < low < high (log) or low < high, got "
+                             f"[{low}, {high}]")
         m = _array(name, measured)
-        centre, half = (low + high) / 2, (high - low) / 2
-        score = float(np.max(np.abs(m - centre)) / half) if np.all(np.isfinite(m)) else math.nan
-        worst = m.ravel()[int(np.argmax(np.abs(m - centre)))]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t, lo, hi = (np.log(m), math.log(low), math.log(high)) if log else (m, low, high)
+        centre, half = (lo + hi) / 2, (hi - lo) / 2
+        finite = np.all(np.isfinite(t))
+        score = float(np.max(np.abs(t - centre)) / half) if finite else math.nan
+        worst = m.ravel()[int(np.argmax(np.abs(t - centre)))] if finite else math.nan
         return self._add(name, "in_range", _plain(m), f"in [{_fmt(low)}, {_fmt(high)}]",
-                         {"low": low, "high": high, "source": source}, score <= 1, score,
+                         {"low": low, "high": high, "log": log, "source": source}, score <= 1,
+                         score,
                          f"{_fmt(worst)} in [{_fmt(low)}, {_fmt(high)}]")
 
     def holds(self, name, condition, statement, *, measured=None, source="") -> Check:

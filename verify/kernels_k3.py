@@ -33,10 +33,10 @@ import math
 import numpy as np
 
 from numerics import plots
+from numerics.compile import dual_function
 from numerics.empirical import finite_network_covariances, q_rho
 from numerics.finite_width import moment_closure, one_step_residuals
 from numerics.stats import bonferroni_z_threshold
-from numerics.compile import dual_function
 from theory import fixedpoints as fp
 from verify import figures
 from verify.claim import Override, claim
@@ -50,7 +50,7 @@ CONVERGENCE_RTOL, CONVERGENCE_ABS, ONE_STEP_ALPHA = 0.02, 1e-3, 1e-3
 
 def relu_part(layers, mp_layers, step=None):
     """ReLU gap sequence, its asymptotic constants and its check against 30 digits."""
-    delta = fp.relu_gap_sequence(layers, 1.0, step=step)
+    delta = np.array(fp.relu_gap_sequence(layers, 1.0, step=step))
     # the registry's ReLU kernel iterated at 30 digits (1 - rho keeps its digits there)
     reference = [1 - r for r in fp.iterate_correlation(
         "relu", 0.0, mp_layers, sigma_w=2**0.5, sigma_b=0, q=1.0, dps=30)]
@@ -175,7 +175,7 @@ def compute(run):
             checks.at_most(f"{name}_trajectory", t["ratio"], 1.0,
                            source="4 sd/sqrt(seeds) + 2 |O(1/N) bias| per layer")
             checks.in_range(f"{name}_spread_ratio", t["spread_ratio"], 1 / SPREAD_FACTOR,
-                            SPREAD_FACTOR, source="seed spread vs moment closure")
+                            SPREAD_FACTOR, log=True, source="seed spread vs moment closure")
         else:
             run.note(f"{name}_trajectory_max_ratio", float(t["ratio"].max()))
     run.details = {"one_step": {n: {k: np.asarray(o[k]).tolist() for k in ("residual", "z")}
@@ -207,8 +207,8 @@ def _figure(relu, smooth, trajectory, one_step):
                                     title=f"nets vs joint recursion: {what} (GELU: information)")
     for a, name in zip((ax[2, 0], ax[2, 1]), ACTIVATIONS, strict=True):
         z = one_step[name]["z"]
-        figures.z_strip(a, z, bonferroni_z_threshold(z.size, ONE_STEP_ALPHA), groups=[name] * z.size,
-                        title=f"{name}: one-step z of V_(l+1) vs F(V_l)")
+        figures.z_strip(a, z, bonferroni_z_threshold(z.size, ONE_STEP_ALPHA),
+                        groups=[name] * z.size, title=f"{name}: one-step z of V_(l+1) vs F(V_l)")
     for name, o in one_step.items():
         figures.qq_plot(ax[2, 2], o["whitened"], label=name, name=name,
                         title="whitened one-step residuals")

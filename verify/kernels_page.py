@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from numerics import plots
 from numerics.empirical import finite_network_covariances
 from numerics.finite_width import one_step_residuals
@@ -88,7 +90,7 @@ def write_figures(directory: str) -> dict:
         a.set_title(f"{name}, sigma* = {sw:.4f}, q = 1", fontsize=9)
     paths["cobweb"] = plots.save(fig, os.path.join(directory, FIGURE_FILES["cobweb"]))
 
-    series, stars = {"relu": 1 - fp.relu_gap_sequence(400)}, {"relu": 1.0}
+    series, stars = {"relu": 1 - np.array(fp.relu_gap_sequence(400))}, {"relu": 1.0}
     for name in ACTIVATIONS:
         s = kernels_k3.smooth_part(name, 400)
         series[name], stars[name] = s["rhos"], s["rho_star"]
@@ -108,7 +110,7 @@ def write_figures(directory: str) -> dict:
                                      seeds=quick["seeds"], seed=0, rho_in=kernels_k3.INPUT_RHO,
                                      input_dim=kernels_k3.INPUT_DIM)
     fig, ax = figures.grid(1, 3, size=(4.3, 4.2))
-    for a, name in zip(ax[0], ACTIVATIONS, strict=True):
+    for a, name in zip(ax[0, :2], ACTIVATIONS, strict=True):
         res = one_step_residuals(name, cov[name], sigma_w=sigma[name], width=quick["width"])
         figures.z_strip(a, res["z"], bonferroni_z_threshold(res["n"], kernels_k3.ONE_STEP_ALPHA),
                         groups=[name] * res["n"], title=f"{name}: one-step z, 3 nets")
