@@ -96,7 +96,8 @@ def hermite_coefficients(activation, k_max, *, dps=None):
     :math:`\mathbb{E}[\sigma(u)\sigma(v)] = \sum_k c_k^2 \rho^k` for unit variances.
     Computed with mpmath quadrature (split at the activation's kinks) at
     ``dps`` digits; returns a list of mpmath numbers when ``dps`` is given,
-    else floats.
+    else floats. ``activation`` is a registry entry (by name:
+    ``get("relu").hermite_coefficients(k_max)``).
     """
     if not isinstance(k_max, int) or isinstance(k_max, bool) or k_max < 0:
         raise ValueError(f"k_max must be a non-negative integer, got {k_max!r}")
