@@ -68,6 +68,7 @@ import numpy as np
 from numerics.compile import dual_function, dual_pair_function
 from numerics.quadrature import gaussian_diagonal, gaussian_dual
 from theory.activations import Activation, resolve
+from theory.special import BivariateNormalCDF, TiltedOrthant
 
 __all__ = [
     "FUSED_FAMILIES",
@@ -376,8 +377,7 @@ class _Compiled:
         self.pair_diag = dual_pair_function(act, diagonal=True)
         # special-function forms (ELU): evaluated on the upper triangle only, and
         # replaced near |rho| = 1 where their square-root terms cancel (see _eval)
-        self.expensive = any(name in str(act.dual) for name in ("BivariateNormalCDF",
-                                                                  "TiltedOrthant"))
+        self.expensive = act.dual.has(BivariateNormalCDF, TiltedOrthant)
 
     def _eval(self, fn, s1, s2, q12, derivatives):
         q11, q22 = s1 * s1, s2 * s2
