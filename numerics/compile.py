@@ -38,7 +38,9 @@ import scipy.special as sc
 import sympy as sp
 from numpy.polynomial.legendre import leggauss
 
-from theory.activations import Activation, q, q11, q12, q22, resolve, x
+from theory.activations import Activation, resolve
+from theory.special import BivariateNormalCDF
+from theory.symbols import q, q11, q12, q22, x
 
 __all__ = [
     "activation_function",
@@ -157,7 +159,7 @@ def _graded_rule(panels):
 def _tilted_orthant_integral(a, b, rho):
     r"""Stable :math:`A(a, b; \rho)` for :math:`a, b \ge 0`, :math:`|\rho| < 1` (1-D arrays).
 
-    Conditioning on :math:`Z_1 = z` (see ``theory.gaussian.mp_tilted_orthant``), with
+    Conditioning on :math:`Z_1 = z` (see ``theory.special.mp_tilted_orthant``), with
     :math:`s = \sqrt{1-\rho^2}`, :math:`t(z) = (\rho z + b s^2)/s`, :math:`c = a + b\rho`:
 
     .. math:: A = \int_{-Z}^{0} G(z)\,dz, \qquad G(z) = \begin{cases}
@@ -172,7 +174,7 @@ def _tilted_orthant_integral(a, b, rho):
     varies on the scale :math:`\ell = \min(s, 1/\max(a, 1))`; the rule has panels
     :math:`[-Z 2^{-j-1}, -Z 2^{-j}]` down to a width below :math:`\ell/2` (then one
     panel to 0), with 12 Gauss–Legendre nodes each. Measured against
-    :func:`theory.gaussian.mp_tilted_orthant` at 20 digits on 900 random
+    :func:`theory.special.mp_tilted_orthant` at 20 digits on 900 random
     :math:`(a, b, \rho)`, :math:`a, b \in [0, 10^3]`, :math:`1 - |\rho| \ge 5\cdot10^{-7}`
     (tests/test_compile.py): largest relative error 1.1e-15 (10 nodes: 3e-13).
     """
@@ -339,8 +341,6 @@ def _vectorize(raw, nargs):
 def _canonical_bvn(expr):
     """Phi_2(h, k; rho) = Phi_2(k, h; rho): order (h, k) canonically so that cse
     recognizes the same CDF written both ways (the ELU kernels contain both)."""
-    from theory.gaussian import BivariateNormalCDF
-
     return expr.replace(
         BivariateNormalCDF,
         lambda h, k, r: BivariateNormalCDF(*sorted((h, k), key=sp.default_sort_key), r),

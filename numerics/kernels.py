@@ -32,9 +32,11 @@ hidden ``width`` n (the first layer's fan-in is d),
 layer has a bias, even at :math:`\sigma_b = 0`).  ``width`` is required for the
 standard parameterization and refused for the NTK one.
 
-Dual kernels come from, in order of preference: hand-fused float64 forms for
-the ReLU family (ReLU, leaky ReLU, abs, identity; arc-cosine kernels with
-``arctan2``), step, erf and GELU (tested against the registry expressions);
+Dual kernels come from, in order of preference: hand-fused float64 forms
+registered per activation family in :data:`FUSED_FAMILIES` (keyed by
+``Activation.family``, never by name): ``ab_relu`` (ReLU, leaky ReLU, abs,
+identity; arc-cosine kernels with ``arctan2``), step, erf and GELU (tested
+against the registry expressions);
 the registry's closed form compiled by :mod:`numerics.compile` (ELU with
 the tilted orthant function, sin, cos, monomials); quadrature (:mod:`numerics.quadrature`: tanh
 and user activations).  Numerical guards: correlations are formed as
@@ -58,6 +60,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 
 import mpmath
 import numpy as np
@@ -65,8 +68,10 @@ import numpy as np
 from numerics.compile import dual_function, dual_pair_function
 from numerics.quadrature import gaussian_diagonal, gaussian_dual
 from theory.activations import Activation, resolve
+from theory.special import BivariateNormalCDF, TiltedOrthant
 
 __all__ = [
+    "FUSED_FAMILIES",
     "MAX_CHUNK_ELEMENTS",
     "dual_kernel",
     "dual_diagonal",
@@ -372,8 +377,7 @@ class _Compiled:
         self.pair_diag = dual_pair_function(act, diagonal=True)
         # special-function forms (ELU): evaluated on the upper triangle only, and
         # replaced near |rho| = 1 where their square-root terms cancel (see _eval)
-        self.expensive = any(name in str(act.dual) for name in ("BivariateNormalCDF",
-                                                                  "TiltedOrthant"))
+        self.expensive = act.dual.has(BivariateNormalCDF, TiltedOrthant)
 
     def _eval(self, fn, s1, s2, q12, derivatives):
         q11, q22 = s1 * s1, s2 * s2
@@ -466,26 +470,32 @@ class _Quadrature:
         return k, kd
 
 
-_AB = {"relu": lambda p: (0.0, 1.0), "leaky_relu": lambda p: (float(p["a"]), 1.0),
-       "abs": lambda p: (-1.0, 1.0), "identity": lambda p: (1.0, 1.0)}
+def _family_floats(act: Activation, *names):
+    params = dict(act.family_params)
+    return tuple(float(params[n]) for n in names)
+
+
+#: activation family (:attr:`theory.activations.Activation.family`) -> builder of its
+#: fused float64 evaluator from the entry; families absent here use the compiled
+#: closed form or quadrature. Register a fused form for a family here, never by name.
+FUSED_FAMILIES: dict[str, Callable[[Activation], object]] = {
+    "ab_relu": lambda act: _ABRelu(*_family_floats(act, "a", "b")),
+    "step": _Step,
+    "erf": lambda act: _Erf(),
+    "gelu": lambda act: _Gelu(),
+}
 
 
 def _dual_map(act: Activation, method=None, order=None):
-    """The evaluator for one activation (fused form, compiled closed form or quadrature).
+    """The evaluator for one activation: the fused form of its family
+    (:data:`FUSED_FAMILIES`), else the compiled closed form, else quadrature.
     ``method`` forces quadrature ('hermite' / 'panels' / 'auto') even where a closed
     form exists (used to compare and benchmark)."""
     if method is not None:
         return _Quadrature(act, method, order)
-    from theory.activations import get
-
-    if act.name in _AB and act == get(act.name, **dict(act.params)):
-        return _ABRelu(*_AB[act.name](dict(act.params)))
-    if act.name == "step" and act == get("step"):
-        return _Step(act)
-    if act.name == "erf" and act == get("erf"):
-        return _Erf()
-    if act.name == "gelu" and act == get("gelu"):
-        return _Gelu()
+    fused = FUSED_FAMILIES.get(act.family)
+    if fused is not None:
+        return fused(act)
     if act.dual is not None and act.dual_diagonal is not None:
         return _Compiled(act)
     return _Quadrature(act)

@@ -72,7 +72,7 @@ import sympy as sp
 from mpmath import libmp
 
 from theory.activations import Activation, resolve
-from theory.activations import x as _X
+from theory.symbols import x as _X
 
 __all__ = [
     "BACKENDS",

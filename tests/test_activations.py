@@ -2,8 +2,10 @@
 tests of the closed-form kernels (hypothesis)."""
 
 import math
+import pickle
 
 import pytest
+import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,6 +59,44 @@ def test_step_has_no_ntk():
 def test_tanh_has_no_closed_form():
     tanh = A.get("tanh")
     assert tanh.dual is None and tanh.has_ntk
+
+
+def test_builtin_examples_come_from_the_factory_table():
+    # the list tests and claim K1 loop over: every factory at its example parameters
+    labels = [a.label for a in A.builtin_examples()]
+    assert labels == ["relu", "leaky_relu(a=1/10)", "step", "abs", "erf", "tanh", "gelu",
+                      "elu(alpha=1)", "elu(alpha=1/2)", "identity", "sin", "cos", "monomial(k=2)",
+                      "monomial(k=3)"]
+    assert {a.name for a in A.builtin_examples()} == set(A._FACTORIES)
+
+
+@pytest.mark.parametrize("name, params, family, family_params", [
+    ("relu", {}, "ab_relu", (("a", 0), ("b", 1))),
+    ("leaky_relu", {"a": 0.1}, "ab_relu", (("a", sp.Rational(1, 10)), ("b", 1))),
+    ("abs", {}, "ab_relu", (("a", -1), ("b", 1))),
+    ("identity", {}, "ab_relu", (("a", 1), ("b", 1))),
+    ("step", {}, "step", ()),
+    ("erf", {}, "erf", ()),
+    ("gelu", {}, "gelu", ()),
+    ("elu", {"alpha": 0.5}, "elu", (("alpha", sp.Rational(1, 2)),)),
+    ("tanh", {}, None, ()),
+    ("sin", {}, None, ()),
+    ("monomial", {"k": 3}, None, ()),
+])
+def test_families(name, params, family, family_params):
+    act = A.get(name, **params)
+    assert act.family == family
+    assert act.family_params == family_params
+
+
+def test_family_is_part_of_identity():
+    relu = A.get("relu")
+    bare = A.Activation(name="relu", expr=relu.expr, derivative=relu.derivative, dual=relu.dual,
+                        dual_diagonal=relu.dual_diagonal, kinks=relu.kinks)
+    assert bare.family is None and bare != relu
+    same = A.Activation(name="relu", expr=relu.expr, derivative=relu.derivative,
+                        family="ab_relu", family_params=relu.family_params)
+    assert same == relu and hash(same) == hash(relu)
 
 
 # ---------------------------------------------------------------------------
@@ -205,3 +245,48 @@ def test_tanh_quadrature_symmetry(a, b, rho):
     q12 = rho * math.sqrt(a * b)
     assert math.isclose(quadrature_dual_kernel("tanh", a, q12, b),
                         quadrature_dual_kernel("tanh", b, q12, a), rel_tol=1e-12, abs_tol=1e-14)
+
+
+# ---------------------------------------------------------------------------
+# pickling by value (worker processes; the spawn pool itself: tests/test_spawn.py)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("act", A.builtin_examples(), ids=lambda a: a.label)
+def test_builtin_entries_pickle_to_the_registry_entry(act):
+    again = pickle.loads(pickle.dumps(act))
+    assert again == act and hash(again) == hash(act)
+    assert again is A.get(act.name, **dict(act.params))
+
+
+def test_user_entry_pickles_by_expression(fresh_name):
+    name = fresh_name("softsign")
+    act = A.register(name, "x/(1+abs(x))")
+    data = pickle.dumps(act)
+    assert pickle.loads(data) is act
+    # a process that never registered it (a spawn worker) registers it on unpickling
+    A.unregister(name)
+    again = pickle.loads(data)
+    assert again == act and again.kinks == act.kinks and A.get(name) is again
+    # a process where the name holds another expression keeps its own entry
+    A.unregister(name)
+    other = A.register(name, "tanh(x)")
+    again = pickle.loads(data)
+    assert again == act and A.get(name) is other
+
+
+def test_other_entries_pickle_by_fields():
+    relu = A.get("relu")
+    wrong = A.Activation(name="relu", expr=relu.expr, derivative=relu.derivative,
+                         dual=relu.dual * sp.Rational(101, 100), dual_diagonal=relu.dual_diagonal,
+                         kinks=(0,), derivation="test")
+    again = pickle.loads(pickle.dumps(wrong))
+    assert again == wrong and again is not relu
+    assert again.dual == wrong.dual and again.kinks == wrong.kinks and again.family is None
+
+
+@pytest.mark.parametrize("text", ["__import__('os')", "Symbol('x').subs", "(lambda: 1)()",
+                                  "Symbol(**{'a': 1})", "Integer(2)(3)", "open('f')"])
+def test_srepr_reader_refuses_anything_but_sympy_classes(text):
+    with pytest.raises(ValueError):
+        A._from_srepr(text)

@@ -239,10 +239,17 @@ def test_eoc_depth_asymptotics():
         fp.eoc_depth_asymptotics("gelu")
 
 
-def test_latex():
-    assert r"\sigma_{w}" in fp.length_map_latex("relu")
-    assert r"\mathcal{C}(\rho)" in fp.correlation_map_latex("erf")
-    assert r"\mathbb{E}" in fp.length_map_latex("tanh")
+def test_map_expressions():
+    # the SymPy maps behind theory.latex.length_map_latex / correlation_map_latex
+    from theory.symbols import q, sigma_b, sigma_w
+
+    assert sp.simplify(fp.length_map_expression("relu") - (sigma_w**2 * q / 2 + sigma_b**2)) == 0
+    rho, qs = fp.rho_symbol, fp.q_star_symbol
+    erf = fp.correlation_map_expression("erf")
+    expected = (sigma_w**2 * 2 / sp.pi * sp.asin(2 * rho * qs / (1 + 2 * qs)) + sigma_b**2) / qs
+    assert sp.simplify(erf - expected) == 0
+    assert fp.length_map_expression("tanh") is None
+    assert fp.correlation_map_expression("tanh") is None
 
 
 # --- CLI ----------------------------------------------------------------------

@@ -116,10 +116,17 @@ def test_relu_hermite_coefficients_at_50_digits():
 
 
 def test_hermite_coefficients_bad_input():
+    relu = A.get("relu")
     with pytest.raises(ValueError, match="k_max"):
-        G.hermite_coefficients("relu", -1)
+        G.hermite_coefficients(relu, -1)
     with pytest.raises(ValueError, match="dps"):
-        G.hermite_coefficients("relu", 2, dps=0)
+        G.hermite_coefficients(relu, 2, dps=0)
+    # theory.gaussian sits below the registry: it takes entries, not names
+    with pytest.raises(ValueError, match="activation entry"):
+        G.hermite_coefficients("relu", 2)
+    with pytest.raises(ValueError, match="activation entry"):
+        G.price_theorem_residual("relu")
+    assert relu.hermite_coefficients(2) == G.hermite_coefficients(relu, 2)
 
 
 # ---------------------------------------------------------------------------

@@ -389,3 +389,49 @@ def test_deep_elu_large_sigma_w_finite_psd_and_accurate():
     for M in (K, T):
         assert np.all(np.isfinite(M)) and np.diag(K).max() > 1e6
         assert np.linalg.eigvalsh(M).min() >= -16 * len(x) * EPS * np.abs(M).max()
+
+
+# ---------------------------------------------------------------------------
+# dispatch by family (capability), never by name
+# ---------------------------------------------------------------------------
+
+def test_fused_evaluators_chosen_by_family():
+    for name, params, cls in [("relu", {}, kernels._ABRelu), ("leaky_relu", {"a": 0.1},
+                              kernels._ABRelu), ("abs", {}, kernels._ABRelu),
+                              ("identity", {}, kernels._ABRelu), ("step", {}, kernels._Step),
+                              ("erf", {}, kernels._Erf), ("gelu", {}, kernels._Gelu)]:
+        act = get(name, **params)
+        assert isinstance(kernels._dual_map(act), cls), name
+        assert act.family in kernels.FUSED_FAMILIES
+    assert isinstance(kernels._dual_map(get("elu")), kernels._Compiled)
+    assert isinstance(kernels._dual_map(get("tanh")), kernels._Quadrature)
+
+
+def test_an_entry_called_relu_with_another_expression_gets_no_relu_fast_path():
+    import sympy as sp
+
+    from theory.activations import Activation, x
+
+    impostor = Activation(name="relu", expr=sp.tanh(x), derivative=1 - sp.tanh(x) ** 2)
+    assert isinstance(kernels._dual_map(impostor), kernels._Quadrature)
+    value = kernels.dual_kernel(impostor, 1.0, 0.5, 1.0)
+    assert value == pytest.approx(kernels.dual_kernel("tanh", 1.0, 0.5, 1.0), rel=1e-9)
+    assert abs(value - kernels.dual_kernel("relu", 1.0, 0.5, 1.0)) > 0.05
+
+
+def test_a_new_member_of_a_family_gets_its_fused_form():
+    import sympy as sp
+
+    from theory.activations import Activation, x
+
+    a, b = sp.Rational(1, 5), sp.Integer(2)
+    act = Activation(name="my_leaky", expr=sp.Piecewise((b * x, x > 0), (a * x, True)),
+                     derivative=sp.Piecewise((b, x > 0), (a, True)), kinks=(0,),
+                     family="ab_relu", family_params=(("a", a), ("b", b)))
+    fused = kernels._dual_map(act)
+    assert isinstance(fused, kernels._ABRelu)
+    # E[s(u)s(v)] at rho = 0.3, unit variances: (a-b)^2 J1(rho) + ab rho (Cho & Saul)
+    rho = 0.3
+    j1 = (math.sqrt(1 - rho**2) + (math.pi - math.acos(rho)) * rho) / (2 * math.pi)
+    expected = float((a - b) ** 2) * j1 + float(a * b) * rho
+    assert kernels.dual_kernel(act, 1.0, rho, 1.0) == pytest.approx(expected, rel=1e-14)

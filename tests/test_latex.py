@@ -90,3 +90,18 @@ def test_fixed_point_maps_substitute_the_closed_forms():
     assert r"\mathcal{C}(\rho)" in X.latex_for("correlation_map", "erf")
     # tanh has no closed form: the map is written as an expectation
     assert r"\mathbb{E}" in X.latex_for("length_map", "tanh")
+
+
+def test_map_latex():
+    assert r"\sigma_{w}" in X.length_map_latex("relu")
+    assert r"\mathcal{C}(\rho)" in X.correlation_map_latex("erf")
+    assert r"\mathbb{E}" in X.length_map_latex("tanh")
+    assert X.latex_for("length_map", "relu") == X.length_map_latex("relu")
+    assert X.latex_for("correlation_map", "erf") == X.correlation_map_latex("erf")
+
+
+@pytest.mark.parametrize("act", A.builtin_examples(), ids=lambda a: a.label)
+def test_repr_latex_is_activation_latex(act):
+    # Activation._repr_latex_ prints with sympy.latex directly (latex.py sits above the
+    # registry); both must give the same equation
+    assert act._repr_latex_() == "$" + X.activation_latex(act) + "$"

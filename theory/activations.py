@@ -19,15 +19,20 @@ parsed in a closed namespace).
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import io
 import tokenize
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import mpmath
 import sympy as sp
 
-from theory.gaussian import MPMATH_FUNCTIONS, BivariateNormalCDF, Erfcx, Phi
+from theory.gaussian import elu_kernels, hermite_coefficients
+from theory.special import MPMATH_FUNCTIONS, BivariateNormalCDF, Erfcx, Phi, TiltedOrthant
+from theory.symbols import q, q11, q12, q22, x
 
 __all__ = [
     "Activation",
@@ -41,12 +46,6 @@ __all__ = [
     "q12",
     "q22",
 ]
-
-x = sp.Symbol("x", real=True)
-q = sp.Symbol("q", positive=True)
-q11 = sp.Symbol("q11", positive=True)
-q22 = sp.Symbol("q22", positive=True)
-q12 = sp.Symbol("q12", real=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,6 +63,16 @@ class Activation:
     kinks : points where :math:`\sigma` or :math:`\sigma'` is not smooth
         (quadrature splits the domain there).
     derivation : how the closed forms were obtained and checked.
+    family, family_params : the closed-form family the entry belongs to and its
+        parameters as ``(name, value)`` pairs, set by the factories:
+        ``"ab_relu"`` with ``a, b`` for :math:`a\min(x,0) + b\max(x,0)` (relu, leaky_relu,
+        abs, identity), ``"step"``, ``"erf"``, ``"gelu"``, ``"elu"`` with ``alpha``;
+        ``None`` for all others (user entries included). Fast evaluators are chosen by
+        family (``numerics.kernels.FUSED_FAMILIES``), never by ``name``.
+
+    Entries pickle by value (:meth:`__reduce__`): a factory entry as its name and
+    parameters, a user entry as its expression, anything else as its fields, so they
+    reach worker processes under any start method (spawn, forkserver).
     """
 
     name: str
@@ -76,16 +85,21 @@ class Activation:
     params: tuple = ()
     kinks: tuple = ()
     derivation: str = "none: kernels by quadrature"
+    family: str | None = None
+    family_params: tuple = ()
     _hash: int = field(init=False, repr=False, default=0)
 
     def __post_init__(self):
-        object.__setattr__(self, "_hash", hash((self.name, self.params, sp.srepr(self.expr))))
+        object.__setattr__(self, "_hash", hash((self.name, self.params, self.family,
+                                                self.family_params, sp.srepr(self.expr))))
 
-    # identity: entries are equal when their name, parameters and expression are
+    # identity: entries are equal when their name, parameters, family and expression are
+    # (so equal entries get the same fast evaluators)
     def __eq__(self, other):
         return (
             isinstance(other, Activation)
-            and (self.name, self.params) == (other.name, other.params)
+            and (self.name, self.params, self.family, self.family_params)
+            == (other.name, other.params, other.family, other.family_params)
             and self.expr == other.expr
         )
 
@@ -121,17 +135,19 @@ class Activation:
         return _mpmath_callables(self)[1 if derivative else 0]
 
     def hermite_coefficients(self, k_max, *, dps=None):
-        from theory.gaussian import hermite_coefficients
-
+        """:func:`theory.gaussian.hermite_coefficients` of this entry."""
         return hermite_coefficients(self, k_max, dps=dps)
 
     def _repr_latex_(self):
-        from theory.latex import activation_latex
-
-        return "$" + activation_latex(self) + "$"
+        # the same equation as theory.latex.activation_latex (an expression in x alone
+        # needs none of its symbol names); latex.py sits above the registry
+        return "$" + sp.latex(sp.Eq(sp.Function("sigma")(x), self.expr, evaluate=False)) + "$"
 
     def __repr__(self):
         return f"Activation({self.label}: {sp.sstr(self.expr)})"
+
+    def __reduce__(self):
+        return _rebuild_activation, _pickle_payload(self)
 
 
 _MP_CACHE: dict = {}
@@ -201,6 +217,8 @@ def _ab_relu(name, a, b, params):
             "arc-cosine kernels (Cho & Saul 2009) combined over the a/b halves; "
             "checked by Price's theorem and quadrature"
         ),
+        family="ab_relu",
+        family_params=(("a", a), ("b", b)),
     )
 
 
@@ -233,6 +251,7 @@ def _step():
         dual_diagonal=sp.Rational(1, 2) + 0 * q,
         kinks=(0,),
         derivation="arc-cosine kernel of degree 0 (Sheppard's formula)",
+        family="step",
     )
 
 
@@ -247,6 +266,7 @@ def _erf():
         dual_diagonal=2 / sp.pi * sp.asin(2 * q / (1 + 2 * q)),
         dual_derivative_diagonal=4 / sp.pi / sp.sqrt(1 + 4 * q),
         derivation="Williams (1997); derivative kernel by Price's theorem",
+        family="erf",
     )
 
 
@@ -277,12 +297,11 @@ def _gelu():
             "Tsuchida et al. (2021) closed form; checked symbolically by Price's theorem "
             "and the rho=0 value, numerically against quadrature"
         ),
+        family="gelu",
     )
 
 
 def _elu(alpha=sp.S.One):
-    from theory.gaussian import elu_kernels  # derived in the Gaussian engine
-
     kernels = elu_kernels(alpha)
     expr = sp.Piecewise((x, x > 0), (alpha * (sp.exp(x) - 1), True))
     return Activation(
@@ -296,6 +315,8 @@ def _elu(alpha=sp.S.One):
             "tilted orthant probabilities E[e^{aZ1+bZ2} 1{Z1<0,Z2<0}] (TiltedOrthant) and "
             "erfcx; checked by Price's theorem and quadrature"
         ),
+        family="elu",
+        family_params=(("alpha", alpha),),
         **kernels,
     )
 
@@ -400,20 +421,31 @@ def _to_sympy_number(name, value):
     return number
 
 
-#: name -> (factory, {parameter: validator})
-_FACTORIES: dict[str, tuple[Callable, dict[str, Callable]]] = {
-    "relu": (_relu, {}),
-    "leaky_relu": (_leaky_relu, {"a": _check_real("a")}),
-    "step": (_step, {}),
-    "abs": (_abs, {}),
-    "erf": (_erf, {}),
-    "tanh": (_tanh, {}),
-    "gelu": (_gelu, {}),
-    "elu": (_elu, {"alpha": _check_alpha}),
-    "identity": (_identity, {}),
-    "sin": (_sin, {}),
-    "cos": (_cos, {}),
-    "monomial": (_monomial, {"k": _check_monomial_k}),
+class _Factory(NamedTuple):
+    """One line of the factory table: ``build(**params)`` makes the entry,
+    ``validators`` check and normalize each parameter, ``examples`` are the parameter
+    sets :func:`builtin_examples` lists (``{}``: the defaults)."""
+
+    build: Callable[..., Activation]
+    validators: dict[str, Callable] = {}
+    examples: tuple[dict, ...] = ({},)
+
+
+#: name -> factory; one line adds an activation to the registry, to
+#: :func:`builtin_examples` and so to every test and claim that loops over it
+_FACTORIES: dict[str, _Factory] = {
+    "relu": _Factory(_relu),
+    "leaky_relu": _Factory(_leaky_relu, {"a": _check_real("a")}, examples=({"a": 0.1},)),
+    "step": _Factory(_step),
+    "abs": _Factory(_abs),
+    "erf": _Factory(_erf),
+    "tanh": _Factory(_tanh),
+    "gelu": _Factory(_gelu),
+    "elu": _Factory(_elu, {"alpha": _check_alpha}, examples=({}, {"alpha": 0.5})),
+    "identity": _Factory(_identity),
+    "sin": _Factory(_sin),
+    "cos": _Factory(_cos),
+    "monomial": _Factory(_monomial, {"k": _check_monomial_k}, examples=({}, {"k": 3})),
 }
 
 _USER: dict[str, Activation] = {}
@@ -426,24 +458,11 @@ def names() -> list[str]:
 
 
 def builtin_examples() -> list[Activation]:
-    """One entry per built-in activation (parametrized ones at a non-default
-    parameter too), the list that tests and claims loop over."""
-    return [
-        get("relu"),
-        get("leaky_relu", a=0.1),
-        get("step"),
-        get("abs"),
-        get("erf"),
-        get("tanh"),
-        get("gelu"),
-        get("elu"),
-        get("elu", alpha=0.5),
-        get("identity"),
-        get("sin"),
-        get("cos"),
-        get("monomial", k=2),
-        get("monomial", k=3),
-    ]
+    """The list that tests and claims loop over: every built-in activation at the
+    parameter sets of its ``examples`` in the factory table (the defaults, and for
+    parametrized ones a non-default parameter too), in table order."""
+    return [get(name, **params) for name, factory in _FACTORIES.items()
+            for params in factory.examples]
 
 
 def get(name: str, **params) -> Activation:
@@ -459,7 +478,7 @@ def get(name: str, **params) -> Activation:
         return _USER[name]
     if name not in _FACTORIES:
         raise ValueError(f"unknown activation {name!r}; valid names: {', '.join(names())}")
-    factory, validators = _FACTORIES[name]
+    factory, validators, _ = _FACTORIES[name]
     unknown = sorted(set(params) - set(validators))
     if unknown:
         valid = ", ".join(sorted(validators)) or "none"
@@ -607,12 +626,18 @@ def register(name: str, expr, var: str = "x", *, overwrite: bool = False) -> Act
             sym = sym.subs(sp.Symbol(var), x).subs(sp.Symbol(var, real=True), x)
         sym = sym.subs(sp.Symbol("x"), x)
         sym = _check_expression(sym)
+    act = _user_entry(name, sym)
+    _USER[name] = act
+    return act
+
+
+def _user_entry(name: str, sym: sp.Expr) -> Activation:
+    """The entry :func:`register` stores for the checked expression ``sym`` in :data:`x`:
+    symbolic derivative (``None`` where it is a Dirac delta), kinks, kernels by quadrature."""
     derivative = sp.diff(sym, x)
     if derivative.has(sp.DiracDelta):
         derivative = None
-    act = Activation(name=name, expr=sym, derivative=derivative, kinks=find_kinks(sym))
-    _USER[name] = act
-    return act
+    return Activation(name=name, expr=sym, derivative=derivative, kinks=find_kinks(sym))
 
 
 def unregister(name: str) -> None:
@@ -620,6 +645,122 @@ def unregister(name: str) -> None:
     if name not in _USER:
         raise ValueError(f"{name!r} is not a user-registered activation")
     del _USER[name]
+
+
+# ---------------------------------------------------------------------------
+# pickling by value (worker processes under spawn / forkserver)
+# ---------------------------------------------------------------------------
+
+def _sympy_namespace() -> dict:
+    """Class name -> class for every SymPy ``Basic`` subclass (the names ``sp.srepr``
+    writes), plus the singletons of the top-level namespace (``pi``, ``oo``, ``true``,
+    ...) and this package's special functions. The only names :func:`_from_srepr`
+    resolves."""
+    namespace: dict = {}
+    stack = [sp.Basic]
+    while stack:
+        cls = stack.pop()
+        namespace.setdefault(cls.__name__, cls)
+        stack.extend(cls.__subclasses__())
+    for name in dir(sp):
+        value = getattr(sp, name)
+        if isinstance(value, sp.Basic) or (isinstance(value, type) and issubclass(value, sp.Basic)):
+            namespace[name] = value
+    namespace.update({f.__name__: f for f in (BivariateNormalCDF, Erfcx, TiltedOrthant)})
+    return namespace
+
+
+def _from_srepr(text: str):
+    """Inverse of ``sp.srepr`` for our own output, without ``eval``: the text is parsed
+    with :mod:`ast` and interpreted node by node; the only callables are SymPy classes
+    (:func:`_sympy_namespace`), the only leaves are literals, tuples and lists."""
+    namespace = _sympy_namespace()
+
+    def value(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool,
+                                                                        type(None))):
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id not in namespace:
+                raise ValueError(f"name {node.id!r} is not a SymPy class")
+            return namespace[node.id]
+        if isinstance(node, (ast.Tuple, ast.List)):
+            items = [value(e) for e in node.elts]
+            return tuple(items) if isinstance(node, ast.Tuple) else items
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            operand = value(node.operand)
+            return -operand if isinstance(node.op, ast.USub) else +operand
+        if isinstance(node, ast.Call):
+            fn = value(node.func)
+            if not (isinstance(fn, type) and issubclass(fn, sp.Basic)) and not isinstance(
+                    fn, sp.FunctionClass):
+                raise ValueError(f"{ast.unparse(node.func)} is not a SymPy class")
+            if any(k.arg is None for k in node.keywords):
+                raise ValueError("** arguments are not allowed")
+            return fn(*(value(a) for a in node.args),
+                      **{k.arg: value(k.value) for k in node.keywords})
+        raise ValueError(f"unexpected syntax {type(node).__name__} in {text[:80]!r}")
+
+    return value(ast.parse(text, mode="eval").body)
+
+
+def _encode(v):
+    if isinstance(v, sp.Basic):
+        return ("srepr", sp.srepr(v))
+    if isinstance(v, tuple):
+        return ("tuple", tuple(_encode(e) for e in v))
+    return ("plain", v)
+
+
+def _decode(item):
+    kind, v = item
+    if kind == "srepr":
+        return _from_srepr(v)
+    if kind == "tuple":
+        return tuple(_decode(e) for e in v)
+    return v
+
+
+def _pickle_payload(act: Activation) -> tuple:
+    """What an entry is sent as: ``("factory", name, params)`` when it is the registry's
+    entry for its name and parameters, ``("user", name, expr)`` when it is the
+    registered user entry of its name, else ``("fields", {field: value})``; SymPy
+    values as ``sp.srepr`` text."""
+    if act.name in _FACTORIES:
+        try:
+            own = get(act.name, **dict(act.params))
+        except ValueError:
+            own = None
+        if own == act:
+            return ("factory", act.name, _encode(act.params))
+    if act.name in _USER and _USER[act.name] == act:
+        return ("user", act.name, _encode(act.expr))
+    fields = {f.name: _encode(getattr(act, f.name))
+              for f in dataclasses.fields(act) if f.init}
+    return ("fields", fields)
+
+
+def _rebuild_activation(kind, *payload) -> Activation:
+    """Unpickle an entry (see :func:`_pickle_payload`). A user entry is registered in
+    this process when its name is free (so ``get(name)`` works in a worker too); when
+    the name holds another expression here, the entry is rebuilt without registering."""
+    if kind == "factory":
+        name, params = payload
+        return get(name, **dict(_decode(params)))
+    if kind == "user":
+        name, expr = payload
+        expr = _decode(expr)
+        if name in _USER:
+            if _USER[name].expr == expr:
+                return _USER[name]
+            return _user_entry(name, expr)
+        act = _user_entry(name, _check_expression(expr))
+        _USER[name] = act
+        return act
+    if kind == "fields":
+        (fields,) = payload
+        return Activation(**{k: _decode(v) for k, v in fields.items()})
+    raise ValueError(f"unknown activation payload kind {kind!r}")
 
 
 __all__ += ["builtin_examples", "find_kinks", "parse_activation_string", "unregister", "Erfcx",

@@ -59,8 +59,9 @@ from collections.abc import Callable
 import mpmath
 import sympy as sp
 
-from theory.activations import Activation, q, q11, q12, q22, resolve, x
-from theory.gaussian import MPMATH_FUNCTIONS, _check_dps
+from theory.activations import Activation, resolve
+from theory.special import MPMATH_FUNCTIONS, _check_dps
+from theory.symbols import q, q11, q12, q22, x
 
 __all__ = [
     "QuadratureError",

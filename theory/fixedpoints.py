@@ -63,8 +63,9 @@ import mpmath
 import sympy as sp
 
 from theory import dual
-from theory.activations import Activation, q, q11, q12, q22, resolve, x
-from theory.gaussian import MPMATH_FUNCTIONS, BivariateNormalCDF, TiltedOrthant, _check_dps
+from theory.activations import Activation, resolve
+from theory.special import MPMATH_FUNCTIONS, BivariateNormalCDF, TiltedOrthant, _check_dps
+from theory.symbols import q, q11, q12, q22, sigma_b, sigma_w, x
 
 __all__ = [
     "length_map",
@@ -81,8 +82,8 @@ __all__ = [
     "DepthScales",
     "joint_recursion",
     "iterate_correlation",
-    "length_map_latex",
-    "correlation_map_latex",
+    "length_map_expression",
+    "correlation_map_expression",
     "critical_weight_variance",
     "eoc_depth_asymptotics",
     "relu_gap_step",
@@ -328,7 +329,7 @@ def _elu_pair(act, q_value, rho, derivative):
     split at the kink ``z = 0``."""
     float_mode = _float_mode()
     ctx = _FloatContext if float_mode else _MpContext
-    alpha = act.param("alpha")
+    alpha = dict(act.family_params)["alpha"]
     if float_mode:
         sq, r, alpha = math.sqrt(float(q_value)), float(rho), float(alpha)
         g = _info(act)["df" if derivative else "f"]
@@ -344,6 +345,11 @@ def _elu_pair(act, q_value, rho, derivative):
 
     return mpmath.mpf(ctx.quad(integrand, [-ctx.inf, 0, ctx.inf]))
 
+
+#: activation family -> E[g(u) g(v)] evaluator at the working precision, for families
+#: whose registry closed form is slow in mpmath (special functions); keyed by
+#: :attr:`Activation.family`, never by name
+_PAIR_FAMILIES = {"elu": _elu_pair}
 
 _TRAPZ_MAX_HALVINGS = 7
 
@@ -409,8 +415,9 @@ def _pair(act, q_value, rho, derivative=False):
     if _has_fast_closed_form(act, derivative) or rho == -1:
         return dual.dual_kernel(act, q_value, rho * q_value, q_value, derivative=derivative,
                                 dps=mpmath.mp.dps)
-    if act.name == "elu":
-        return _elu_pair(act, q_value, rho, derivative)
+    pair = _PAIR_FAMILIES.get(act.family)
+    if pair is not None:
+        return pair(act, q_value, rho, derivative)
     if not act.kinks:
         return _trapezoid_pair(act, q_value, rho, derivative)
     return dual.dual_kernel(act, q_value, rho * q_value, q_value, derivative=derivative,
@@ -1038,34 +1045,34 @@ def depth_scales(activation, *, sigma_w, sigma_b, dps=None):
 
 
 # ---------------------------------------------------------------------------
-# LaTeX
+# the maps as SymPy expressions (their LaTeX: theory.latex)
 # ---------------------------------------------------------------------------
 
-_SW, _SB, _RHO = sp.symbols(r"sigma_w sigma_b rho", positive=True)
+#: the correlation and the fixed-point variance in :func:`correlation_map_expression`
+rho_symbol = sp.Symbol("rho", positive=True)
+q_star_symbol = sp.Symbol("q^{*}", positive=True)
 
 
-def length_map_latex(activation) -> str:
-    r"""LaTeX of :math:`q \mapsto \sigma_w^2\mathbb E[\sigma(\sqrt q z)^2] + \sigma_b^2`
-    with the registry's closed-form diagonal substituted where there is one."""
+def length_map_expression(activation) -> sp.Expr | None:
+    r""":math:`\mathcal L(q) = \sigma_w^2\,k(q, q, q) + \sigma_b^2` with the registry's
+    closed-form diagonal :math:`k(q,q,q) = \mathbb E[\sigma(\sqrt q z)^2]`, in the symbols
+    ``q, sigma_w, sigma_b`` of :mod:`theory.symbols`; ``None`` without a closed form."""
     act = resolve(activation)
-    diag = act.dual_diagonal
-    if diag is None:
-        inner = r"\mathbb{E}_{z}\left[\sigma\left(\sqrt{q}\,z\right)^{2}\right]"
-        return rf"\mathcal{{L}}(q) = \sigma_w^{{2}}\, {inner} + \sigma_b^{{2}}"
-    return r"\mathcal{L}(q) = " + sp.latex(_SW**2 * diag + _SB**2)
+    if act.dual_diagonal is None:
+        return None
+    return sigma_w**2 * act.dual_diagonal + sigma_b**2
 
 
-def correlation_map_latex(activation) -> str:
-    r"""LaTeX of :math:`\rho \mapsto (\sigma_w^2 k(q^*, \rho q^*, q^*) + \sigma_b^2)/q^*`
-    with the registry's closed-form dual kernel substituted where there is one."""
+def correlation_map_expression(activation) -> sp.Expr | None:
+    r""":math:`\mathcal C(\rho) = (\sigma_w^2\,k(q^*, \rho q^*, q^*) + \sigma_b^2)/q^*` with
+    the registry's closed-form dual kernel, in :data:`rho_symbol`, :data:`q_star_symbol`,
+    ``sigma_w, sigma_b``; ``None`` without a closed form."""
     act = resolve(activation)
-    qs = sp.Symbol("q^{*}", positive=True)
     if act.dual is None:
-        inner = r"\mathbb{E}\left[\sigma(u)\sigma(v)\right]"
-        numerator = rf"\sigma_w^{{2}}\, {inner} + \sigma_b^{{2}}"
-        return rf"\mathcal{{C}}(\rho) = \frac{{{numerator}}}{{q^{{*}}}}"
-    k = act.dual.subs({q11: qs, q22: qs, q12: _RHO * qs}, simultaneous=True)
-    return r"\mathcal{C}(\rho) = " + sp.latex((_SW**2 * k + _SB**2) / qs)
+        return None
+    qs = q_star_symbol
+    k = act.dual.subs({q11: qs, q22: qs, q12: rho_symbol * qs}, simultaneous=True)
+    return (sigma_w**2 * k + sigma_b**2) / qs
 
 
 # ---------------------------------------------------------------------------

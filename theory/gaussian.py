@@ -1,31 +1,44 @@
 r"""Gaussian expectation engine (SymPy + mpmath only).
 
 Building blocks for dual kernels :math:`\mathbb{E}[f(u)g(v)]` with
-:math:`(u, v) \sim \mathcal{N}(0, [[q_{11}, q_{12}], [q_{12}, q_{22}]])`:
+:math:`(u, v) \sim \mathcal{N}(0, [[q_{11}, q_{12}], [q_{12}, q_{22}]])`, written with
+the special functions of :mod:`theory.special` (``Phi``, ``BivariateNormalCDF``,
+``Erfcx``, ``TiltedOrthant``; re-exported here):
 
-* ``Phi(x)`` — standard normal CDF as a SymPy expression,
-* ``BivariateNormalCDF(h, k, rho)`` — :math:`\Phi_2(h, k; \rho) = P(Z_1<h, Z_2<k)`,
-  a SymPy function with exact derivatives and mpmath evaluation,
-* ``Erfcx(x)`` — the scaled complementary error function
-  :math:`e^{x^2}\operatorname{erfc}(x)`, so that :math:`e^{2q}\Phi(-2\sqrt q)`
-  never becomes ``inf * 0``,
-* ``TiltedOrthant(a, b, rho)`` — :math:`\mathbb{E}[e^{aZ_1+bZ_2}1\{Z_1<0,Z_2<0\}]
-  = e^{(a^2+2ab\rho+b^2)/2}\Phi_2(-(a+b\rho), -(a\rho+b); \rho)` as one function,
-  evaluated without forming the huge-times-tiny product (the ELU kernels are
-  written with it, so they stay accurate at large variances),
+* the lemma blocks of the ELU kernels — :func:`tilted_orthant`, :func:`exp_halfline`,
+  :func:`stein_orthant`, :func:`relu_times_tilted` — and :func:`elu_kernels`, each
+  with an independent numeric form for its identity check
+  (:func:`lemma_block_residuals`);
 * ``hermite_coefficients`` — normalized Hermite coefficients
   :math:`c_k = \mathbb{E}[\sigma(z) \mathrm{He}_k(z)] / \sqrt{k!}`.
 
 Price's theorem, :math:`\partial_{q_{12}} \mathbb{E}[f(u)g(v)] = \mathbb{E}[f'(u)g'(v)]`,
 is what ties a dual kernel to its derivative kernel; the checks live in
 ``price_theorem_residual`` and the tests.
+
+This module sits below the registry (:mod:`theory.activations`): functions that take
+an activation take the registry entry itself (an :class:`~theory.activations.Activation`,
+e.g. ``get("relu")``), not a name.
 """
 
 from __future__ import annotations
 
 import mpmath
 import sympy as sp
-from sympy import Function, S
+
+from theory.special import (  # noqa: F401  (re-exported: their historical home)
+    MPMATH_FUNCTIONS,
+    BivariateNormalCDF,
+    Erfcx,
+    Phi,
+    TiltedOrthant,
+    _check_dps,
+    mp_bivariate_normal_cdf,
+    mp_erfcx,
+    mp_tilted_orthant,
+    normal_pdf,
+)
+from theory.symbols import q, q11, q12, q22
 
 __all__ = [
     "Phi",
@@ -50,300 +63,16 @@ __all__ = [
 ]
 
 
-def Phi(x):
-    r"""Standard normal CDF :math:`\Phi(x) = \tfrac12(1 + \operatorname{erf}(x/\sqrt2))`."""
-    return (1 + sp.erf(x / sp.sqrt(2))) / 2
-
-
-def normal_pdf(x):
-    r""":math:`\varphi(x) = e^{-x^2/2}/\sqrt{2\pi}`."""
-    return sp.exp(-(x**2) / 2) / sp.sqrt(2 * sp.pi)
-
-
-def mp_bivariate_normal_cdf(h, k, rho):
-    r"""mpmath value of :math:`\Phi_2(h, k; \rho)` at the working precision.
-
-    Uses :math:`\Phi_2(h,k;\rho) = \Phi(h)\Phi(k) + \int_0^\rho \varphi_2(h,k;r)\,dr`
-    (Plackett's identity, a consequence of
-    :math:`\partial_\rho \Phi_2 = \varphi_2`), integrated with tanh-sinh
-    quadrature, which copes with the integrable endpoint singularity at
-    :math:`|\rho| = 1`.
-    """
-    h, k, rho = mpmath.mpf(h), mpmath.mpf(k), mpmath.mpf(rho)
-    if abs(rho) > 1:
-        raise ValueError(f"rho must lie in [-1, 1], got {rho}")
-    ncdf = mpmath.ncdf
-    if rho == 1:
-        return ncdf(min(h, k))
-    if rho == -1:
-        return max(mpmath.mpf(0), ncdf(h) - ncdf(-k))
-
-    def density(r):
-        one_minus = 1 - r * r
-        return mpmath.exp(-(h * h - 2 * r * h * k + k * k) / (2 * one_minus)) / (
-            2 * mpmath.pi * mpmath.sqrt(one_minus)
-        )
-
-    return ncdf(h) * ncdf(k) + mpmath.quad(density, [0, rho])
-
-
-class BivariateNormalCDF(Function):
-    r""":math:`\Phi_2(h, k; \rho) = P(Z_1 < h, Z_2 < k)` for standard normals with
-    correlation :math:`\rho`.
-
-    Derivatives (exact): :math:`\partial_\rho \Phi_2 = \varphi_2(h,k;\rho)`,
-    :math:`\partial_h \Phi_2 = \varphi(h)\,\Phi\big((k-\rho h)/\sqrt{1-\rho^2}\big)`.
-    Numeric evaluation: mpmath here (``mp_bivariate_normal_cdf``); the float64
-    version in ``numerics`` uses Owen's T.
-    """
-
-    nargs = 3
-
-    def fdiff(self, argindex=1):
-        h, k, rho = self.args
-        root = sp.sqrt(1 - rho**2)
-        if argindex == 1:
-            return normal_pdf(h) * Phi((k - rho * h) / root)
-        if argindex == 2:
-            return normal_pdf(k) * Phi((h - rho * k) / root)
-        if argindex == 3:
-            return sp.exp(-(h**2 - 2 * rho * h * k + k**2) / (2 * (1 - rho**2))) / (
-                2 * sp.pi * root
-            )
-        raise sp.ArgumentIndexError(self, argindex)
-
-    @classmethod
-    def eval(cls, h, k, rho):
-        if h == 0 and k == 0:
-            # Sheppard's formula: P(Z1<0, Z2<0) = 1/4 + arcsin(rho)/(2 pi)
-            return S.One / 4 + sp.asin(rho) / (2 * sp.pi)
-        if rho == 0:
-            return Phi(h) * Phi(k)
-        return None
-
-    def _eval_evalf(self, prec):
-        if not all(a.is_number for a in self.args):
-            return None
-        with mpmath.workprec(prec + 10):
-            vals = [mpmath.mpf(sp.N(a, mpmath.mp.dps + 5)) for a in self.args]
-            value = mp_bivariate_normal_cdf(*vals)
-        return sp.Float(value, precision=prec)
-
-    def _latex(self, printer):
-        h, k, rho = (printer._print(a) for a in self.args)
-        return rf"\Phi_2\left({h}, {k}; {rho}\right)"
-
-
-class Erfcx(Function):
-    r"""Scaled complementary error function :math:`e^{x^2}\operatorname{erfc}(x)`."""
-
-    nargs = 1
-
-    def fdiff(self, argindex=1):
-        (x,) = self.args
-        return 2 * x * Erfcx(x) - 2 / sp.sqrt(sp.pi)
-
-    def _eval_rewrite_as_erfc(self, x, **kwargs):
-        return sp.exp(x**2) * sp.erfc(x)
-
-    def _eval_evalf(self, prec):
-        (x,) = self.args
-        if not x.is_number:
-            return None
-        with mpmath.workprec(prec + 10):
-            value = mp_erfcx(mpmath.mpf(sp.N(x, mpmath.mp.dps + 5)))
-        return sp.Float(value, precision=prec)
-
-    def _latex(self, printer):
-        return rf"\operatorname{{erfcx}}\left({printer._print(self.args[0])}\right)"
-
-
-def mp_erfcx(x):
-    r""":math:`\operatorname{erfcx}(x) = e^{x^2}\operatorname{erfc}(x)` in mpmath at the working
-    precision. Rounding :math:`x^2` costs a relative error :math:`\epsilon x^2` in
-    :math:`e^{x^2}`, so the product is formed with :math:`\log_2(1+x^2)` guard bits."""
-    x = mpmath.mpf(x)
-    guard = int(mpmath.log(1 + x * x, 2)) + 10
-    with mpmath.workprec(mpmath.mp.prec + guard):
-        value = mpmath.exp(x * x) * mpmath.erfc(x)
-    return +value
-
-
-def mp_tilted_orthant(a, b, rho):
-    r""":math:`A(a,b;\rho) = \mathbb{E}[e^{aZ_1+bZ_2}\,1\{Z_1<0,Z_2<0\}]` in mpmath, at the
-    working precision, for any real ``a, b`` and :math:`|\rho| \le 1`.
-
-    Conditioning on :math:`Z_1 = z` (:math:`Z_2 = \rho z + sW`, :math:`s=\sqrt{1-\rho^2}`):
-    :math:`\mathbb{E}[e^{bZ_2}1\{Z_2<0\}\mid z] = e^{b\rho z + b^2s^2/2}\,\Phi(-t(z))`,
-    :math:`t(z) = (\rho z + b s^2)/s`, hence with :math:`c = a + b\rho`
-
-    .. math:: A = \frac{1}{\sqrt{2\pi}}\int_{-\infty}^{0}
-              e^{-z^2/2 + cz + b^2s^2/2}\,\Phi(-t(z))\,dz
-              = e^{E}\int_{-\infty}^{0}\varphi(z-c)\,\Phi(-t(z))\,dz,
-              \qquad E = \tfrac12(a^2+2ab\rho+b^2).
-
-    The integrand is positive, so the quadrature is accurate *relative to A* however
-    small :math:`\Phi_2` is — unlike :math:`e^{E}\Phi_2(-(a+b\rho), -(a\rho+b);\rho)`,
-    a huge factor times a CDF whose absolute rounding error it amplifies. The
-    exponent :math:`-z^2/2+cz+b^2s^2/2` is formed with :math:`\log_2(1+|E|+b^2)+10`
-    guard bits (its terms are of that size and cancel inside :math:`\Phi(-t)`).
-    Quadrature: mpmath's tanh-sinh rule on :math:`(-\infty, 0]`, split at :math:`c` when
-    :math:`c<0` (the peak of :math:`\varphi(z-c)`); its nodes cluster double-exponentially
-    at the ends of each piece, which resolves the scale :math:`\min(s, 1/|a|)` of the
-    integrand at :math:`z=0` (checked against the closed form at 30 extra digits on
-    random arguments, tests/test_gaussian.py). If mpmath's error estimate exceeds
-    :math:`10^{3-D}` relative (``D`` working digits), again with pieces graded by 2 from
-    :math:`\min(s, 1/(1+|a|))/2` to 1; then ArithmeticError. :math:`\rho = 1`:
-    :math:`\operatorname{erfcx}((a+b)/\sqrt2)/2`; :math:`\rho=-1`: 0 (:math:`Z_2=-Z_1`,
-    the orthant is a null set).
-    """
-    a, b, rho = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(rho)
-    if abs(rho) > 1:
-        raise ValueError(f"rho must lie in [-1, 1], got {rho}")
-    if rho == 1:
-        return mp_erfcx((a + b) / mpmath.sqrt(2)) / 2
-    if rho == -1:
-        return mpmath.mpf(0)
-    digits = mpmath.mp.dps
-    size = 1 + abs(a * a + 2 * a * b * rho + b * b) / 2 + b * b
-    guard = int(mpmath.log(size, 2)) + 10
-    # precision rounded up to a multiple of 64 bits: mpmath caches quadrature nodes per
-    # precision, and recomputing them would dominate the cost
-    with mpmath.workprec(-(-(mpmath.mp.prec + guard) // 64) * 64):
-        s2 = (1 - rho) * (1 + rho)
-        s = mpmath.sqrt(s2)
-        if s == 0:  # |rho| within rounding of 1
-            value = mpmath.mpf(0) if rho < 0 else mp_erfcx((a + b) / mpmath.sqrt(2)) / 2
-            return +value
-        c = a + b * rho
-        half_b2s2 = b * b * s2 / 2
-        # Phi(-t) = erfc(t/sqrt 2)/2 with t/sqrt 2 = slope z + offset (erfc is ~3x
-        # cheaper than mpmath.ncdf)
-        slope, offset = rho / (s * mpmath.sqrt(2)), b * s / mpmath.sqrt(2)
-
-        def integrand(z):
-            return mpmath.exp(-z * z / 2 + c * z + half_b2s2) * mpmath.erfc(slope * z + offset)
-
-        # tanh-sinh clusters its nodes at the ends of each piece, which resolves the
-        # scale min(s, 1/|a|) of the integrand at z = 0 and its Gaussian tail. For
-        # a, b >= 0 the factor Phi(-t) removes the peak of phi(z - c) (t(c) = (a rho + b)/s
-        # > 0), so c is a breakpoint only for negative arguments.
-        peak = [c] if c < 0 and (a < 0 or b < 0) else []
-        if rho < 0:
-            # Phi(-t) decays on the scale s: integrate in u = z/s
-            def scaled(u, f=integrand):
-                return s * f(s * u)
-
-            integrand, points = scaled, [-mpmath.inf, *(p / s for p in peak), 0]
-        else:
-            # Phi(-t) steps from 1 to 1/2 within a few s of z = 0: a piece for the step
-            points = sorted({-mpmath.inf, *peak, *([-10 * s] if s < 0.01 else []),
-                             mpmath.mpf(0)})
-        value, err = mpmath.quad(integrand, points, error=True)
-        target = mpmath.mpf(10) ** (3 - digits)
-        if not err <= abs(value) * target:
-            # a scale far below 1 at z = 0 (rho -> +-1 or large a): add pieces graded by 2
-            # from that scale up to 1
-            cuts, step = set(points), min(1, s, 1 / (1 + abs(a))) / 2
-            while step < 1:
-                cuts.add(-step if rho >= 0 else -step / s)
-                step *= 2
-            value, err = mpmath.quad(integrand, sorted(cuts), error=True)
-        if not err <= abs(value) * target:
-            raise ArithmeticError(
-                f"tilted orthant quadrature at a={mpmath.nstr(a, 8)}, b={mpmath.nstr(b, 8)}, "
-                f"rho={mpmath.nstr(rho, 8)} did not converge (error estimate "
-                f"{mpmath.nstr(err, 3)}, value {mpmath.nstr(value, 8)})")
-        value = value / (2 * mpmath.sqrt(2 * mpmath.pi))
-    return +value
-
-
-class TiltedOrthant(Function):
-    r"""Tilted orthant probability :math:`A(a, b; \rho) = \mathbb{E}[e^{aZ_1+bZ_2}\,
-    1\{Z_1<0, Z_2<0\}]` for standard normals with correlation :math:`\rho`; by
-    exponential tilting (mean shifted to :math:`(a+b\rho, a\rho+b)`)
-
-    .. math:: A(a, b; \rho) = e^{(a^2+2ab\rho+b^2)/2}\,\Phi_2(-(a+b\rho), -(a\rho+b); \rho)
-
-    (``rewrite(BivariateNormalCDF)``). One function rather than that product so that
-    numerics never form a huge exponential times a tiny CDF: mpmath evaluates
-    :func:`mp_tilted_orthant`, float64 ``numerics.compile.tilted_orthant``. For
-    :math:`a, b \ge 0` it lies in :math:`(0, \tfrac12]`.
-
-    Derivatives (differentiate the product; with :math:`s=\sqrt{1-\rho^2}`,
-    :math:`\partial_h\Phi_2 = \varphi(h)\Phi((k-\rho h)/s)` and
-    :math:`e^{E}\varphi(a+b\rho)\Phi(-bs) = \operatorname{erfcx}(bs/\sqrt2)/(2\sqrt{2\pi})`,
-    :math:`e^{E}\varphi_2(h,k;\rho) = 1/(2\pi s)`):
-
-    .. math::
-        \partial_a A &= (a+b\rho)A - \frac{\operatorname{erfcx}(bs/\sqrt2)
-                        + \rho\operatorname{erfcx}(as/\sqrt2)}{2\sqrt{2\pi}}, \\
-        \partial_b A &= (b+a\rho)A - \frac{\operatorname{erfcx}(as/\sqrt2)
-                        + \rho\operatorname{erfcx}(bs/\sqrt2)}{2\sqrt{2\pi}}, \\
-        \partial_\rho A &= abA - \frac{b\operatorname{erfcx}(bs/\sqrt2)
-                        + a\operatorname{erfcx}(as/\sqrt2)}{2\sqrt{2\pi}} + \frac{1}{2\pi s}.
-    """
-
-    nargs = 3
-
-    def fdiff(self, argindex=1):
-        a, b, rho = self.args
-        s = sp.sqrt(1 - rho**2)
-        ea, eb = Erfcx(a * s / sp.sqrt(2)), Erfcx(b * s / sp.sqrt(2))
-        norm = 2 * sp.sqrt(2 * sp.pi)
-        if argindex == 1:
-            return (a + b * rho) * self - (eb + rho * ea) / norm
-        if argindex == 2:
-            return (b + a * rho) * self - (ea + rho * eb) / norm
-        if argindex == 3:
-            return a * b * self - (b * eb + a * ea) / norm + 1 / (2 * sp.pi * s)
-        raise sp.ArgumentIndexError(self, argindex)
-
-    @classmethod
-    def eval(cls, a, b, rho):
-        if a == 0 and b == 0:
-            # Sheppard: P(Z1<0, Z2<0) = 1/4 + arcsin(rho)/(2 pi)
-            return S.One / 4 + sp.asin(rho) / (2 * sp.pi)
-        if rho == 0:
-            # independence: E[e^{aZ}1{Z<0}] = e^{a^2/2} Phi(-a) = erfcx(a/sqrt 2)/2
-            return Erfcx(a / sp.sqrt(2)) * Erfcx(b / sp.sqrt(2)) / 4
-        if rho == 1:
-            return Erfcx((a + b) / sp.sqrt(2)) / 2
-        if rho == -1:
-            return S.Zero
-        return None
-
-    def _eval_rewrite_as_BivariateNormalCDF(self, a, b, rho, **kwargs):
-        return sp.exp((a**2 + 2 * a * b * rho + b**2) / 2) * BivariateNormalCDF(
-            -(a + b * rho), -(a * rho + b), rho)
-
-    def _eval_evalf(self, prec):
-        if not all(v.is_number for v in self.args):
-            return None
-        with mpmath.workprec(prec + 10):
-            vals = [mpmath.mpf(sp.N(v, mpmath.mp.dps + 5)) for v in self.args]
-            value = mp_tilted_orthant(*vals)
-        return sp.Float(value, precision=prec)
-
-    def _latex(self, printer):
-        a, b, rho = (printer._print(v) for v in self.args)
-        return rf"\mathcal{{A}}\left({a}, {b}; {rho}\right)"
-
-
-#: mpmath implementations of the special functions above, for lambdify.
-MPMATH_FUNCTIONS = {
-    "BivariateNormalCDF": mp_bivariate_normal_cdf,
-    "Erfcx": mp_erfcx,
-    "TiltedOrthant": mp_tilted_orthant,
-}
-
-
-def _check_dps(dps):
-    if dps is None:
-        return 15
-    if not isinstance(dps, int) or isinstance(dps, bool) or dps <= 0:
-        raise ValueError(f"dps must be a positive integer (decimal digits), got {dps!r}")
-    return dps
+def _entry(activation):
+    """The registry entry a function of this module was given. Names are resolved by
+    the registry, which sits above this module: pass ``theory.activations.get(name)``
+    (or call the method of the entry, e.g. ``get("relu").hermite_coefficients(4)``)."""
+    if isinstance(activation, str) or not all(
+            hasattr(activation, a) for a in ("expr", "kinks", "mpmath_function", "label")):
+        raise ValueError(
+            f"expected an activation entry (theory.activations.get(name)), got {activation!r}; "
+            "theory.gaussian sits below the registry and does not resolve names")
+    return activation
 
 
 def gaussian_expectation(fn, *, dps=None, kinks=()):
@@ -357,7 +86,7 @@ def gaussian_expectation(fn, *, dps=None, kinks=()):
     return value
 
 
-def hermite_coefficients(activation, k_max, *, dps=None, **params):
+def hermite_coefficients(activation, k_max, *, dps=None):
     r"""Normalized Hermite coefficients of an activation.
 
     .. math:: c_k = \mathbb{E}[\sigma(z)\,\mathrm{He}_k(z)]/\sqrt{k!},
@@ -367,14 +96,13 @@ def hermite_coefficients(activation, k_max, *, dps=None, **params):
     :math:`\mathbb{E}[\sigma(u)\sigma(v)] = \sum_k c_k^2 \rho^k` for unit variances.
     Computed with mpmath quadrature (split at the activation's kinks) at
     ``dps`` digits; returns a list of mpmath numbers when ``dps`` is given,
-    else floats.
+    else floats. ``activation`` is a registry entry (by name:
+    ``get("relu").hermite_coefficients(k_max)``).
     """
-    from theory.activations import resolve
-
-    act = resolve(activation, **params)
     if not isinstance(k_max, int) or isinstance(k_max, bool) or k_max < 0:
         raise ValueError(f"k_max must be a non-negative integer, got {k_max!r}")
     work = _check_dps(dps)
+    act = _entry(activation)
     sigma = act.mpmath_function()
     coeffs = []
     with mpmath.workdps(work + 10):
@@ -487,8 +215,6 @@ def elu_kernels(alpha):
     :math:`e^{(q_{11}+2q_{12}+q_{22})/2}\Phi_2(\dots)` did). Returns the ``Activation``
     keyword arguments ``dual, dual_derivative, dual_diagonal, dual_derivative_diagonal``.
     """
-    from theory.activations import q, q11, q12, q22
-
     s1, s2 = sp.sqrt(q11), sp.sqrt(q22)
     rho = q12 / (s1 * s2)
     both_negative = TiltedOrthant(0, 0, rho)  # Sheppard: 1/4 + asin(rho)/(2 pi)
@@ -668,24 +394,20 @@ def _rel(a, b, dps):
         return abs(a - b) / max(abs(a), abs(b), mpmath.mpf(1))
 
 
-def price_theorem_symbolic(activation, **params) -> bool:
+def price_theorem_symbolic(activation) -> bool:
     r"""True when SymPy simplifies :math:`\partial_{q_{12}}k - \dot k` to 0."""
-    from theory.activations import q12, resolve
-
-    act = resolve(activation, **params)
+    act = _entry(activation)
     if act.dual is None or act.dual_derivative is None:
         raise ValueError(f"activation {act.label!r} lacks a closed-form dual or derivative kernel")
     return sp.simplify(sp.diff(act.dual, q12) - act.dual_derivative) == 0
 
 
-def price_theorem_residual(activation, *, points=CHECK_POINTS, dps=30, **params):
+def price_theorem_residual(activation, *, points=CHECK_POINTS, dps=30):
     r"""Largest relative residual of Price's theorem,
     :math:`|\partial_{q_{12}} k - \dot k| / \max(1, |\dot k|)`, over ``points``, evaluated
     with ``dps`` digits (``sympy.N``) — the check for closed forms SymPy cannot simplify.
     Price (1958): :math:`\partial_{q_{12}}\mathbb{E}[f(u)g(v)] = \mathbb{E}[f'(u)g'(v)]`."""
-    from theory.activations import q11, q12, q22, resolve
-
-    act = resolve(activation, **params)
+    act = _entry(activation)
     if act.dual is None or act.dual_derivative is None:
         raise ValueError(f"activation {act.label!r} lacks a closed-form dual or derivative kernel")
     derivative = sp.diff(act.dual, q12)
@@ -699,13 +421,11 @@ def price_theorem_residual(activation, *, points=CHECK_POINTS, dps=30, **params)
 
 
 def zero_correlation_residual(activation, q11_value="0.7", q22_value="1.9", *,
-                              derivative=False, dps=30, **params):
+                              derivative=False, dps=30):
     r"""Relative residual of :math:`k(q_{11}, 0, q_{22}) = \mathbb{E}[\sigma(u)]\,
     \mathbb{E}[\sigma(v)]` (independence at :math:`q_{12}=0`), the 1-D expectations by
     kink-split mpmath quadrature at ``dps`` digits."""
-    from theory.activations import q11, q12, q22, resolve
-
-    act = resolve(activation, **params)
+    act = _entry(activation)
     expr = act.dual_derivative if derivative else act.dual
     if expr is None:
         raise ValueError(f"activation {act.label!r} has no closed form for this kernel")
@@ -721,15 +441,13 @@ def zero_correlation_residual(activation, q11_value="0.7", q22_value="1.9", *,
         return _rel(value, means[0] * means[1], dps)
 
 
-def diagonal_residual(activation, q_value="1.3", *, derivative=False, dps=30, **params):
+def diagonal_residual(activation, q_value="1.3", *, derivative=False, dps=30):
     r"""Relative residual of :math:`\lim_{q_{12}\to q} k(q, q_{12}, q)` against the stored
     diagonal :math:`\mathbb{E}[\sigma(u)^2]`, :math:`u\sim\mathcal N(0,q)`. The limit is
     the value at :math:`q_{12} = q(1-\epsilon)` with :math:`\epsilon = 10^{-2\,dps}`
     (kernels are Hölder-1/2 in :math:`q_{12}` at the diagonal, so the offset costs
     at most :math:`O(\sqrt\epsilon) = 10^{-dps}`)."""
-    from theory.activations import q, q11, q12, q22, resolve
-
-    act = resolve(activation, **params)
+    act = _entry(activation)
     expr = act.dual_derivative if derivative else act.dual
     diag = act.dual_derivative_diagonal if derivative else act.dual_diagonal
     if expr is None or diag is None:
@@ -741,7 +459,7 @@ def diagonal_residual(activation, q_value="1.3", *, derivative=False, dps=30, **
     return _rel(limit, _numeric(diag, {q: Q}, dps), dps)
 
 
-def hermite_series_residual(activation, k_max=5, *, dps=30, **params):
+def hermite_series_residual(activation, k_max=5, *, dps=30):
     r"""Largest absolute residual between the Taylor coefficients of the closed forms at
     unit variances and the Hermite coefficients (Mehler's formula):
 
@@ -751,9 +469,7 @@ def hermite_series_residual(activation, k_max=5, *, dps=30, **params):
     the second by Price's theorem. Taylor coefficients by symbolic differentiation
     at :math:`\rho=0`, evaluated with ``dps`` digits; :math:`c_k` by
     :func:`hermite_coefficients` at ``dps`` digits."""
-    from theory.activations import q11, q12, q22, resolve
-
-    act = resolve(activation, **params)
+    act = _entry(activation)
     if act.dual is None:
         raise ValueError(f"activation {act.label!r} has no closed-form dual kernel")
     c = hermite_coefficients(act, k_max + 1, dps=dps)

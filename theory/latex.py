@@ -4,7 +4,9 @@ Everything goes through ``sympy.latex`` with a table of symbol names
 (:data:`SYMBOL_NAMES`: ``q11`` -> ``q_{11}``, ``sigma_w`` -> ``\sigma_w``, ...); equations
 are SymPy ``Eq`` objects and multi-line results are ``gathered`` environments whose
 rows are printed equations. New kinds (e.g. reduced ODEs) are added by one entry in
-:data:`LATEX_KINDS`.
+:data:`LATEX_KINDS`. The length and correlation maps (:func:`length_map_latex`,
+:func:`correlation_map_latex`) print the expressions of :mod:`theory.fixedpoints` with
+plain ``sympy.latex`` (``\sigma_{w}``), the form cited in ``papers/``.
 
 >>> to_latex(sigma_w**2 * q12 + sigma_b**2)
 'q_{12} \\sigma_w^{2} + \\sigma_b^{2}'
@@ -16,23 +18,18 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from theory.activations import q, q11, q12, q22, resolve, x
-from theory.recursions import (
-    d,
-    nngp_depth,
-    ntk_depth,
-    sigma_b,
-    sigma_w,
-    x11,
-    x12,
-    x22,
-)
+from theory.activations import resolve
+from theory.fixedpoints import correlation_map_expression, length_map_expression
+from theory.recursions import _check_layers, nngp_depth, ntk_depth
+from theory.symbols import d, q, q11, q12, q22, sigma_b, sigma_w, x, x11, x12, x22
 
 __all__ = [
     "SYMBOL_NAMES",
     "LATEX_KINDS",
     "activation_latex",
+    "correlation_map_latex",
     "dual_latex",
+    "length_map_latex",
     "latex_for",
     "recursion_latex",
     "to_latex",
@@ -108,8 +105,6 @@ def recursion_latex(activation, hidden_layers: int, kind: str = "nngp", **params
     act = resolve(activation, **params)
     if kind not in ("nngp", "ntk"):
         raise ValueError(f"kind must be 'nngp' or 'ntk', got {kind!r}")
-    from theory.recursions import _check_layers
-
     L = _check_layers(hidden_layers)
     if kind == "ntk":
         act.require_derivative()
@@ -168,15 +163,34 @@ def _latex_ntk(activation, hidden_layers=None):
     return recursion_latex(activation, 1 if hidden_layers is None else hidden_layers, "ntk")
 
 
-def _latex_length_map(activation, hidden_layers=None):
-    from theory.fixedpoints import length_map_latex  # fixedpoints imports dual; keep lazy
+def length_map_latex(activation) -> str:
+    r"""LaTeX of the length map :math:`q \mapsto \sigma_w^2\mathbb E[\sigma(\sqrt q z)^2]
+    + \sigma_b^2` (:func:`theory.fixedpoints.length_map_expression`), with the registry's
+    closed-form diagonal substituted where there is one."""
+    expr = length_map_expression(activation)
+    if expr is None:
+        inner = r"\mathbb{E}_{z}\left[\sigma\left(\sqrt{q}\,z\right)^{2}\right]"
+        return rf"\mathcal{{L}}(q) = \sigma_w^{{2}}\, {inner} + \sigma_b^{{2}}"
+    return r"\mathcal{L}(q) = " + sp.latex(expr)
 
+
+def correlation_map_latex(activation) -> str:
+    r"""LaTeX of the correlation map :math:`\rho \mapsto (\sigma_w^2 k(q^*, \rho q^*, q^*)
+    + \sigma_b^2)/q^*` (:func:`theory.fixedpoints.correlation_map_expression`), with the
+    registry's closed-form dual kernel substituted where there is one."""
+    expr = correlation_map_expression(activation)
+    if expr is None:
+        inner = r"\mathbb{E}\left[\sigma(u)\sigma(v)\right]"
+        numerator = rf"\sigma_w^{{2}}\, {inner} + \sigma_b^{{2}}"
+        return rf"\mathcal{{C}}(\rho) = \frac{{{numerator}}}{{q^{{*}}}}"
+    return r"\mathcal{C}(\rho) = " + sp.latex(expr)
+
+
+def _latex_length_map(activation, hidden_layers=None):
     return length_map_latex(activation)
 
 
 def _latex_correlation_map(activation, hidden_layers=None):
-    from theory.fixedpoints import correlation_map_latex
-
     return correlation_map_latex(activation)
 
 

@@ -47,9 +47,10 @@ from __future__ import annotations
 import mpmath
 import sympy as sp
 
-from theory.activations import Activation, q11, q12, q22, resolve
+from theory.activations import Activation, resolve
 from theory.dual import dual_diagonal, dual_kernel
-from theory.gaussian import _check_dps
+from theory.special import _check_dps
+from theory.symbols import d, q11, q12, q22, sigma_b, sigma_w, x11, x12, x22
 
 __all__ = [
     "DualKernel",
@@ -70,14 +71,6 @@ __all__ = [
     "ntk_entries",
     "kernel_entries",
 ]
-
-sigma_w = sp.Symbol("sigma_w", nonnegative=True)
-sigma_b = sp.Symbol("sigma_b", nonnegative=True)
-d = sp.Symbol("d", positive=True, integer=True)
-#: input Gram entries <x,x>, <x,x'>, <x',x'>
-x11 = sp.Symbol("x11", nonnegative=True)
-x22 = sp.Symbol("x22", nonnegative=True)
-x12 = sp.Symbol("x12", real=True)
 
 PARAMETERIZATIONS = ("ntk", "standard")
 
