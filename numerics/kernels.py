@@ -1005,8 +1005,8 @@ def layer_map(activation, V, *, sigma_w, sigma_b=0.0):
 
     one NNGP layer :math:`\Sigma^l \mapsto \Sigma^{l+1}` restricted to two inputs (the
     recursion of :func:`nngp`), with the registry's closed-form dual kernel compiled to
-    float64 (:func:`numerics.compile.dual_function`; DESIGN.md "Formulas"). Activations
-    without a closed form (tanh, user entries) are refused with a ValueError: the
+    float64 (:func:`numerics.compile.dual_function`; papers/kernels.md, "Conventions").
+    Activations without a closed form (tanh, user entries) are refused with a ValueError: the
     finite-width statistics built on this map need its float64 accuracy."""
     k, kd = _closed_form_pair_kernels(activation)
     V = _check_pair_covariance(V)

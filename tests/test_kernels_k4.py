@@ -50,9 +50,10 @@ def test_erf_only_passes():
     assert r.passed, r.summary
 
 
-def test_eoc_curves_break_at_skipped_points():
-    curves = K.eoc_curves(activations=("gelu",), q_values=[0.0, 0.5, 5.0, 8.0])
-    line = curves["gelu"]
+def test_eoc_polyline_breaks_at_skipped_points():
+    from theory import fixedpoints as fp
+
+    line = fp.edge_of_chaos_polyline("gelu", [0.0, 0.5, 5.0, 8.0])
     # q* = 0.5 is not where GELU's length map settles at its (sigma_w, sigma_b): gap
     assert line[0] == (2.0, 0.0)
     assert math.isnan(line[1][0])

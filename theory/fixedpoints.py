@@ -17,7 +17,8 @@ and the correlation of two inputs of equal variance :math:`q` follows the
 
 At a fixed point :math:`q = q^* = \mathcal L(q^*)` the denominator is
 :math:`q^*`, which is the convention :math:`\rho \mapsto (\sigma_w^2 \mathbb E[\sigma(u)
-\sigma(v)] + \sigma_b^2)/q^*` of DESIGN.md; dividing by :math:`\mathcal L(q)`
+\sigma(v)] + \sigma_b^2)/q^*` of the usual mean-field papers (Poole et al. 2016);
+dividing by :math:`\mathcal L(q)`
 makes :math:`\mathcal C_q(1) = 1` for every ``q`` a user passes, and it is the
 exact one-layer map of the correlation of two equal-variance inputs.
 Slopes: :math:`\chi_1 = \sigma_w^2 \mathbb E[\sigma'(\sqrt{q^*} z)^2]`
@@ -88,6 +89,8 @@ __all__ = [
     "eoc_depth_asymptotics",
     "relu_gap_step",
     "relu_gap_sequence",
+    "depth_scale_near_edge",
+    "edge_of_chaos_polyline",
 ]
 
 #: q-grid (log-spaced) on which roots of the length map are bracketed
@@ -1231,3 +1234,37 @@ def relu_gap_sequence(layers: int, delta0: float = 1.0, *, step=None) -> list[fl
     for _ in range(layers):
         out.append(step(out[-1]))
     return out
+
+
+# ---------------------------------------------------------------------------
+# sweeps used by plots and claims
+# ---------------------------------------------------------------------------
+
+def depth_scale_near_edge(activation, distances, *, w_star=None, dps=None) -> list:
+    r""":math:`\xi_c` at :math:`\sigma_w = \sqrt{w^*} + \varepsilon`, :math:`\sigma_b = 0`,
+    for each :math:`\varepsilon` in ``distances`` (:math:`w^*` from
+    :func:`critical_weight_variance` unless given), computed from the numerical
+    :math:`q^*, \rho^*, \chi_c` (:func:`depth_scales`; nothing from the expansion)."""
+    w = critical_weight_variance(activation) if w_star is None else w_star
+    root = mpmath.sqrt(mpmath.mpf(sp.N(w, 30) if isinstance(w, sp.Basic) else w))
+    out = []
+    for eps in distances:
+        if not eps > 0:
+            raise ValueError(f"distances must be > 0, got {eps!r}")
+        out.append(depth_scales(activation, sigma_w=float(root) + float(eps), sigma_b=0,
+                                dps=dps).xi_c)
+    return out
+
+
+def edge_of_chaos_polyline(activation, q_values, *, max_sigma_b=math.inf) -> list:
+    """Points ``(sigma_w, sigma_b)`` of :func:`edge_of_chaos_curve` in the order of
+    ``q_values`` with ``sigma_b <= max_sigma_b``, a ``(nan, nan)`` pair breaking the line
+    where q* values were skipped (not the fixed point the length map settles at)."""
+    points = {qv: (sw, sb) for qv, sw, sb in edge_of_chaos_curve(activation, q_values)}
+    line = []
+    for qv in q_values:
+        if qv in points and points[qv][1] <= max_sigma_b:
+            line.append(points[qv])
+        elif line and not math.isnan(line[-1][0]):
+            line.append((math.nan, math.nan))
+    return line[:-1] if line and math.isnan(line[-1][0]) else line

@@ -97,11 +97,14 @@ def write_figures(directory: str) -> dict:
     fig = plots.correlation_versus_depth(series, rho_stars=stars)
     paths["rho_depth"] = plots.save(fig, os.path.join(directory, FIGURE_FILES["rho_depth"]))
 
-    fig = plots.phase_diagram(kernels_k4.eoc_curves())
+    q_grid = [0.0, *np.geomspace(1e-3, 30.0, 36)]
+    fig = plots.phase_diagram({n: fp.edge_of_chaos_polyline(n, q_grid, max_sigma_b=4.0)
+                               for n in kernels_k4.EOC_ACTIVATIONS})
     paths["phase"] = plots.save(fig, os.path.join(directory, FIGURE_FILES["phase"]))
 
-    data = kernels_k4.depth_scale_data(kernels_k4.compute.sizes["full"]["distances"])
-    fig = plots.depth_scale_divergence({n: (d[0], d[1], d[3]) for n, d in data.items()})
+    eps = kernels_k4.compute.sizes["full"]["distances"]
+    fig = plots.depth_scale_divergence({n: (eps, fp.depth_scale_near_edge(n, eps), float(
+        fp.eoc_depth_asymptotics(n)["xi_c_epsilon_coefficient"])) for n in ("tanh", "erf")})
     paths["xi"] = plots.save(fig, os.path.join(directory, FIGURE_FILES["xi"]))
 
     quick = kernels_k3.compute.sizes["quick"]
