@@ -20,6 +20,7 @@ import numpy as np
 from scipy import stats as _st
 
 __all__ = [
+    "LinearFit",
     "RunningMoments",
     "SlopeFit",
     "binomial_interval",
@@ -28,6 +29,7 @@ __all__ = [
     "loglog_slope",
     "mean_and_standard_error",
     "two_sided_normal_tail",
+    "weighted_least_squares",
     "whiten",
 ]
 
@@ -204,11 +206,16 @@ def two_sided_normal_tail(z: float) -> float:
     return math.erfc(abs(float(z)) / math.sqrt(2))
 
 
-def bonferroni_z_threshold(n: int, alpha: float) -> float:
+def bonferroni_z_threshold(n: int, alpha: float, dof: int | None = None) -> float:
     r""":math:`\Phi^{-1}(1 - \alpha/(2n))`: with ``n`` standard-normal z-scores (any
-    dependence) the chance that some :math:`|z|` exceeds it is at most ``alpha``."""
+    dependence) the chance that some :math:`|z|` exceeds it is at most ``alpha``. With
+    ``dof``, the Student-t quantile instead, for t-statistics whose standard error was
+    estimated from ``dof + 1`` replicates."""
     n = _count("n", n, 1)
-    return float(_st.norm.isf(_probability("alpha", alpha) / (2 * n)))
+    tail = _probability("alpha", alpha) / (2 * n)
+    if dof is None:
+        return float(_st.norm.isf(tail))
+    return float(_st.t.isf(tail, _count("dof", dof, 1)))
 
 
 def chi2_mean_interval(n: int, alpha: float) -> tuple[float, float]:
@@ -234,3 +241,39 @@ def whiten(residual, covariance) -> np.ndarray:
     except np.linalg.LinAlgError:
         raise ValueError("covariance must be positive definite (Cholesky failed)") from None
     return np.linalg.solve(chol, e)
+
+
+@dataclass(frozen=True)
+class LinearFit:
+    """Weighted least squares ``y ~ X @ coef``: coefficients, their covariance
+    (from the given standard errors), and the fit's chi-square with its degrees of
+    freedom (``chi2 / dof ~ 1`` when the model and the errors are right)."""
+
+    coef: np.ndarray
+    covariance: np.ndarray
+    chi2: float
+    dof: int
+
+    @property
+    def standard_errors(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.covariance))
+
+
+def weighted_least_squares(design, y, standard_errors) -> LinearFit:
+    r"""Minimize :math:`\sum_i ((y_i - (Xc)_i)/s_i)^2` (independent errors of standard
+    deviation :math:`s_i`); :math:`\operatorname{Cov} c = (X^\top S^{-2} X)^{-1}`."""
+    X = _finite_array("design", design, ndim_min=2)
+    y = _finite_array("y", y)
+    s = _finite_array("standard_errors", standard_errors)
+    if X.shape[0] != y.size or s.shape != y.shape or y.ndim != 1:
+        raise ValueError(f"design must be (n, p) with n = len(y) = len(standard_errors); got "
+                         f"{X.shape}, {y.shape}, {s.shape}")
+    if np.any(s <= 0):
+        raise ValueError("standard_errors must be > 0")
+    if X.shape[0] <= X.shape[1]:
+        raise ValueError(f"need more points ({X.shape[0]}) than coefficients ({X.shape[1]})")
+    A, b = X / s[:, None], y / s
+    coef, *_ = np.linalg.lstsq(A, b, rcond=None)
+    covariance = np.linalg.inv(A.T @ A)
+    chi2 = float(np.sum((b - A @ coef) ** 2))
+    return LinearFit(coef, covariance, chi2, X.shape[0] - X.shape[1])

@@ -122,3 +122,28 @@ def test_whiten_gives_identity_covariance():
         stats.whiten([1.0, 2.0], [[1.0, 2.0], [2.0, 1.0]])
     with pytest.raises(ValueError, match="shape"):
         stats.whiten([1.0], np.eye(2))
+
+
+def test_weighted_least_squares_recovers_coefficients_and_errors():
+    rng = np.random.default_rng(4)
+    x = np.linspace(1, 10, 40)
+    X = np.stack([np.ones_like(x), 1 / x], axis=1)
+    se = 0.01 * np.ones_like(x)
+    coefs = []
+    for _ in range(300):
+        y = 0.5 + 2.0 / x + se * rng.standard_normal(x.size)
+        fit = stats.weighted_least_squares(X, y, se)
+        coefs.append(fit.coef)
+    coefs = np.array(coefs)
+    # the stated covariance is the sampling covariance (300 fits: sd known to ~4%)
+    assert np.std(coefs[:, 0]) == pytest.approx(fit.standard_errors[0], rel=0.15)
+    assert np.mean(coefs[:, 1]) == pytest.approx(2.0, abs=4 * fit.standard_errors[1] / 17)
+    assert fit.dof == 38 and 0.5 < fit.chi2 / fit.dof < 1.6
+    with pytest.raises(ValueError, match="more points"):
+        stats.weighted_least_squares(X[:2], [1.0, 2.0], [1.0, 1.0])
+
+
+def test_student_t_threshold_exceeds_normal():
+    assert stats.bonferroni_z_threshold(8, 1e-3, dof=7) == pytest.approx(
+        st.t.isf(1e-3 / 16, 7), rel=1e-12)
+    assert stats.bonferroni_z_threshold(8, 1e-3, dof=7) > stats.bonferroni_z_threshold(8, 1e-3)

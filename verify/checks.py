@@ -172,7 +172,7 @@ class Checks:
         return self._add(name, "at_most", top, f"<= {_fmt(bound)}",
                          {"bound": bound, "n": m.size, "source": source}, top <= bound,
                          max(score, 0.0),
-                         f"{_fmt(top)} <= {_fmt(bound)}")
+                         f"{_fmt(top)} {'<=' if top <= bound else '>'} {_fmt(bound)}")
 
     def at_least(self, name, measured, bound, *, source="") -> Check:
         """``min(measured) >= bound`` (``bound > 0``; the score is bound/min; the
@@ -184,7 +184,7 @@ class Checks:
         score = bound / low if low > 0 else math.inf
         return self._add(name, "at_least", low, f">= {_fmt(bound)}",
                          {"bound": bound, "n": m.size, "source": source}, low >= bound, score,
-                         f"{_fmt(low)} >= {_fmt(bound)}")
+                         f"{_fmt(low)} {'>=' if low >= bound else '<'} {_fmt(bound)}")
 
     def in_range(self, name, measured, low, high, *, log=False, source="") -> Check:
         """Every entry in ``[low, high]``; the score is the distance from the
@@ -223,26 +223,28 @@ class Checks:
 
     # -- statistical comparisons ---------------------------------------------
 
-    def max_abs_z(self, name, z, *, alpha=None, threshold=None, source="") -> Check:
+    def max_abs_z(self, name, z, *, alpha=None, threshold=None, dof=None, source="") -> Check:
         r"""``max |z| <= t`` over the ``n`` z-scores. With ``alpha``,
         :math:`t = \Phi^{-1}(1-\alpha/2n)` (Bonferroni: a true claim FAILs with
-        probability <= alpha under any dependence); with ``threshold`` the
-        union bound :math:`n\,P(|Z|>t)` is recorded as the false-alarm bound."""
+        probability <= alpha under any dependence), or the Student-t quantile with ``dof``
+        degrees of freedom for t-statistics; with ``threshold`` the union bound
+        :math:`n\,P(|Z|>t)` is recorded as the false-alarm bound."""
         zz = _array(name, z).ravel()
         n = zz.size
         if (alpha is None) == (threshold is None):
             raise ValueError(f"check {name!r}: give exactly one of alpha and threshold")
         if alpha is not None:
-            t = stats.bonferroni_z_threshold(n, alpha)
+            t = stats.bonferroni_z_threshold(n, alpha, dof)
             false_alarm = float(alpha)
         else:
             t = float(threshold)
             false_alarm = min(1.0, n * stats.two_sided_normal_tail(t))
         top = float(np.max(np.abs(zz))) if np.all(np.isfinite(zz)) else math.nan
         return self._add(name, "max_abs_z", top, f"<= {t:.3f}",
-                         {"threshold": t, "n": n, "false_alarm_bound": false_alarm,
+                         {"threshold": t, "n": n, "dof": dof, "false_alarm_bound": false_alarm,
                           "source": source or "z-scores standard normal under the claim"},
-                         top <= t, top / t, f"max|z| {top:.2f} <= {t:.2f} (n = {n})")
+                         top <= t, top / t,
+                         f"max|z| {top:.2f} {'<=' if top <= t else '>'} {t:.2f} (n = {n})")
 
     def chi2_mean(self, name, whitened, *, alpha, source="") -> Check:
         r"""Mean square of ``n`` whitened residuals inside the two-sided
@@ -255,7 +257,8 @@ class Checks:
         return self._add(name, "chi2_mean", m, f"in [{lo:.3f}, {hi:.3f}]",
                          {"low": lo, "high": hi, "n": w.size, "false_alarm_bound": alpha,
                           "source": source or "whitened residuals i.i.d. N(0, 1)"},
-                         lo <= m <= hi, score, f"mean z^2 {m:.3f} in [{lo:.3f}, {hi:.3f}]")
+                         lo <= m <= hi, score, f"mean z^2 {m:.3f} "
+                         f"{'in' if lo <= m <= hi else 'outside'} [{lo:.3f}, {hi:.3f}]")
 
     def slope(self, name, fit: stats.SlopeFit, *, expected, band, source="") -> Check:
         """A fitted log-log slope within ``band`` of ``expected``."""
