@@ -218,3 +218,50 @@ def test_quick_k1_k2_end_to_end(tmp_path, capsys):
         (path,) = tmp_path.glob(f"{claim}/*/record.json")
         assert json.loads(path.read_text())["verdict"] == "PASS"
         assert (path.parent / "figure.png").stat().st_size > 10_000
+
+
+def _run_module(args, **kw):
+    import subprocess
+
+    return subprocess.Popen([sys.executable, "-m", "verify", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_records_are_readable(fake_claims, tmp_path, capsys):
+    _run(["--out", str(tmp_path), "Fpass"], capsys)
+    (record,) = list(tmp_path.glob("Fpass/*/record.json"))
+    assert oct(record.stat().st_mode & 0o777) == oct(0o666 & ~runner._UMASK)
+    assert record.stat().st_mode & 0o044  # group and others may read (umask 022 here)
+
+
+def test_python_m_verify_into_a_closed_pipe_is_quiet():
+    proc = _run_module(["--list"])
+    proc.stdout.close()  # the reader is gone before anything was read
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert b"Traceback" not in err
+
+
+def test_sigterm_stops_the_workers_and_leaves_no_partial_files(tmp_path):
+    import signal
+    import time
+
+    proc = _run_module(["--quick", "--jobs", "2", "--no-progress", "--out", str(tmp_path),
+                        "K3", "K4"], start_new_session=True)
+    time.sleep(4)  # workers are computing (K3 and K4 take several seconds each)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    deadline = time.time() + 10
+    while time.time() < deadline:  # every process of the session has gone
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("worker processes outlived the runner")
+    assert not list(tmp_path.rglob("*.tmp"))

@@ -18,10 +18,15 @@ and exits with code 2 (no traceback).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from verify.runner import OneLineParser, add_arguments, int_at_least, run_from_args
+from verify.runner import (
+    OneLineParser,
+    add_arguments,
+    int_at_least,
+    quiet_pipe_and_interrupt,
+    run_from_args,
+)
 
 __all__ = ["main", "build_parser", "kernel_values"]
 
@@ -258,17 +263,16 @@ def main(argv: list[str] | None = None) -> int:
     exits with it)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except ValueError as exc:  # bad input (unknown activation, invalid parameter, ...)
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"nntheory {args.command}: error: {message}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        # output piped into e.g. `head`, which closed early: not an error of ours
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
+
+    def run():
+        try:
+            return args.handler(args)
+        except ValueError as exc:  # bad input (unknown activation, invalid parameter, ...)
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            print(f"nntheory {args.command}: error: {message}", file=sys.stderr)
+            return 2
+
+    return quiet_pipe_and_interrupt(run)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -58,6 +59,9 @@ __all__ = [
 ]
 
 PASS, FAIL, ERROR = "PASS", "FAIL", "ERROR"
+
+_UMASK = os.umask(0)  # read once (os.umask can only be read by setting it)
+os.umask(_UMASK)
 
 #: keys every record.json has (ARCHITECTURE.md contract, plus ``summary``)
 RECORD_KEYS = (
@@ -146,6 +150,7 @@ def _atomic_write_bytes(path: Path, writer) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; records are for everyone to read
         with os.fdopen(fd, "wb") as fh:
             writer(fh)
             fh.flush()
@@ -307,7 +312,10 @@ def run_claims(claims: list[registry.Claim], *, mode: str = "quick", seed: int =
                 results[claim.id] = run_one(claim, mode, seed, out_dir)
                 bar.update(1)
         else:
-            with cf.ProcessPoolExecutor(max_workers=min(jobs, len(claims))) as pool:
+            pool = cf.ProcessPoolExecutor(max_workers=min(jobs, len(claims)),
+                                          initializer=_worker_init, initargs=(os.getpid(),))
+            previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+            try:
                 futures = {pool.submit(run_one, c, mode, seed, out_dir): c for c in claims}
                 for future in cf.as_completed(futures):
                     claim = futures[future]
@@ -317,9 +325,38 @@ def run_claims(claims: list[registry.Claim], *, mode: str = "quick", seed: int =
                         results[claim.id] = _worker_failure(claim, mode, seed, out_dir, exc)
                     bar.set_postfix_str(claim.id)
                     bar.update(1)
+            except BaseException:
+                # interrupted (SIGINT / SIGTERM): stop the workers now; their unfinished
+                # records leave nothing behind (atomic writes, SystemExit in the worker)
+                for process in list(getattr(pool, "_processes", {}).values()):
+                    process.terminate()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+            pool.shutdown(wait=True)
     finally:
         bar.close()
     return [results[c.id] for c in claims]
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _worker_init(parent_pid: int) -> None:
+    """In each worker: SIGTERM unwinds (so temporary files are removed), and a watchdog
+    ends the worker if its parent disappears (killed with SIGKILL, say)."""
+    import threading
+
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watchdog").start()
 
 
 def _worker_failure(claim, mode, seed, out_dir, exc) -> dict:
@@ -473,4 +510,19 @@ def main(argv: list[str] | None = None) -> int:
         description="Check the claims of the papers in papers/ by computation.",
     ))
     args = parser.parse_args(argv)
-    return run_from_args(args, prog="python -m verify")
+    return quiet_pipe_and_interrupt(lambda: run_from_args(args, prog="python -m verify"))
+
+
+def quiet_pipe_and_interrupt(run) -> int:
+    """Run ``run()``; output piped into e.g. ``head`` that closed early is not an error
+    (exit 0, no traceback); an interrupt exits with 130 after the workers have stopped."""
+    try:
+        return run()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted: finished records are in place, unfinished ones left nothing",
+              file=sys.stderr)
+        return 130
