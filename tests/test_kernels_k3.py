@@ -81,6 +81,19 @@ def test_wrong_correlation_map_fails():
     assert not r.passed
 
 
+def test_one_percent_variance_error_in_the_correlation_map_fails():
+    # the map evaluated at q = 1.01 instead of 1: rho* moves by ~1e-3, which the derived
+    # final-gap bound (~1e-7 for GELU, ~3e-5 for ELU) resolves; the old fixed 1e-3 did not
+    def wrong(name, rho, sigma_w):
+        return fp.correlation_map(name, rho, sigma_w=sigma_w, sigma_b=0, q=1.01)
+
+    r = K.compute("quick", correlation_map=wrong, **SMALL)
+    assert not r.passed
+    for name in K.ACTIVATIONS:
+        assert not r.tolerance[f"{name}_final_gap"]["passed"]
+        assert r.measured[f"{name}_final_gap"] < 2e-3  # a small error, not a gross one
+
+
 def test_wrong_network_sigma_fails():
     # networks built with sigma_w 4% above ELU's sigma* drift away from the recursion
     r = K.compute("quick", network_sigma_w={"elu": 1.3}, **SMALL)
