@@ -86,6 +86,7 @@ def smooth_part(name, layers, correlation_map=None):
     # rounding of rho (eps |rho*| in each of two gaps)
     window = np.abs(gaps[late][usable]) if usable.any() else np.array([np.inf])
     return {"sigma_star": sw, "rho_star": rho_star, "rhos": rhos, "curvature": curvature,
+            "half_gap": abs(gaps[half]),
             "final_gap_bound": 2 * abs(gaps[half]) * (abs(slope) + abs(curvature) * abs(
                 gaps[half])) ** (layers - half) + 1e-14,
             "contraction_atol": abs(curvature) * window.max() + 4 * 2.2e-16 * abs(
@@ -166,6 +167,9 @@ def compute(run):
         checks.holds(f"{name}_stable_rho_star", s["rho_star"] < 1 and abs(s["slope"]) < 1
                      and s["chi1"] > 1, "rho* < 1, |C'(rho*)| < 1, chi1 > 1",
                      measured={k: s[k] for k in ("rho_star", "slope", "chi1", "sigma_star")})
+        checks.at_most(f"{name}_linear_regime", abs(s["curvature"]) * s["half_gap"],
+                       (1 - abs(s["slope"])) / 2, source="|C''| |g_(L/2)| <= (1 - |C'|)/2: the "
+                       "second half contracts, so the Taylor bounds below hold")
         checks.at_most(f"{name}_final_gap", s["final_gap"], s["final_gap_bound"],
                        source="2 |g_L/2| (|C'| + |C''| |g_L/2|)^(L/2) + 1e-14 (Taylor, C'')")
         checks.within(f"{name}_contraction", s["contraction"], s["slope"],
