@@ -1128,8 +1128,9 @@ def eoc_depth_asymptotics(activation, order=3):
     ``delta``), ``chi_c`` (series in ``delta``), ``xi_c_delta_coefficient`` (A),
     ``xi_c_epsilon_coefficient`` (:math:`A\sigma_w^{*2}/4`), ``xi_c_relative_correction``
     (the :math:`O(\varepsilon)` relative correction coefficient ``c``:
-    :math:`\xi_c = \text{leading}\cdot(1 + c\,\varepsilon + O(\varepsilon^2))`), and
-    the symbols ``delta``, ``epsilon``.
+    :math:`\xi_c = \text{leading}\cdot(1 + c\,\varepsilon + c_2\varepsilon^2 +
+    O(\varepsilon^3))`), for ``order >= 4`` also ``xi_c_second_correction`` (:math:`c_2`),
+    and the symbols ``delta``, ``epsilon``.
     """
     act = resolve(activation)
     if sp.simplify(act.expr.subs(x, -x) + act.expr) != 0:
@@ -1175,7 +1176,7 @@ def eoc_depth_asymptotics(activation, order=3):
     # xi = (A sw*^2/4) eps^-2 (1 - (1 + 2 next/lead) eps/sw* + O(eps^2))
     coefficient = sp.simplify(A * w_star / 4)
     correction = sp.simplify(-(1 + 2 * next_ / lead) / sw_star)
-    return {
+    out = {
         "w_star": w_star,
         "q_star": q_series,
         "chi_c": chi_c,
@@ -1185,6 +1186,13 @@ def eoc_depth_asymptotics(activation, order=3):
         "delta": delta,
         "epsilon": eps,
     }
+    if order >= 4:
+        # the O(eps^2) relative term, from the exact series of xi = -1/log chi_c in eps with
+        # delta = 2 eps/sw* + eps^2/sw*^2 (chi_c to delta^4 is enough)
+        xi = -1 / sp.log(chi_c.subs(delta, 2 * eps / sw_star + eps**2 / w_star))
+        terms = sp.series(xi * eps**2, eps, 0, 3).removeO()
+        out["xi_c_second_correction"] = sp.simplify(terms.coeff(eps, 2) / coefficient)
+    return out
 
 
 # ---------------------------------------------------------------------------

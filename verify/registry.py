@@ -132,20 +132,23 @@ CLAIMS: list[Claim] = [
         statement=(
             "edge of chaos: at sigma_b=0 the critical sigma_w^2 is 1 (tanh) and pi/4 (erf), "
             "derived in SymPy; xi_c = -1/log chi_c diverges as (3 sigma_w*^2/2)/(sigma_w - "
-            "sigma_w*)^2 (SymPy expansion); EOC curves chi1=1 for tanh, erf, ELU, GELU"
+            "sigma_w*)^2 (1 + c1 eps + c2 eps^2) (SymPy expansion); EOC curves chi1=1 for "
+            "tanh, erf, ELU, GELU"
         ),
         tolerance=(
-            "exact symbolic equality of sigma_w*^2; computed xi_c within 10% of the asymptote at "
-            "three distances (the SymPy O(eps) correction is <= 3.3% there); EOC points give "
-            "chi1 = 1 to 1e-9 by an independent route"
+            "exact symbolic equality of sigma_w*^2 and the length map's bifurcation 0.1% either "
+            "side; computed xi_c within half the SymPy eps^2 term of the series to eps^2 at "
+            "three distances (the O(eps^3) rest is smaller); EOC points give chi1 = 1 and "
+            "q* = L(q*) to 1e-9 by an independent route (float64 panel quadrature of the raw "
+            "expectations E[s'^2], E[s^2])"
         ),
         detects=(
-            "a wrong critical sigma_w^2 (exact symbolic comparison; FAIL test 4/5 for erf); an "
-            "asymptotic constant off by more than 10% (FAIL test: a factor 2); edge-of-chaos "
-            "points off chi1 = 1 by more than 1e-9. Cannot see: a constant off by less than "
-            "about 7% (the 10% band minus the 3.3% O(eps) correction)"
+            "a wrong critical sigma_w^2 (exact; FAIL test 4/5 for erf); the asymptotic constant "
+            "off by 0.1% (FAIL test; 10x its tolerance); an edge-of-chaos curve computed with "
+            "E[s'^2] 5% too large (FAIL test: chi1 = 1/1.05 by quadrature). Cannot see: errors "
+            "shared by the activation's expression itself (all routes start from it)"
         ),
-        runtime_quick_s=15.0,
+        runtime_quick_s=12.0,
         runtime_full_s=60.0,
     ),
 ]
