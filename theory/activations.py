@@ -530,14 +530,25 @@ def parse_activation_string(text: str, var: str = "x") -> sp.Expr:
 
     if not isinstance(text, str) or not text.strip():
         raise ValueError("activation expression must be a non-empty string")
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ValueError(f"activation expression is {len(text)} characters long (at most "
+                         f"{MAX_EXPRESSION_LENGTH}): {_quote(text)}")
     if not var.isidentifier() or var.startswith("_"):
         raise ValueError(f"var must be a plain identifier, got {var!r}")
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
     except (tokenize.TokenError, IndentationError) as exc:
-        raise ValueError(f"cannot parse activation expression {text!r}: {exc}") from None
+        raise ValueError(f"cannot parse activation expression {_quote(text)}: {exc}") from None
     allowed = set(_SAFE_FUNCTIONS) | {var}
+    depth = 0
     for tok in tokens:
+        if tok.type == tokenize.OP and tok.string == "(":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ValueError(f"activation expression nests parentheses deeper than "
+                                 f"{MAX_NESTING}: {_quote(text)}")
+        elif tok.type == tokenize.OP and tok.string == ")":
+            depth -= 1
         if tok.type == tokenize.NAME and tok.string not in allowed:
             raise ValueError(
                 f"name {tok.string!r} is not allowed in an activation expression; allowed: "
@@ -556,22 +567,94 @@ def parse_activation_string(text: str, var: str = "x") -> sp.Expr:
             text,
             local_dict=local,
             global_dict={"__builtins__": {}, "Symbol": sp.Symbol, "Integer": sp.Integer,
-                         "Float": sp.Float, "Rational": sp.Rational},
+                         "Float": sp.Float, "Rational": sp.Rational, "Add": sp.Add,
+                         "Mul": sp.Mul, "Pow": sp.Pow},
             transformations=standard_transformations
             + (convert_xor, implicit_multiplication_application),
+            evaluate=False,
         )
+        if isinstance(expr, sp.Basic):
+            _check_numeric_powers(expr)
+            expr = expr.doit() if isinstance(expr, sp.Expr) else expr
+    except ValueError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any parser failure becomes a clear ValueError
-        raise ValueError(f"cannot parse activation expression {text!r}: {exc}") from None
+        raise ValueError(f"cannot parse activation expression {_quote(text)}: "
+                         f"{_quote(exc, 80)}") from None
     return _check_expression(expr)
 
 
+#: bounds on user input: longer strings, deeper nesting or larger powers of numbers are
+#: refused at once (SymPy would evaluate 9**9**9 at parse time and never return)
+MAX_EXPRESSION_LENGTH = 500
+MAX_NESTING = 40
+MAX_NUMERIC_EXPONENT = 64
+
+
+def _quote(text, limit: int = 40) -> str:
+    """A short, safe quotation of user input for error messages."""
+    text = str(text)
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _check_numeric_powers(expr) -> None:
+    """Refuse powers with a numeric exponent beyond MAX_NUMERIC_EXPONENT (bottom-up, on the
+    unevaluated tree, so nothing huge is ever computed)."""
+    for node in sp.postorder_traversal(expr):
+        if isinstance(node, sp.Pow) and node.exp.is_number:
+            exponent = node.exp if node.exp.is_Atom else node.exp.doit()
+            if exponent.is_number and abs(complex(sp.N(exponent, 15))) > MAX_NUMERIC_EXPONENT:
+                raise ValueError(f"numeric exponent {_quote(sp.sstr(node.exp))} is larger than "
+                                 f"{MAX_NUMERIC_EXPONENT} in an activation expression")
+
+
+def _finite_on_reals(expr) -> bool | None:
+    """True if ``expr`` is finite and real for every real x (proved by SymPy's
+    continuous_domain, piece by piece for Piecewise), False if a point of the real line
+    is not in its domain, None if SymPy cannot decide."""
+    from sympy.calculus.util import continuous_domain
+
+    if isinstance(expr, sp.Piecewise):
+        verdicts = [_finite_on_reals(piece) for piece, _ in expr.args]
+        return False if False in verdicts else (None if None in verdicts else True)
+    try:
+        return continuous_domain(expr, x, sp.S.Reals) == sp.S.Reals
+    except (NotImplementedError, ValueError, TypeError):
+        return None
+
+
 def _check_expression(expr) -> sp.Expr:
-    expr = sp.sympify(expr)
+    """A real expression in x that is finite on the whole real line, or a ValueError."""
+    if expr is None or isinstance(expr, (bool, sp.logic.boolalg.Boolean)):
+        raise ValueError(f"activation expression must be a real expression in x, got {expr!r}")
+    try:
+        expr = sp.sympify(expr)
+    except (sp.SympifyError, TypeError) as exc:
+        raise ValueError(f"activation expression {_quote(expr)} is not a SymPy expression: "
+                         f"{exc}") from None
+    if not isinstance(expr, sp.Expr):
+        raise ValueError(f"activation expression must be one real expression in x, got "
+                         f"{type(expr).__name__} {_quote(sp.sstr(expr))}")
     extra = expr.free_symbols - {x}
     if extra:
         raise ValueError(
             f"activation expression may only depend on x, found {sorted(map(str, extra))}"
         )
+    if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan, sp.I):
+        raise ValueError(f"activation expression {_quote(sp.sstr(expr))} is not finite and real "
+                         "(it contains oo, zoo, nan or I)")
+    finite = _finite_on_reals(expr)
+    if finite is False:
+        raise ValueError(f"activation expression {_quote(sp.sstr(expr))} is not finite and real "
+                         "on the whole real line (e.g. 1/x, log(x), sqrt(x)); its Gaussian "
+                         "expectations would not exist")
+    if finite is None:  # SymPy cannot decide: sample the line, kinks included
+        points = [sp.Rational(k, 4) for k in range(-40, 41)] + list(find_kinks(expr))
+        for p in points:
+            value = complex(sp.N(expr.subs(x, p), 15))
+            if not (abs(value.imag) == 0 and abs(value.real) < float("inf")):
+                raise ValueError(f"activation expression {_quote(sp.sstr(expr))} is not finite "
+                                 f"and real at x = {p}")
     return expr
 
 
@@ -621,6 +704,9 @@ def register(name: str, expr, var: str = "x", *, overwrite: bool = False) -> Act
     if isinstance(expr, str):
         sym = parse_activation_string(expr, var)
     else:
+        if expr is None or not isinstance(expr, (sp.Basic, int, float)):
+            raise ValueError(f"expr must be a SymPy expression in {var} or a string, got "
+                             f"{type(expr).__name__}")
         sym = sp.sympify(expr)
         if var != "x":
             sym = sym.subs(sp.Symbol(var), x).subs(sp.Symbol(var, real=True), x)
