@@ -312,17 +312,18 @@ class _Erf:
 
 
 class _Gelu:
-    r"""GELU :math:`x\Phi(x)` (Tsuchida et al. 2021), with
-    :math:`P=(1+q_{11})(1+q_{22})`, :math:`\delta^2 = P - q_{12}^2 = 1+q_{11}+q_{22}
-    + q_{11}q_{22}(1-\rho)(1+\rho)`, :math:`N = q_{12}^2 + q_{11}q_{22}\delta^2`:
+    r"""GELU :math:`x\Phi(x)` (Tsuchida et al. 2021) in the registry's scale-free form
+    (:func:`theory.activations._gelu`): with :math:`a_i = q_{ii}/(1+q_{ii})`,
+    :math:`b_i = 1/(1+q_{ii})`, :math:`c = \rho\sqrt{a_1a_2}`,
+    :math:`t^2 = 1 - c^2 = b_1b_2 + a_1b_2 + b_1a_2 + a_1a_2(1-\rho)(1+\rho)`:
 
-    .. math:: \mathbb E[\sigma\sigma] = \frac{q_{12}}4 + \frac1{2\pi}\Big[q_{12}
-              \arctan\frac{q_{12}}\delta + \frac{N}{P\delta}\Big],\quad
-              \mathbb E[\sigma'\sigma'] = \frac14 + \frac1{2\pi}\Big[\arctan\frac{q_{12}}\delta
-              + \frac{q_{12}}\delta + \frac{2q_{12}(1-q_{11}q_{22})}{P\delta}
-              + \frac{q_{12}N}{P\delta^3}\Big]
+    .. math:: \mathbb E[\sigma\sigma] = s_1s_2\Big[\frac\rho4 + \frac1{2\pi}\Big(\rho\arcsin c
+              + \sqrt{a_1a_2}\big(t + \frac{\rho^2b_1b_2}t\big)\Big)\Big],\quad
+              \mathbb E[\sigma'\sigma'] = \frac14 + \frac1{2\pi}\Big(\arcsin c + \frac ct
+              (3b_1b_2 + a_1b_2 + b_1a_2) + \frac{c^3b_1b_2}{t^3}\Big).
 
-    (the second is :math:`\partial_{q_{12}}` of the first: Price's theorem)."""
+    Every intermediate is O(1) or O(s1 s2), so the kernel is finite wherever its value is
+    (the textbook form overflows from q ~ 1e80); tests compare it with the registry."""
 
     expensive = False
     symmetric_exact = True
@@ -330,33 +331,27 @@ class _Gelu:
     def pair(self, s1, s2, q12, want_derivative, scale=1.0):
         rho = _correlation(s1, s2, q12)
         p1, p2 = s1 * s1, s2 * s2
-        prod = p1 * p2
-        delta2 = _one_minus_rho2(rho)
-        delta2 *= prod
-        delta2 += p1 + p2 + 1.0
-        delta = np.sqrt(delta2)
-        P = (1.0 + p1) * (1.0 + p2)
-        Pdelta = P * delta
-        ratio = q12 / delta
-        at = np.arctan(ratio)
-        N = prod * delta2
-        N += q12 * q12
-        k = q12 * at
-        k += N / Pdelta
+        b1, b2 = 1.0 / (1.0 + p1), 1.0 / (1.0 + p2)
+        a1, a2 = p1 * b1, p2 * b2
+        bb, cross = b1 * b2, a1 * b2 + b1 * a2
+        aa = a1 * a2
+        root_aa = np.sqrt(aa)
+        c = rho * root_aa
+        t = np.sqrt(bb + cross + aa * _one_minus_rho2(rho))
+        arc = np.arctan2(c, t)  # arcsin c, well conditioned as c -> 1
+        k = rho * arc
+        k += root_aa * (t + rho * rho * bb / t)
         k *= 1.0 / _TWO_PI
-        k += 0.25 * q12
+        k += 0.25 * rho
+        k *= s1 * s2 * scale
         kd = None
         if want_derivative:
-            kd = at
-            kd += ratio
-            kd += 2.0 * q12 * (1.0 - prod) / Pdelta
-            kd += q12 * N / (Pdelta * delta2)
+            t2 = bb + cross + aa * _one_minus_rho2(rho)  # bb / t^2 <= 1: no 0/0 on underflow
+            kd = arc + c / t * (3.0 * bb + cross) + c**3 * (bb / t2) / t
             kd *= 1.0 / _TWO_PI
             kd += 0.25
             if scale != 1.0:
                 kd *= scale
-        if scale != 1.0:
-            k *= scale
         return k, kd
 
     def diag(self, q, want_derivative):

@@ -108,7 +108,7 @@ def check_covariance(q11, q12, q22, *, names=("q11", "q12", "q22"), rtol=None):
     for name, arr in ((names[0], a), (names[2], c)):
         if np.any(arr < 0):
             raise ValueError(f"{name} (a variance) must be >= 0, got min {arr.min()!r}")
-    bound = np.sqrt(a * c)
+    bound = np.sqrt(a) * np.sqrt(c)  # not sqrt(a c): that overflows for variances > 1e154
     slack = (64 * np.finfo(float).eps if rtol is None else rtol) * np.maximum(bound, np.abs(b))
     if np.any(np.abs(b) > bound + slack):
         i = np.unravel_index(np.argmax(np.abs(b) - bound), b.shape)

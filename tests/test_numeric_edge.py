@@ -1,0 +1,82 @@
+"""Numbers at the edge of the float64 range are right or refused, never silently wrong
+(sin/cos at large variance, GELU at huge variance, the stable GELU form)."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+
+import numerics.kernels as nk
+from theory import fixedpoints as fp
+from theory.activations import get, q11, q12, q22
+from theory.dual import dual_diagonal, dual_kernel
+
+
+@pytest.mark.parametrize("name", ["sin", "cos"])
+@pytest.mark.parametrize("q", [10.0, 100.0, 1500.0, 1e6])
+def test_trig_kernels_decay_exactly(name, q):
+    # E[sin u sin v] = e^{-(q11+q22)/2} sinh(q12): below the float64 range it is 0, never the
+    # aliased Gauss-Hermite value (-0.067 at q = 1e6 before)
+    with mpmath.workdps(30):
+        m, r = mpmath.mpf(q), mpmath.mpf(0.3) * q
+        sinh_part = (mpmath.exp(r - m) - mpmath.exp(-r - m)) / 2
+        cosh_part = (mpmath.exp(r - m) + mpmath.exp(-r - m)) / 2
+    want = {"sin": (sinh_part, cosh_part), "cos": (cosh_part, sinh_part)}[name]
+    for derivative, ref in zip((False, True), want, strict=True):
+        got = nk.dual_kernel(name, q, 0.3 * q, q, derivative=derivative)
+        assert got == pytest.approx(float(ref), rel=1e-12, abs=1e-300)
+
+
+def test_trig_nngp_at_large_inputs_is_exact_zero_off_the_diagonal():
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    x *= math.sqrt(1800 * 3) / np.linalg.norm(x, axis=1, keepdims=True)
+    K = nk.nngp(x, activation="sin", hidden_layers=1, sigma_w=1.0, sigma_b=0.0)
+    off = K[~np.eye(4, dtype=bool)]
+    assert np.all(np.abs(off) < 1e-60)  # true values ~1e-391 .. 1e-60, never -3.7e-5
+
+
+@pytest.mark.parametrize("q", [1.0, 1e10, 1e26, 1e80, 1e103, 1e150, 1e300])
+def test_gelu_is_finite_and_right_at_huge_variance(q):
+    for rho in (0.3, 1.0):
+        for derivative in (False, True):
+            got = nk.dual_kernel("gelu", q, rho * q, q, derivative=derivative)
+            ref = dual_kernel("gelu", q, rho * q, q, derivative=derivative, dps=40)
+            assert math.isfinite(got)
+            assert got == pytest.approx(float(ref), rel=1e-13)
+    assert float(dual_diagonal("gelu", q, dps=30)) == pytest.approx(
+        float(dual_kernel("gelu", q, q, q, dps=40)), rel=1e-25)
+
+
+def test_gelu_deep_gram_at_huge_inputs_is_finite():
+    x = np.random.default_rng(0).normal(size=(5, 3)) * 1e40
+    K = nk.ntk(x, activation="gelu", hidden_layers=3, sigma_w=1.5, sigma_b=0.1)
+    assert np.all(np.isfinite(K))
+
+
+def test_gelu_theory_at_huge_variance_has_no_cancellation():
+    assert math.isfinite(fp.norm_preserving_sigma("gelu", 1e40))
+    assert fp.length_map("gelu", 1e150, sigma_w=1.0, sigma_b=0) == pytest.approx(5e149, rel=1e-12)
+
+
+def test_scale_free_gelu_equals_the_textbook_form_and_price():
+    """The registry's scale-free GELU kernel equals Tsuchida et al.'s textbook form, and its
+    derivative kernel is d/dq12 of it (Price's theorem), at random points to 35 digits."""
+    P = (1 + q11) * (1 + q22)
+    delta = sp.sqrt(P - q12**2)
+    textbook = q12 / 4 + (q12 * sp.atan(q12 / delta)
+                          + (q12**2 + q11 * q22 * delta**2) / (P * delta)) / (2 * sp.pi)
+    gelu = get("gelu")
+    price = sp.diff(gelu.dual, q12)
+    rng = np.random.default_rng(1)
+    for _ in range(6):
+        a, b = 10 ** rng.uniform(-2, 2, size=2)
+        r = rng.uniform(-0.999, 0.999)
+        at = {q11: sp.Float(a, 40), q22: sp.Float(b, 40), q12: sp.Float(r, 40) * sp.sqrt(
+            sp.Float(a, 40) * sp.Float(b, 40))}
+        value = gelu.dual.subs(at).evalf(40)
+        assert abs(value - textbook.subs(at).evalf(40)) < 1e-35 * (1 + abs(value))
+        assert abs(gelu.dual_derivative.subs(at).evalf(40) - price.subs(at).evalf(40)) < 1e-35
