@@ -322,6 +322,8 @@ def gaussian_diagonal(activation, q, *, derivative=False, order=None, method="au
     f = activation_function(act, derivative=derivative)
     qa, _, _ = check_covariance(q, 0.0, q, names=("q", "0", "q"))
     shape = qa.shape
+    if qa.size == 0:  # an empty Gram matrix has an empty diagonal
+        return np.zeros(shape)
     s = np.sqrt(qa.ravel())
     with np.errstate(over="ignore", invalid="ignore"):
         if method == "hermite":

@@ -80,3 +80,11 @@ def test_scale_free_gelu_equals_the_textbook_form_and_price():
         value = gelu.dual.subs(at).evalf(40)
         assert abs(value - textbook.subs(at).evalf(40)) < 1e-35 * (1 + abs(value))
         assert abs(gelu.dual_derivative.subs(at).evalf(40) - price.subs(at).evalf(40)) < 1e-35
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "elu"])
+def test_empty_inputs_give_empty_grams(activation):
+    for kernel in (nk.nngp, nk.ntk):
+        K = kernel(np.zeros((0, 3)), activation=activation, hidden_layers=2, sigma_w=1.0,
+                   sigma_b=0.1)
+        assert K.shape == (0, 0)
