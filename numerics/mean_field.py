@@ -50,7 +50,9 @@ __all__ = [
     "first_variation",
     "label_noise_objective",
     "langevin",
+    "mixture_curvature",
     "objective",
+    "objective_from_kernel",
     "particle_drift",
     "predict",
     "regularized_objective",
@@ -117,6 +119,25 @@ def objective(W, X, y, lam_a):
     K = feature_kernel(W, X)
     return lam_a * np.einsum("j,...j->...", y, _solve(K, np.broadcast_to(
         y, K.shape[:-1])[..., None], lam_a)[..., 0])
+
+
+def objective_from_kernel(K, y, lam_a):
+    r""":math:`\lambda_a y^\top (K + n\lambda_a I)^{-1} y` for a kernel matrix (batched)."""
+    K, y = np.asarray(K, dtype=float), np.asarray(y, dtype=float)
+    lam_a = _positive(lam_a, "lam_a")
+    rhs = y + np.zeros(K.shape[:-1])
+    return lam_a * np.sum(rhs * _solve(K, rhs[..., None], lam_a)[..., 0], axis=-1)
+
+
+def mixture_curvature(K0, K1, y, lam_a):
+    r"""Exact :math:`\frac{d^2}{dt^2} G((1-t)\mu_0 + t\mu_1)` at :math:`t = 0`:
+    :math:`2\lambda_a\,\beta^\top \Delta A \Delta\beta \ge 0`, :math:`\Delta = K_1 - K_0`
+    (the kernel is linear in the measure, so this is the curvature along the segment)."""
+    K0, K1, y = (np.asarray(a, dtype=float) for a in (K0, K1, y))
+    lam_a = _positive(lam_a, "lam_a")
+    beta = _solve(K0, y, lam_a)
+    v = (K1 - K0) @ beta
+    return 2 * lam_a * v @ _solve(K0, v, lam_a)
 
 
 def regularized_objective(W, X, y, lam_a, lam_w):
