@@ -235,6 +235,7 @@ class MFLDResult:
     df: np.ndarray
     alignment: np.ndarray
     time_average: np.ndarray
+    time_average_G: np.ndarray
     W: np.ndarray
 
 
@@ -243,13 +244,16 @@ def _label_noise(rng, s, shape):
 
 
 def langevin(W0, X, y, *, lam_a, lam_w, temperature, eta, steps, rng, label_noise=0.0,
-             procedure="refit", record_every=None, burn_in=None) -> MFLDResult:
+             procedure="refit", record_every=None, burn_in=None,
+             alignment_target=None) -> MFLDResult:
     r"""Discretized mean-field Langevin over the particles ``W0`` (``(..., N, p)``,
     replicas on the leading axes). ``rng``: a NumPy Generator (noise and labels).
     ``record_every`` (default ``steps // 100``) sets where G, df and alignment are
-    recorded; ``burn_in`` (default ``steps // 2``) where the time average starts."""
+    recorded; ``burn_in`` (default ``steps // 2``) where the time average starts;
+    ``alignment_target``: the labels the alignment is measured against (default ``y``)."""
     W, X, y = _data(W0, X, y)
     W = W.copy()
+    target = y if alignment_target is None else np.asarray(alignment_target, dtype=float)
     lam_a, eta = _positive(lam_a, "lam_a"), _positive(eta, "eta")
     temperature, s = _nonneg(temperature, "temperature"), _nonneg(label_noise, "label_noise")
     steps = int(steps)
@@ -261,28 +265,30 @@ def langevin(W0, X, y, *, lam_a, lam_w, temperature, eta, steps, rng, label_nois
         raise ValueError(f"burn_in must be in [0, steps), got {burn}")
     noise_scale = math.sqrt(2 * eta * temperature)
     rec_steps, rec_G, rec_V, rec_df, rec_al = [], [], [], [], []
-    total = np.zeros(W.shape[:-2])
+    total = np.zeros((2,) + W.shape[:-2])
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):  # small matrices
         for k in range(steps + 1):
             _langevin_step(k, steps, W, X, y, lam_a, lam_w, eta, noise_scale, s, procedure, rng,
-                           burn, every, total, (rec_steps, rec_G, rec_V, rec_df, rec_al))
+                           burn, every, total, (rec_steps, rec_G, rec_V, rec_df, rec_al),
+                           target)
     return MFLDResult(np.array(rec_steps), np.array(rec_G), np.array(rec_V), np.array(rec_df),
-                      np.array(rec_al), total / (steps - burn), W)
+                      np.array(rec_al), total[0] / (steps - burn), total[1] / (steps - burn), W)
 
 
 def _langevin_step(k, steps, W, X, y, lam_a, lam_w, eta, noise_scale, s, procedure, rng, burn,
-                   every, total, records):
+                   every, total, records, target):
     eps = _label_noise(rng, s, W.shape[:-2] + (X.shape[0],)) if k < steps else None
     drift, G = particle_drift(W, X, y, lam_a, lam_w, eps, procedure)
     if not np.all(np.isfinite(G)):
         raise ArithmeticError(f"mean-field Langevin diverged at step {k}")
     V = G + lam_w * np.mean(np.sum(W**2, axis=-1), axis=-1)
     if k > burn:
-        total += V
+        total[0] += V
+        total[1] += G
     if k % every == 0 or k == steps:
         K = feature_kernel(W, X)
         for store, value in zip(records, (k, G, V, degrees_of_freedom(K, lam_a),
-                                          alignment(K, y)), strict=True):
+                                          alignment(K, target)), strict=True):
             store.append(value)
     if k < steps:
         W -= eta * drift
@@ -291,19 +297,26 @@ def _langevin_step(k, steps, W, X, y, lam_a, lam_w, eta, noise_scale, s, procedu
 
 
 def coupled_langevin(W0, X, y, *, lam_a, lam_w, temperature, eta, levels, time, rng,
-                     burn_in_time) -> np.ndarray:
-    r"""Time averages of :math:`G + \lambda_w\mathbb E|w|^2` under step sizes
+                     burn_in_time, observable="G", noise_exponent=0.5) -> np.ndarray:
+    r"""Time averages of ``observable`` (``"G"`` or ``"regularized"``,
+    :math:`G + \lambda_w\mathbb E|w|^2`) under step sizes
     :math:`\eta, \eta/2, ..., \eta/2^{L-1}` (``levels`` = L) driven by the same Brownian
     path (synchronous coupling, as in multilevel Monte Carlo: a step of size
     :math:`2^k\eta_{\rm fine}` uses the sum of its :math:`2^k` fine increments), so the
     differences between levels, the time-discretization bias, have a small variance.
-    Returns shape ``(levels, *replicas)`` (level 0 = the largest step)."""
+    Returns shape ``(levels, *replicas)`` (level 0 = the largest step).
+    ``noise_exponent`` q scales a step's noise as :math:`\sqrt{2\lambda}\,h^q` (q = 1/2 is
+    Euler-Maruyama; another q is a deliberately wrong scheme whose temperature drifts
+    with the step size)."""
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):  # small matrices
         return _coupled(W0, X, y, lam_a, lam_w, temperature, eta, levels, time, rng,
-                        burn_in_time)
+                        burn_in_time, observable, noise_exponent)
 
 
-def _coupled(W0, X, y, lam_a, lam_w, temperature, eta, levels, time, rng, burn_in_time):
+def _coupled(W0, X, y, lam_a, lam_w, temperature, eta, levels, time, rng, burn_in_time,
+             observable, noise_exponent):
+    if observable not in ("G", "regularized"):
+        raise ValueError(f"observable must be 'G' or 'regularized', got {observable!r}")
     W, X, y = _data(W0, X, y)
     eta = _positive(eta, "eta")
     levels = int(levels)
@@ -324,11 +337,13 @@ def _coupled(W0, X, y, lam_a, lam_w, temperature, eta, levels, time, rng, burn_i
             if k % stride == 0:
                 drift, G = particle_drift(Ws[lev], X, y, lam_a, lam_w)
                 if k >= start:
-                    totals[lev] += G + lam_w * np.mean(np.sum(Ws[lev] ** 2, axis=-1), axis=-1)
+                    totals[lev] += G if observable == "G" else G + lam_w * np.mean(
+                        np.sum(Ws[lev] ** 2, axis=-1), axis=-1)
                     counts[lev] += 1
                 Ws[lev] -= stride * fine * drift
             acc[lev] += xi
             if (k + 1) % stride == 0:
-                Ws[lev] += math.sqrt(2 * temperature) * acc[lev]
+                h = stride * fine  # sum of stride fine increments ~ sqrt(h) N(0, I)
+                Ws[lev] += math.sqrt(2 * temperature) * h ** (noise_exponent - 0.5) * acc[lev]
                 acc[lev][...] = 0.0
     return totals / counts.reshape((levels,) + (1,) * (W.ndim - 2))

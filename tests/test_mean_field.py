@@ -138,7 +138,8 @@ def test_langevin_label_noise_runs_and_uses_rng():
 def test_coupled_langevin_finest_level_equals_plain_run_without_noise():
     rng, X, y, W = _problem(n=20, N=16)
     out = mf.coupled_langevin(W, X, y, lam_a=0.25, lam_w=0.01, temperature=0.0, eta=0.4,
-                              levels=2, time=4.0, rng=rng, burn_in_time=2.0)
+                              levels=2, time=4.0, rng=rng, burn_in_time=2.0,
+                              observable="regularized")
     plain = mf.langevin(W, X, y, lam_a=0.25, lam_w=0.01, temperature=0.0, eta=0.2, steps=20,
                         rng=rng, burn_in=9)
     # plain averages steps 10..20 (11 points, incl. the last); coupled averages steps 10..19
