@@ -56,6 +56,7 @@ __all__ = [
     "particle_drift",
     "predict",
     "regularized_objective",
+    "ridge_predict",
 ]
 
 PROCEDURES = ("refit", "naive")
@@ -157,6 +158,9 @@ def label_noise_objective(W, X, y, eps, lam_a, procedure="refit"):
     lam_a, eps = _positive(lam_a, "lam_a"), np.asarray(eps, dtype=float)
     K = feature_kernel(W, X)
     left = y - eps if procedure == "refit" else y + eps
+    if K.ndim == 2:  # one measure, many noise draws: one solve with a matrix right side
+        right = (y + eps).reshape(-1, len(y)).T
+        return lam_a * np.sum(left * _solve(K, right, lam_a).T.reshape(left.shape), axis=-1)
     right = y + eps + np.zeros(K.shape[:-1])  # broadcast noise and replicas
     return lam_a * np.sum(left * _solve(K, right[..., None], lam_a)[..., 0], axis=-1)
 
@@ -220,6 +224,13 @@ def predict(W, X, y, X_test, lam_a):
     K = feature_kernel(W, X)
     c = _solve(K, np.broadcast_to(y, K.shape[:-1])[..., None], _positive(lam_a, "lam_a"))
     return (feature_kernel(W, X_test, X) @ c)[..., 0]
+
+
+def ridge_predict(K, K_test, y, lam_a):
+    r"""Kernel ridge regression from Gram matrices: :math:`K_{\rm test}(K + n\lambda_a I)^{-1}y`
+    (``K_test``: shape ``(n_test, n)``)."""
+    K, K_test = np.asarray(K, dtype=float), np.asarray(K_test, dtype=float)
+    return K_test @ _solve(K, np.asarray(y, dtype=float), _positive(lam_a, "lam_a"))
 
 
 @dataclass

@@ -145,3 +145,10 @@ def test_coupled_langevin_finest_level_equals_plain_run_without_noise():
     # plain averages steps 10..20 (11 points, incl. the last); coupled averages steps 10..19
     assert out.shape == (2,)
     assert abs(out[1] - plain.time_average) < 1e-2 * abs(out[1])
+
+
+def test_ridge_predict_matches_predict():
+    rng, X, y, W = _problem()
+    Z = mf.augment(rng.standard_normal((5, X.shape[1] - 1)))
+    K, Kz = mf.feature_kernel(W, X), mf.feature_kernel(W, Z, X)
+    assert np.allclose(mf.ridge_predict(K, Kz, y, 0.1), mf.predict(W, X, y, Z, 0.1))
