@@ -44,6 +44,7 @@ __all__ = [
     "label_noise_expectations",
     "latex_formulas",
     "objective_expression",
+    "particle_drift_expression",
     "refit_objective_expression",
     "ridge_reduction",
     "symbolic_kernel",
@@ -105,6 +106,26 @@ def first_variation_check(size: int = 2) -> dict:
     formula = -lam_a * ((h.T * beta)[0, 0]) ** 2
     return {"derivative": derivative, "formula": formula,
             "equal": sp.simplify(derivative - formula) == 0}
+
+
+def particle_drift_expression(size: int = 2, dim: int = 2):
+    r"""The particle drift derived by differentiating the first variation:
+    returns ``(w, X, y, K, drift, formula)`` for features :math:`\tanh\langle w, x_j\rangle`
+    with symbolic data ``X`` (``size x dim``), labels ``y`` and kernel ``K`` (symbols), where
+    ``drift`` is :math:`\nabla_w[\delta G/\delta\mu(w)]` by SymPy and ``formula`` the
+    closed form :math:`-2\lambda_a (h^\top\beta)\sum_j\beta_j(1 - h_j^2)x_j` used by
+    :func:`numerics.mean_field.particle_drift` (without the :math:`2\lambda_w w` term)."""
+    K, y = symbolic_kernel(size), _vector("y", size)
+    w = sp.Matrix(sp.symbols(f"w_0:{dim}", real=True))
+    X = sp.Matrix(size, dim, lambda j, p: sp.Symbol(f"x_{j}{p}", real=True))
+    h = sp.Matrix([sp.tanh((X[j, :] * w)[0, 0]) for j in range(size)])
+    beta = (K + size * lam_a * sp.eye(size)).inv() * y
+    variation = -lam_a * ((h.T * beta)[0, 0]) ** 2
+    drift = sp.Matrix([sp.diff(variation, wp) for wp in w])
+    hb = (h.T * beta)[0, 0]
+    formula = sp.Matrix([-2 * lam_a * hb * sum(beta[j] * (1 - h[j] ** 2) * X[j, p]
+                                               for j in range(size)) for p in range(dim)])
+    return w, X, y, K, drift, formula
 
 
 def _expect_quadratic(expr, eps):
