@@ -11,7 +11,8 @@ Blocks: ``claims`` (the paper's claims from ``verify.registry``, each marked
 implemented — with its verify command — or "not yet implemented", from
 ``verify.registry.CLAIMS``), ``formulas`` (kernels.md: LaTeX of every registry
 dual kernel and of the depth-L recursion, from :func:`theory.latex.latex_for`),
-``fixedpoints`` (kernels.md: ``verify.kernels_page.fixed_point_table_markdown()``)
+``fixedpoints`` (kernels.md: ``verify.kernels_page.fixed_point_table_markdown()``),
+``formulas`` of 002 (:func:`theory.odes.mean_field.latex_formulas`)
 and ``last-result`` (refreshed by ``python -m verify --update-papers`` only,
 never by this generator, and not tested).
 
@@ -260,12 +261,31 @@ def _fixedpoints_block() -> str:
     return kernels_page.fixed_point_table_markdown().strip("\n") + "\n"
 
 
+def _mean_field_formulas_block() -> str:
+    """Paper 002: the two-timescale objective, its first variation, df and the label-noise
+    expectations, printed from :func:`theory.odes.mean_field.latex_formulas`."""
+    from theory.odes.mean_field import latex_formulas
+
+    f = latex_formulas()
+    labels = {"objective": "Objective (second layer at its ridge optimum)",
+              "first_variation": "First variation (the particle drift is its gradient in w)",
+              "degrees_of_freedom": "Degrees of freedom",
+              "refit_expectation": "Label noise, second layer fitted on y + eps, loss on y",
+              "naive_expectation": "Label noise added inside G"}
+    lines = []
+    for key, label in labels.items():
+        lines += [f"{label} (`latex_formulas()['{key}']`):", "", f"$${f[key]}$$", ""]
+    return "\n".join(lines)
+
+
 def generated_blocks(paper: Paper) -> dict[str, str]:
     """The content of every generated block of a page except ``last-result``."""
     blocks = {"claims": _claims_block(paper)}
     if paper.key == "kernels":
         blocks["formulas"] = _formulas_block()
         blocks["fixedpoints"] = _fixedpoints_block()
+    if paper.key == "002":
+        blocks["formulas"] = _mean_field_formulas_block()
     return blocks
 
 

@@ -1,0 +1,360 @@
+r"""Two-timescale mean-field Langevin dynamics of a two-layer network (paper 002,
+Takakura & Suzuki, arXiv 2403.14917), in float64, batched over replicas.
+
+The formulas are those derived in :mod:`theory.odes.mean_field` (tests compare the two):
+particles :math:`w_1..w_N \in \mathbb R^p` (``W``, shape ``(..., N, p)``; leading axes
+are independent replicas), features :math:`h(x; w) = \tanh\langle w, x\rangle` on data
+``X`` (``(n, p)``; :func:`augment` appends a constant input so that a coordinate of
+:math:`w` acts as a bias), the feature kernel on the data
+:math:`K = \frac1N H H^\top`, :math:`H_{ji} = h(x_j; w_i)`, and
+
+.. math:: G(\mu_N) = \lambda_a\, y^\top (K + n\lambda_a I)^{-1} y,\qquad
+          \frac{\delta G}{\delta\mu}(w) = -\lambda_a (h(w)^\top\beta)^2,\quad
+          \beta = (K + n\lambda_a I)^{-1} y.
+
+Mean-field Langevin (:func:`langevin`), step :math:`\eta`, temperature :math:`\lambda`:
+
+.. math:: w_i \leftarrow w_i - \eta\,\nabla_w\Big[\frac{\delta G}{\delta\mu}(w_i)
+          + \lambda_w |w_i|^2\Big] + \sqrt{2\eta\lambda}\,\xi_i ,
+
+the gradient of the entropy-regularized objective
+:math:`G + \lambda_w\mathbb E|w|^2 + \lambda\,\mathrm{Ent}` in the Wasserstein sense. Note
+:math:`\nabla_{w_i} G(\mu_N) = \frac1N\nabla_w\frac{\delta G}{\delta\mu}(w_i)`.
+
+Label noise (``label_noise = s``, fresh :math:`\varepsilon\sim U[-s, s]^n` each step,
+variance :math:`s^2/3`): ``procedure="refit"`` follows the first variation of
+:math:`J_\varepsilon = \lambda_a (y-\varepsilon)^\top A (y+\varepsilon)`, an unbiased
+estimate of the first variation of :math:`G + \frac{s^2}{3n}\mathrm{df}` (the second
+layer fitted on the noisy labels, the loss on the clean ones);
+``procedure="naive"`` uses :math:`G` at :math:`y+\varepsilon`, whose mean is
+:math:`G - \frac{s^2}{3n}\mathrm{df}` + const. Both are this project's reconstruction;
+the paper's procedure could not be read.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import threadpoolctl
+
+__all__ = [
+    "MFLDResult",
+    "alignment",
+    "augment",
+    "coupled_langevin",
+    "degrees_of_freedom",
+    "feature_kernel",
+    "features",
+    "first_variation",
+    "label_noise_objective",
+    "langevin",
+    "mixture_curvature",
+    "objective",
+    "objective_from_kernel",
+    "particle_drift",
+    "predict",
+    "regularized_objective",
+    "ridge_predict",
+]
+
+PROCEDURES = ("refit", "naive")
+
+
+def _positive(value, name):
+    v = float(value)
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def _nonneg(value, name):
+    v = float(value)
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return v
+
+
+def _data(W, X, y=None):
+    W, X = np.asarray(W, dtype=float), np.asarray(X, dtype=float)
+    if W.ndim < 2 or X.ndim != 2 or W.shape[-1] != X.shape[1]:
+        raise ValueError(f"need W of shape (..., N, p) and X of shape (n, p), got {W.shape} "
+                         f"and {X.shape}")
+    if y is None:
+        return W, X
+    y = np.asarray(y, dtype=float)
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+    return W, X, y
+
+
+def augment(X):
+    """``X`` with a column of ones appended (a bias coordinate of every particle)."""
+    X = np.asarray(X, dtype=float)
+    return np.concatenate([X, np.ones((X.shape[0], 1))], axis=1)
+
+
+def features(W, X):
+    r""":math:`H_{ji} = \tanh\langle w_i, x_j\rangle`, shape ``(..., n, N)``."""
+    W, X = _data(W, X)
+    return np.swapaxes(np.tanh(W @ X.T), -1, -2)
+
+
+def feature_kernel(W, X, Z=None):
+    r""":math:`K(x, z) = \frac1N\sum_i h(x; w_i) h(z; w_i)` on ``X`` x ``Z`` (``Z = X``)."""
+    H = features(W, X)
+    Hz = H if Z is None else features(W, Z)
+    return H @ np.swapaxes(Hz, -1, -2) / H.shape[-1]
+
+
+def _solve(K, rhs, lam_a):
+    n = K.shape[-1]
+    return np.linalg.solve(K + n * lam_a * np.eye(n), rhs)
+
+
+def objective(W, X, y, lam_a):
+    r""":math:`G = \lambda_a y^\top (K + n\lambda_a I)^{-1} y` of the particle measure."""
+    W, X, y = _data(W, X, y)
+    lam_a = _positive(lam_a, "lam_a")
+    K = feature_kernel(W, X)
+    return lam_a * np.einsum("j,...j->...", y, _solve(K, np.broadcast_to(
+        y, K.shape[:-1])[..., None], lam_a)[..., 0])
+
+
+def objective_from_kernel(K, y, lam_a):
+    r""":math:`\lambda_a y^\top (K + n\lambda_a I)^{-1} y` for a kernel matrix (batched)."""
+    K, y = np.asarray(K, dtype=float), np.asarray(y, dtype=float)
+    lam_a = _positive(lam_a, "lam_a")
+    rhs = y + np.zeros(K.shape[:-1])
+    return lam_a * np.sum(rhs * _solve(K, rhs[..., None], lam_a)[..., 0], axis=-1)
+
+
+def mixture_curvature(K0, K1, y, lam_a):
+    r"""Exact :math:`\frac{d^2}{dt^2} G((1-t)\mu_0 + t\mu_1)` at :math:`t = 0`:
+    :math:`2\lambda_a\,\beta^\top \Delta A \Delta\beta \ge 0`, :math:`\Delta = K_1 - K_0`
+    (the kernel is linear in the measure, so this is the curvature along the segment)."""
+    K0, K1, y = (np.asarray(a, dtype=float) for a in (K0, K1, y))
+    lam_a = _positive(lam_a, "lam_a")
+    beta = _solve(K0, y, lam_a)
+    v = (K1 - K0) @ beta
+    return 2 * lam_a * v @ _solve(K0, v, lam_a)
+
+
+def regularized_objective(W, X, y, lam_a, lam_w):
+    r""":math:`G + \lambda_w\,\frac1N\sum_i |w_i|^2` (no entropy: undefined for particles)."""
+    W = np.asarray(W, dtype=float)
+    return objective(W, X, y, lam_a) + _nonneg(lam_w, "lam_w") * np.mean(
+        np.sum(W**2, axis=-1), axis=-1)
+
+
+def label_noise_objective(W, X, y, eps, lam_a, procedure="refit"):
+    r"""One draw of the label-noise objective: ``"refit"``
+    :math:`\lambda_a(y-\varepsilon)^\top A(y+\varepsilon)`, ``"naive"``
+    :math:`\lambda_a(y+\varepsilon)^\top A(y+\varepsilon)`."""
+    W, X, y = _data(W, X, y)
+    if procedure not in PROCEDURES:
+        raise ValueError(f"procedure must be one of {PROCEDURES}, got {procedure!r}")
+    lam_a, eps = _positive(lam_a, "lam_a"), np.asarray(eps, dtype=float)
+    K = feature_kernel(W, X)
+    left = y - eps if procedure == "refit" else y + eps
+    if K.ndim == 2:  # one measure, many noise draws: one solve with a matrix right side
+        right = (y + eps).reshape(-1, len(y)).T
+        return lam_a * np.sum(left * _solve(K, right, lam_a).T.reshape(left.shape), axis=-1)
+    right = y + eps + np.zeros(K.shape[:-1])  # broadcast noise and replicas
+    return lam_a * np.sum(left * _solve(K, right[..., None], lam_a)[..., 0], axis=-1)
+
+
+def first_variation(w, W, X, y, lam_a):
+    r""":math:`\frac{\delta G}{\delta\mu}(w) = -\lambda_a (h(w)^\top\beta)^2` at points ``w``
+    (shape ``(m, p)``) for one particle measure ``W`` (``(N, p)``)."""
+    W, X, y = _data(W, X, y)
+    if W.ndim != 2:
+        raise ValueError("first_variation takes one particle measure W of shape (N, p)")
+    beta = _solve(feature_kernel(W, X), y, _positive(lam_a, "lam_a"))
+    return -lam_a * (features(np.atleast_2d(w), X).T @ beta) ** 2
+
+
+def particle_drift(W, X, y, lam_a, lam_w, eps=None, procedure="refit"):
+    r"""``(drift, G)``: :math:`\nabla_w[\frac{\delta G}{\delta\mu} + \lambda_w|w|^2]` at every
+    particle (shape of ``W``) and the clean objective G. With label noise ``eps``
+    (shape ``(..., n)``) the first variation is that of the procedure's objective."""
+    W, X, y = _data(W, X, y)
+    lam_a, lam_w = _positive(lam_a, "lam_a"), _nonneg(lam_w, "lam_w")
+    H = features(W, X)
+    K = H @ np.swapaxes(H, -1, -2) / H.shape[-1]
+    Y = np.broadcast_to(y, K.shape[:-1])
+    if eps is None:
+        beta = _solve(K, Y[..., None], lam_a)[..., 0]
+        left = right = beta
+    else:
+        if procedure not in PROCEDURES:
+            raise ValueError(f"procedure must be one of {PROCEDURES}, got {procedure!r}")
+        sign = -1.0 if procedure == "refit" else 1.0
+        sol = _solve(K, np.stack([Y, Y + sign * eps, Y + eps], axis=-1), lam_a)
+        beta, left, right = sol[..., 0], sol[..., 1], sol[..., 2]
+    G = lam_a * np.sum(Y * beta, axis=-1)
+    Ht = np.swapaxes(H, -1, -2)  # (..., N, n), contiguous rows per particle
+    u = (Ht @ left[..., None])[..., 0]
+    v = (Ht @ right[..., None])[..., 0]
+    M = (1 - Ht**2) * (v[..., :, None] * left[..., None, :] + u[..., :, None] * right[..., None, :])
+    drift = -lam_a * (M @ X) + 2 * lam_w * W
+    return drift, G
+
+
+def degrees_of_freedom(K, lam_a):
+    r""":math:`\mathrm{df} = \mathrm{Tr}\,K(K + n\lambda_a I)^{-1}` (batched over leading axes)."""
+    K = np.asarray(K, dtype=float)
+    lam_a = _positive(lam_a, "lam_a")
+    ev = np.linalg.eigvalsh(K)
+    return np.sum(ev / (ev + K.shape[-1] * lam_a), axis=-1)
+
+
+def alignment(K, y):
+    r"""Kernel-target alignment :math:`y^\top K y / (\|K\|_F \|y\|^2)`."""
+    K, y = np.asarray(K, dtype=float), np.asarray(y, dtype=float)
+    return (np.einsum("j,...jk,k->...", y, K, y)
+            / (np.linalg.norm(K, axis=(-2, -1)) * np.dot(y, y)))
+
+
+def predict(W, X, y, X_test, lam_a):
+    r"""The network with its second layer at the ridge optimum:
+    :math:`f(z) = K(z, X)(K + n\lambda_a I)^{-1} y`, shape ``(..., n_test)``."""
+    W, X, y = _data(W, X, y)
+    K = feature_kernel(W, X)
+    c = _solve(K, np.broadcast_to(y, K.shape[:-1])[..., None], _positive(lam_a, "lam_a"))
+    return (feature_kernel(W, X_test, X) @ c)[..., 0]
+
+
+def ridge_predict(K, K_test, y, lam_a):
+    r"""Kernel ridge regression from Gram matrices: :math:`K_{\rm test}(K + n\lambda_a I)^{-1}y`
+    (``K_test``: shape ``(n_test, n)``)."""
+    K, K_test = np.asarray(K, dtype=float), np.asarray(K_test, dtype=float)
+    return K_test @ _solve(K, np.asarray(y, dtype=float), _positive(lam_a, "lam_a"))
+
+
+@dataclass
+class MFLDResult:
+    """Records of a run: ``steps`` recorded, ``G`` and ``regularized`` (G + lam_w E|w|^2)
+    per record (shape ``(records, *replicas)``), ``df`` and ``alignment`` of the kernel at
+    the records, the time average of ``regularized`` after ``burn_in`` steps
+    (``time_average``, per replica), and the final particles ``W``."""
+
+    steps: np.ndarray
+    G: np.ndarray
+    regularized: np.ndarray
+    df: np.ndarray
+    alignment: np.ndarray
+    time_average: np.ndarray
+    time_average_G: np.ndarray
+    W: np.ndarray
+
+
+def _label_noise(rng, s, shape):
+    return rng.uniform(-s, s, size=shape) if s > 0 else None
+
+
+def langevin(W0, X, y, *, lam_a, lam_w, temperature, eta, steps, rng, label_noise=0.0,
+             procedure="refit", record_every=None, burn_in=None,
+             alignment_target=None) -> MFLDResult:
+    r"""Discretized mean-field Langevin over the particles ``W0`` (``(..., N, p)``,
+    replicas on the leading axes). ``rng``: a NumPy Generator (noise and labels).
+    ``record_every`` (default ``steps // 100``) sets where G, df and alignment are
+    recorded; ``burn_in`` (default ``steps // 2``) where the time average starts;
+    ``alignment_target``: the labels the alignment is measured against (default ``y``)."""
+    W, X, y = _data(W0, X, y)
+    W = W.copy()
+    target = y if alignment_target is None else np.asarray(alignment_target, dtype=float)
+    lam_a, eta = _positive(lam_a, "lam_a"), _positive(eta, "eta")
+    temperature, s = _nonneg(temperature, "temperature"), _nonneg(label_noise, "label_noise")
+    steps = int(steps)
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    every = max(1, steps // 100) if record_every is None else int(record_every)
+    burn = steps // 2 if burn_in is None else int(burn_in)
+    if not 0 <= burn < steps:
+        raise ValueError(f"burn_in must be in [0, steps), got {burn}")
+    noise_scale = math.sqrt(2 * eta * temperature)
+    rec_steps, rec_G, rec_V, rec_df, rec_al = [], [], [], [], []
+    total = np.zeros((2,) + W.shape[:-2])
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):  # small matrices
+        for k in range(steps + 1):
+            _langevin_step(k, steps, W, X, y, lam_a, lam_w, eta, noise_scale, s, procedure, rng,
+                           burn, every, total, (rec_steps, rec_G, rec_V, rec_df, rec_al),
+                           target)
+    return MFLDResult(np.array(rec_steps), np.array(rec_G), np.array(rec_V), np.array(rec_df),
+                      np.array(rec_al), total[0] / (steps - burn), total[1] / (steps - burn), W)
+
+
+def _langevin_step(k, steps, W, X, y, lam_a, lam_w, eta, noise_scale, s, procedure, rng, burn,
+                   every, total, records, target):
+    eps = _label_noise(rng, s, W.shape[:-2] + (X.shape[0],)) if k < steps else None
+    drift, G = particle_drift(W, X, y, lam_a, lam_w, eps, procedure)
+    if not np.all(np.isfinite(G)):
+        raise ArithmeticError(f"mean-field Langevin diverged at step {k}")
+    V = G + lam_w * np.mean(np.sum(W**2, axis=-1), axis=-1)
+    if k > burn:
+        total[0] += V
+        total[1] += G
+    if k % every == 0 or k == steps:
+        K = feature_kernel(W, X)
+        for store, value in zip(records, (k, G, V, degrees_of_freedom(K, lam_a),
+                                          alignment(K, target)), strict=True):
+            store.append(value)
+    if k < steps:
+        W -= eta * drift
+        if noise_scale:
+            W += noise_scale * rng.standard_normal(W.shape)
+
+
+def coupled_langevin(W0, X, y, *, lam_a, lam_w, temperature, eta, levels, time, rng,
+                     burn_in_time, observable="G", noise_exponent=0.5) -> np.ndarray:
+    r"""Time averages of ``observable`` (``"G"`` or ``"regularized"``,
+    :math:`G + \lambda_w\mathbb E|w|^2`) under step sizes
+    :math:`\eta, \eta/2, ..., \eta/2^{L-1}` (``levels`` = L) driven by the same Brownian
+    path (synchronous coupling, as in multilevel Monte Carlo: a step of size
+    :math:`2^k\eta_{\rm fine}` uses the sum of its :math:`2^k` fine increments), so the
+    differences between levels, the time-discretization bias, have a small variance.
+    Returns shape ``(levels, *replicas)`` (level 0 = the largest step).
+    ``noise_exponent`` q scales a step's noise as :math:`\sqrt{2\lambda}\,h^q` (q = 1/2 is
+    Euler-Maruyama; another q is a deliberately wrong scheme whose temperature drifts
+    with the step size)."""
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):  # small matrices
+        return _coupled(W0, X, y, lam_a, lam_w, temperature, eta, levels, time, rng,
+                        burn_in_time, observable, noise_exponent)
+
+
+def _coupled(W0, X, y, lam_a, lam_w, temperature, eta, levels, time, rng, burn_in_time,
+             observable, noise_exponent):
+    if observable not in ("G", "regularized"):
+        raise ValueError(f"observable must be 'G' or 'regularized', got {observable!r}")
+    W, X, y = _data(W0, X, y)
+    eta = _positive(eta, "eta")
+    levels = int(levels)
+    if levels < 2:
+        raise ValueError(f"levels must be >= 2, got {levels}")
+    fine = eta / 2 ** (levels - 1)
+    n_fine = int(round(time / fine))
+    start = int(round(burn_in_time / fine))
+    if not 0 <= start < n_fine or n_fine % 2 ** (levels - 1):
+        raise ValueError("time must be a multiple of eta and burn_in_time < time")
+    Ws = [W.copy() for _ in range(levels)]
+    acc = [np.zeros(W.shape) for _ in range(levels)]
+    totals, counts = np.zeros((levels,) + W.shape[:-2]), np.zeros(levels)
+    for k in range(n_fine):
+        xi = rng.standard_normal(W.shape) * math.sqrt(fine)
+        for lev in range(levels):
+            stride = 2 ** (levels - 1 - lev)
+            if k % stride == 0:
+                drift, G = particle_drift(Ws[lev], X, y, lam_a, lam_w)
+                if k >= start:
+                    totals[lev] += G if observable == "G" else G + lam_w * np.mean(
+                        np.sum(Ws[lev] ** 2, axis=-1), axis=-1)
+                    counts[lev] += 1
+                Ws[lev] -= stride * fine * drift
+            acc[lev] += xi
+            if (k + 1) % stride == 0:
+                h = stride * fine  # sum of stride fine increments ~ sqrt(h) N(0, I)
+                Ws[lev] += math.sqrt(2 * temperature) * h ** (noise_exponent - 0.5) * acc[lev]
+                acc[lev][...] = 0.0
+    return totals / counts.reshape((levels,) + (1,) * (W.ndim - 2))
