@@ -1,5 +1,5 @@
-r"""Special functions as SymPy Functions, with their mpmath evaluations (a leaf:
-imports nothing from ``theory``).
+r"""Special functions as SymPy Functions, with their mpmath evaluations (imports only
+:mod:`theory.arithmetic` from ``theory``).
 
 * ``Phi(x)`` — standard normal CDF as a SymPy expression, ``normal_pdf(x)`` its density;
 * ``BivariateNormalCDF(h, k, rho)`` — :math:`\Phi_2(h, k; \rho) = P(Z_1<h, Z_2<k)`,
@@ -12,7 +12,7 @@ imports nothing from ``theory``).
   = e^{(a^2+2ab\rho+b^2)/2}\Phi_2(-(a+b\rho), -(a\rho+b); \rho)` as one function
   (:func:`mp_tilted_orthant`), evaluated without forming the huge-times-tiny product;
 * :data:`MPMATH_FUNCTIONS` — the mpmath implementations by SymPy function name, for
-  ``lambdify``; :func:`_check_dps`, the ``dps=`` argument checker of ``theory``.
+  ``lambdify``. (``_check_dps``, its old home, is :func:`theory.arithmetic.target_digits`.)
 
 Float64 twins of these functions live in ``numerics.compile``. The Gaussian lemma
 blocks built from them are in :mod:`theory.gaussian`.
@@ -23,6 +23,8 @@ from __future__ import annotations
 import mpmath
 import sympy as sp
 from sympy import Function, S
+
+from theory.arithmetic import target_digits as _check_dps  # noqa: F401  (its old name)
 
 __all__ = [
     "Phi",
@@ -323,11 +325,3 @@ MPMATH_FUNCTIONS = {
     "Erfcx": mp_erfcx,
     "TiltedOrthant": mp_tilted_orthant,
 }
-
-
-def _check_dps(dps):
-    if dps is None:
-        return 15
-    if not isinstance(dps, int) or isinstance(dps, bool) or dps <= 0:
-        raise ValueError(f"dps must be a positive integer (decimal digits), got {dps!r}")
-    return dps
