@@ -82,7 +82,7 @@ def _sympy_number(value):
 
     if not isinstance(value, sp.Basic):
         return None
-    if not value.is_number or value.is_extended_real is not True:
+    if not value.is_number or value.is_extended_real is not True or value.is_finite is not True:
         return False
     if isinstance(value, sp.Integer):
         return mpmath.mpf(int(value))
