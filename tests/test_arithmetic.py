@@ -282,3 +282,11 @@ def test_theory_uses_the_checkers():
         dual.dual_kernel("relu", True, 0, 1)
     assert fp.length_map("relu", Fraction(1, 2), sigma_w=np.float32(2) ** 0.5,
                          sigma_b=sp.Integer(0)) == pytest.approx(0.5, rel=1e-7)
+
+
+def test_docstring_example():
+    import doctest
+
+    import theory.arithmetic
+
+    assert doctest.testmod(theory.arithmetic).failed == 0

@@ -190,10 +190,10 @@ class Arithmetic:
     >>> A = Arithmetic(30)
     >>> with A.guard():
     ...     x = A.exp(A.mpf(1)) - A.mpf(1)
-    >>> A.finish(x)
-    mpf('1.71828182845904523536028747135')
+    >>> mpmath.nstr(A.finish(x), 30)   # an mpf rounded to 30 digits
+    '1.71828182845904523536028747135'
     >>> Arithmetic(None).finish(x)
-    1.718281828459045
+    1.7182818284590453
     """
 
     def __init__(self, dps=None):
@@ -202,8 +202,7 @@ class Arithmetic:
         self.digits = DOUBLE_DIGITS if self.is_float else self.dps
         self.ctx = mpmath.fp if self.is_float else mpmath.mp
         # bound once: inner loops look these up per call
-        for key, value in (_FLOAT_FUNCTIONS if self.is_float else _MP_FUNCTIONS).items():
-            setattr(self, key, value)
+        self.__dict__.update(_FLOAT_FUNCTIONS if self.is_float else _MP_FUNCTIONS)
 
     def __getattr__(self, name):
         if name == "ctx":  # not yet set (unpickling, copy): no recursion

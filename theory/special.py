@@ -113,6 +113,7 @@ class BivariateNormalCDF(Function):
     def _eval_evalf(self, prec):
         if not all(a.is_number for a in self.args):
             return None
+        # SymPy's evalf protocol: 10 guard bits, SymPy rounds to prec (sp.Float below)
         with mpmath.workprec(prec + 10):
             vals = [mpmath.mpf(sp.N(a, mpmath.mp.dps + 5)) for a in self.args]
             value = mp_bivariate_normal_cdf(*vals)
@@ -139,6 +140,7 @@ class Erfcx(Function):
         (x,) = self.args
         if not x.is_number:
             return None
+        # SymPy's evalf protocol: 10 guard bits, SymPy rounds to prec (sp.Float below)
         with mpmath.workprec(prec + 10):
             value = mp_erfcx(mpmath.mpf(sp.N(x, mpmath.mp.dps + 5)))
         return sp.Float(value, precision=prec)
@@ -153,6 +155,7 @@ def mp_erfcx(x):
     :math:`e^{x^2}`, so the product is formed with :math:`\log_2(1+x^2)` guard bits."""
     x = mpmath.mpf(x)
     guard = int(mpmath.log(1 + x * x, 2)) + 10
+    # guard bits sized by the argument, not a fixed number of digits (theory.arithmetic)
     with mpmath.workprec(mpmath.mp.prec + guard):
         value = mpmath.exp(x * x) * mpmath.erfc(x)
     return +value
@@ -196,6 +199,7 @@ def mp_tilted_orthant(a, b, rho):
     digits = mpmath.mp.dps
     size = 1 + abs(a * a + 2 * a * b * rho + b * b) / 2 + b * b
     guard = int(mpmath.log(size, 2)) + 10
+    # guard bits sized by the arguments (not theory.arithmetic's fixed digits), the
     # precision rounded up to a multiple of 64 bits: mpmath caches quadrature nodes per
     # precision, and recomputing them would dominate the cost
     with mpmath.workprec(-(-(mpmath.mp.prec + guard) // 64) * 64):
@@ -309,6 +313,7 @@ class TiltedOrthant(Function):
     def _eval_evalf(self, prec):
         if not all(v.is_number for v in self.args):
             return None
+        # SymPy's evalf protocol: 10 guard bits, SymPy rounds to prec (sp.Float below)
         with mpmath.workprec(prec + 10):
             vals = [mpmath.mpf(sp.N(v, mpmath.mp.dps + 5)) for v in self.args]
             value = mp_tilted_orthant(*vals)
