@@ -68,6 +68,7 @@ import numpy as np
 from numerics.compile import dual_function, dual_pair_function
 from numerics.quadrature import gaussian_diagonal, gaussian_dual
 from theory.activations import Activation, resolve
+from theory.arithmetic import Arithmetic, check_dps
 from theory.special import BivariateNormalCDF, TiltedOrthant
 
 __all__ = [
@@ -717,12 +718,6 @@ def _finish(K, T):
 # mpmath path
 # ---------------------------------------------------------------------------
 
-def _check_dps(dps):
-    if isinstance(dps, bool) or not isinstance(dps, numbers.Integral) or dps < 1:
-        raise ValueError(f"dps must be a positive integer (decimal digits), got {dps!r}")
-    return int(dps)
-
-
 def _mp_kernels(x1, x2, act, L, sw, sb, parameterization, width, diagonal, want_ntk, dps):
     """Entry-by-entry recursion with theory.dual at ``dps`` digits (inputs and sigmas
     are taken as the exact binary values of the given floats)."""
@@ -733,7 +728,8 @@ def _mp_kernels(x1, x2, act, L, sw, sb, parameterization, width, diagonal, want_
     symmetric = x2 is None
     xb = x1 if symmetric else x2
     d = x1.shape[1]
-    with mpmath.workdps(dps + 10):
+    A = Arithmetic(dps)
+    with A.guard():
         sw2, sb2 = mpmath.mpf(sw) ** 2, mpmath.mpf(sb) ** 2
 
         def dot(a, b):
@@ -796,9 +792,8 @@ def _mp_kernels(x1, x2, act, L, sw, sb, parameterization, width, diagonal, want_
                         K[i, j], T[i, j] = K[j, i], T[j, i]
                         continue
                     K[i, j], T[i, j] = entry(i, j)
-    with mpmath.workdps(dps):
-        K = np.vectorize(lambda v: +v, otypes=[object])(K)
-        T = np.vectorize(lambda v: +v, otypes=[object])(T) if want_ntk else None
+    K = np.vectorize(A.finish, otypes=[object])(K)
+    T = np.vectorize(A.finish, otypes=[object])(T) if want_ntk else None
     return K, T
 
 
@@ -819,7 +814,7 @@ def _kernels(x1, x2, activation, hidden_layers, sigma_w, sigma_b, diagonal, para
         act.require_derivative()
     x1, x2 = _check_pair(x1, x2)
     return _mp_kernels(x1, x2, act, L, sw, sb, parameterization, width, diagonal, want_ntk,
-                       _check_dps(dps))
+                       check_dps(dps))
 
 
 def nngp(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagonal=False,

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from theory import dual
 from theory import fixedpoints as fp
+from theory.arithmetic import Arithmetic
 
 SQRT2 = math.sqrt(2)
 
@@ -159,21 +160,22 @@ def test_chi1_is_slope_at_one_and_map_is_normalized(name):
 def test_fast_elu_and_tanh_paths_match_theory_dual(rho):
     from theory.activations import get
 
+    floats, mp30 = Arithmetic(None), Arithmetic(30)
     for name in ("elu",):
         act = get(name, alpha=0.5)
-        with fp._precision(None):
-            value = fp._pair(act, mpmath.mpf(2), mpmath.mpf(rho))
-            deriv = fp._pair(act, mpmath.mpf(2), mpmath.mpf(rho), derivative=True)
+        with floats.guard():
+            value = fp._pair(floats, act, mpmath.mpf(2), mpmath.mpf(rho))
+            deriv = fp._pair(floats, act, mpmath.mpf(2), mpmath.mpf(rho), derivative=True)
         assert float(value) == pytest.approx(dual.dual_kernel(act, 2, 2 * rho, 2), rel=1e-12)
         assert float(deriv) == pytest.approx(
             dual.dual_kernel(act, 2, 2 * rho, 2, derivative=True), rel=1e-12)
-        with fp._precision(30):
-            value30 = fp._pair(act, mpmath.mpf(2), mpmath.mpf(rho))
+        with mp30.guard():
+            value30 = fp._pair(mp30, act, mpmath.mpf(2), mpmath.mpf(rho))
         assert abs(value30 - dual.dual_kernel(act, 2, 2 * rho, 2, dps=30)) < 1e-28
     # tanh: trapezoid vs the E[s(u)s(v)] series of the Hermite coefficients is slow; compare
     # with the nested quadrature of theory.dual at one point
-    with fp._precision(None):
-        trap = fp._pair(get("tanh"), mpmath.mpf(1), mpmath.mpf(rho))
+    with floats.guard():
+        trap = fp._pair(floats, get("tanh"), mpmath.mpf(1), mpmath.mpf(rho))
     if rho == 0.3:
         assert float(trap) == pytest.approx(dual.dual_kernel("tanh", 1, 0.3, 1), rel=1e-12)
 

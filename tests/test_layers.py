@@ -5,7 +5,8 @@ resolved):
 * ``theory`` never imports ``numerics`` or ``verify``; ``numerics`` never imports ``verify``;
 * inside ``theory`` imports only go downward in the fixed order (lowest first)
 
-      symbols, special, gaussian, activations, dual, recursions, fixedpoints, odes, latex
+      symbols, arithmetic, special, gaussian, activations, dual, recursions, fixedpoints, odes,
+      latex
 
   (:data:`THEORY_ORDER`): a module may import only modules before it. ``odes`` is a
   package and one layer (its modules may import each other, e.g. ``odes/base.py``);
@@ -27,7 +28,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGES = ("theory", "numerics", "verify")
 
 #: the layers of ``theory``, lowest first; a module may import only the ones before it
-THEORY_ORDER = ["symbols", "special", "gaussian", "activations", "dual", "recursions",
+THEORY_ORDER = ["symbols", "arithmetic", "special", "gaussian", "activations", "dual", "recursions",
                 "fixedpoints", "odes", "latex"]
 
 

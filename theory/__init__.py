@@ -4,8 +4,8 @@ Never imports ``numerics`` or ``verify``; no NumPy arrays, no SciPy. Modules imp
 only modules below them, in the order (lowest first; ``tests/test_layers.py``
 enforces it, imports inside functions included)::
 
-    symbols, special -> gaussian -> activations -> dual -> recursions -> fixedpoints
-    -> odes -> latex
+    symbols, arithmetic -> special -> gaussian -> activations -> dual -> recursions
+    -> fixedpoints -> odes -> latex
 
 This package module imports nothing from ``theory``.
 """

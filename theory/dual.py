@@ -43,9 +43,11 @@ the kernel by Cauchy–Schwarz-type reasoning and is computed in the same pass).
 Otherwise the step is halved again; after ``_MAX_LEVEL`` halvings a
 :class:`QuadratureError` says so rather than returning an inaccurate number.
 
-With ``dps=None`` the engine runs in Python floats with ``math``-module versions of
-the activation (``D = 15``; milliseconds to ~0.1 s per entry); with ``dps`` given it
-runs in mpmath at ``dps + 10`` working digits and targets ``D = dps``.
+The arithmetic is a :class:`theory.arithmetic.Arithmetic`: with ``dps=None`` the
+engine runs in Python floats with ``math``-module versions of the activation
+(``D = 15``; milliseconds to ~0.1 s per entry); with ``dps`` given it runs in mpmath
+at ``dps + 10`` working digits (:func:`theory.arithmetic.guarded`) and targets
+``D = dps + 2``.
 
 Float64 array versions live in ``numerics.kernels``; this module is the
 reference they are tested against.
@@ -60,7 +62,8 @@ import mpmath
 import sympy as sp
 
 from theory.activations import Activation, resolve
-from theory.special import MPMATH_FUNCTIONS, _check_dps
+from theory.arithmetic import Arithmetic, check_real, guarded
+from theory.special import MPMATH_FUNCTIONS
 from theory.symbols import q, q11, q12, q22, x
 
 __all__ = [
@@ -108,18 +111,6 @@ def _mp_closed_form(act, derivative, diagonal):
     return _LAMBDA_CACHE[key]
 
 
-def _as_mpf(name, value):
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        v = mpmath.mpf(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    if not mpmath.isfinite(v):
-        raise ValueError(f"{name} must be finite (not NaN or inf), got {value!r}")
-    return v
-
-
 def _check_covariance(Q11, Q12, Q22):
     """Validate a 2x2 covariance; return q12 clamped to [-sqrt(q11 q22), sqrt(q11 q22)]."""
     if Q11 < 0:
@@ -139,10 +130,6 @@ def _check_covariance(Q11, Q12, Q22):
     return max(-bound, min(bound, Q12))
 
 
-def _finish(value, dps):
-    return float(value) if dps is None else +value
-
-
 def _real(value):
     """Closed forms evaluated at |rho| = 1 up to rounding can pick up an imaginary part
     of rounding size (sqrt of -1 ulp); drop it, refuse anything larger."""
@@ -154,52 +141,50 @@ def _real(value):
 
 
 # ---------------------------------------------------------------------------
-# arithmetic contexts: Python floats or mpmath
+# the rules' parameters in an arithmetic
 # ---------------------------------------------------------------------------
 
-class _Arith:
-    """The number system a quadrature runs in. ``digits`` is the target D."""
+class _Rule:
+    """Target digits ``D``, truncation ``L`` and acceptance threshold of the nested rules,
+    as numbers of the arithmetic ``A`` (a :class:`theory.arithmetic.Arithmetic`)."""
 
-    def __init__(self, dps):
-        self.is_float = dps is None
+    def __init__(self, A: Arithmetic):
+        self.A = A
         # two guard digits on the mpmath path so that the result is right to dps digits
-        self.digits = 15 if dps is None else dps + 2
-        if self.is_float:
-            self.exp, self.sqrt, self.num = math.exp, math.sqrt, float
-            self.inv_sqrt_2pi = 1 / math.sqrt(2 * math.pi)
-        else:
-            self.exp, self.sqrt, self.num = mpmath.exp, mpmath.sqrt, mpmath.mpf
-            self.inv_sqrt_2pi = 1 / mpmath.sqrt(2 * mpmath.pi)
+        self.digits = A.digits if A.is_float else A.digits + 2
+        self.inv_sqrt_2pi = 1 / A.sqrt(2 * A.pi)
         # phi(L) = 10^-(D+6): L^2/2 = (D+6) ln 10
-        self.L = self.num(math.sqrt(2 * math.log(10) * (self.digits + 6)))
+        self.L = A.mpf(math.sqrt(2 * math.log(10) * (self.digits + 6)))
         # accept the fine value when the coarse/fine relative difference e is at most
         # 10^-(D/2): the fine error is then about e^2 <= 10^-D (see the module docstring)
-        self.accept = self.num(10) ** (-(self.digits / 2))
+        self.accept = A.mpf(10) ** (-(self.digits / 2))
 
     def phi(self, z):
-        return self.exp(-z * z / 2) * self.inv_sqrt_2pi
+        return self.A.exp(-z * z / 2) * self.inv_sqrt_2pi
 
 
-def _line_nodes(level, A):
+def _line_nodes(level, R):
     """Trapezoid nodes z = j h on [-L, L], h = 2^-level: (z, weight, in_coarse_rule)."""
-    key = ("line", level, A.digits, A.is_float)
+    key = ("line", level, R.digits, R.A.is_float)
     if key not in _NODE_CACHE:
-        h = A.num(2) ** -level
-        count = int(math.floor(float(A.L) / float(h)))
-        _NODE_CACHE[key] = [(j * h, h * A.phi(j * h), j % 2 == 0)
+        h = R.A.mpf(2) ** -level
+        count = int(math.floor(float(R.L) / float(h)))
+        _NODE_CACHE[key] = [(j * h, h * R.phi(j * h), j % 2 == 0)
                             for j in range(-count, count + 1)]
     return _NODE_CACHE[key]
 
 
-def _tanh_sinh_nodes(level, A):
+def _tanh_sinh_nodes(level, R):
     r"""Tanh-sinh nodes on [-1, 1]: :math:`x = \tanh(\tfrac\pi2\sinh t)`,
     :math:`w = h\,\tfrac\pi2\cosh t/\cosh^2(\tfrac\pi2\sinh t)`, ``t = j h``,
     truncated where the weight drops below :math:`10^{-(D+8)}`."""
-    key = ("tanh-sinh", level, A.digits, A.is_float)
+    key = ("tanh-sinh", level, R.digits, R.A.is_float)
     if key not in _NODE_CACHE:
-        with mpmath.workdps(A.digits + 15):
+        # nodes to 15 digits beyond the target, then rounded to the arithmetic (not the
+        # guard-digit ritual: the nodes are cached and shared by all callers)
+        with mpmath.workdps(R.digits + 15):
             h = mpmath.mpf(2) ** -level
-            tiny = mpmath.mpf(10) ** -(A.digits + 8)
+            tiny = mpmath.mpf(10) ** -(R.digits + 8)
             halfpi = mpmath.pi / 2
             nodes = []
             j = 0
@@ -214,35 +199,35 @@ def _tanh_sinh_nodes(level, A):
                 if j > 0:
                     nodes.append((-xj, wj, j % 2 == 0))
                 j += 1
-        conv = float if A.is_float else mpmath.mpf
+        conv = R.A.mpf
         _NODE_CACHE[key] = [(conv(a), conv(b), c) for a, b, c in nodes]
     return _NODE_CACHE[key]
 
 
-def _sum_1d(F, breaks, level, A, smooth):
+def _sum_1d(F, breaks, level, R, smooth):
     r"""Fine, coarse and absolute sums for :math:`\int_{-L}^{L} F(z)\varphi(z)\,dz`.
 
     ``smooth``: trapezoid on the line; else tanh-sinh on the pieces between the
     ``breaks`` that fall inside (-L, L).
     """
-    fine = coarse = absolute = A.num(0)
+    fine = coarse = absolute = R.A.mpf(0)
     if smooth:
-        for z, pw, even in _line_nodes(level, A):
+        for z, pw, even in _line_nodes(level, R):
             val = F(z) * pw
             fine += val
             absolute += abs(val)
             if even:
                 coarse += val
         return fine, 2 * coarse, absolute
-    L = A.L
+    L = R.L
     cuts = sorted({b for b in breaks if -L < b < L})
     edges = [-L, *cuts, L]
-    nodes = _tanh_sinh_nodes(level, A)
+    nodes = _tanh_sinh_nodes(level, R)
     for a, b in zip(edges[:-1], edges[1:], strict=True):
         mid, half = (a + b) / 2, (b - a) / 2
         for xn, wn, even in nodes:
             z = mid + half * xn
-            val = F(z) * (half * wn) * A.phi(z)
+            val = F(z) * (half * wn) * R.phi(z)
             fine += val
             absolute += abs(val)
             if even:
@@ -250,27 +235,27 @@ def _sum_1d(F, breaks, level, A, smooth):
     return fine, 2 * coarse, absolute
 
 
-def _start_level(A, smooth, scale):
+def _start_level(R, smooth, scale):
     """First (coarse) level: the trapezoid error e^{-2 pi d/h} has d ~ pi/(2 s) for
     tanh-like activations at standard deviation s, so h scales like 1/(s D)."""
-    base = max(2, math.ceil(math.log2(A.digits / 8))) if smooth else 3
+    base = max(2, math.ceil(math.log2(R.digits / 8))) if smooth else 3
     if smooth and scale > 1:
         base += math.ceil(math.log2(scale))
     return base
 
 
-def _converge(compute, A, level0, what):
+def _converge(compute, R, level0, what):
     last = None
     for level in range(level0, level0 + _MAX_EXTRA_LEVELS + 1):
         fine, coarse, absolute = compute(level)
         if absolute == 0:
             return fine
         diff = abs(fine - coarse) / absolute
-        if diff <= A.accept:
+        if diff <= R.accept:
             return fine
         last = diff
     raise QuadratureError(
-        f"quadrature of {what} did not converge to {A.digits} digits "
+        f"quadrature of {what} did not converge to {R.digits} digits "
         f"(last relative coarse/fine difference {float(last):.3g}); the integrand may be "
         "too steep or grow too fast for the truncated domain"
     )
@@ -280,7 +265,7 @@ def _converge(compute, A, level0, what):
 # activation callables for the float path
 # ---------------------------------------------------------------------------
 
-def _callable(act: Activation, derivative: bool, A: _Arith) -> Callable:
+def _callable(act: Activation, derivative: bool, A: Arithmetic) -> Callable:
     """sigma or sigma' in the arithmetic of ``A``: mpmath, or Python floats through a
     ``math``-module lambdify (checked against mpmath at a few points; if it fails,
     the mpmath callable converted to float)."""
@@ -325,20 +310,22 @@ def _guard_overflow(f, fallback):
 # expectations
 # ---------------------------------------------------------------------------
 
-def _kink_values(act, A):
-    """The activation's kinks as numbers of the arithmetic A (kinks may be exact SymPy
+def _kink_values(act, R):
+    """The activation's kinks as numbers of the arithmetic R.A (kinks may be exact SymPy
     numbers such as sqrt(2))."""
-    return [A.num(mpmath.mpf(sp.N(k, A.digits + 15))) if isinstance(k, sp.Basic) else A.num(k)
+    num = R.A.mpf
+    return [num(mpmath.mpf(sp.N(k, R.digits + 15))) if isinstance(k, sp.Basic) else num(k)
             for k in act.kinks]
 
 
-def _expect_1d(F, breaks, smooth, A, scale, what):
-    return _converge(lambda level: _sum_1d(F, breaks, level, A, smooth), A,
-                     _start_level(A, smooth, scale), what)
+def _expect_1d(F, breaks, smooth, R, scale, what):
+    return _converge(lambda level: _sum_1d(F, breaks, level, R, smooth), R,
+                     _start_level(R, smooth, scale), what)
 
 
-def _expect_2d(f, g, kinks, S1, S2, rho, A, what):
+def _expect_2d(f, g, kinks, S1, S2, rho, R, what):
     r""":math:`\mathbb{E}[f(s_1 z_1) g(s_2(\rho z_1 + c z_2))]` for :math:`|\rho| < 1`."""
+    A = R.A
     c = A.sqrt(1 - rho * rho)
     S2c = S2 * c
     smooth = not kinks
@@ -347,25 +334,25 @@ def _expect_2d(f, g, kinks, S1, S2, rho, A, what):
         outer_breaks |= {k / (S2 * rho) for k in kinks}
 
     def compute(level):
-        fine = coarse = absolute = A.num(0)
+        fine = coarse = absolute = A.mpf(0)
         if smooth:
-            outer = [(z, pw, even) for z, pw, even in _line_nodes(level, A)]
+            outer = [(z, pw, even) for z, pw, even in _line_nodes(level, R)]
         else:
             outer = []
-            cuts = sorted({b for b in outer_breaks if -A.L < b < A.L})
-            edges = [-A.L, *cuts, A.L]
+            cuts = sorted({b for b in outer_breaks if -R.L < b < R.L})
+            edges = [-R.L, *cuts, R.L]
             for a, b in zip(edges[:-1], edges[1:], strict=True):
                 mid, half = (a + b) / 2, (b - a) / 2
-                for xn, wn, even in _tanh_sinh_nodes(level, A):
+                for xn, wn, even in _tanh_sinh_nodes(level, R):
                     z = mid + half * xn
-                    outer.append((z, half * wn * A.phi(z), even))
+                    outer.append((z, half * wn * R.phi(z), even))
         for z1, pw, even in outer:
             fz = f(S1 * z1)
             if fz == 0:
                 continue
             shift = S2 * rho * z1
             inner_breaks = [(k / S2 - rho * z1) / c for k in kinks]
-            i_f, i_c, i_a = _sum_1d(lambda z2, m=shift: g(m + S2c * z2), inner_breaks, level, A,
+            i_f, i_c, i_a = _sum_1d(lambda z2, m=shift: g(m + S2c * z2), inner_breaks, level, R,
                                     smooth)
             w = pw * fz
             fine += w * i_f
@@ -374,29 +361,27 @@ def _expect_2d(f, g, kinks, S1, S2, rho, A, what):
                 coarse += w * i_c
         return fine, 2 * coarse, absolute
 
-    return _converge(compute, A, _start_level(A, smooth, max(S1, S2)), what)
+    return _converge(compute, R, _start_level(R, smooth, max(S1, S2)), what)
 
 
+@guarded()
 def expectation(fn, *, variance=1, kinks=(), smooth=None, dps=None):
     r""":math:`\mathbb{E}[f(u)]`, :math:`u \sim \mathcal N(0, \text{variance})`, with the
     quadrature engine of this module (``fn`` takes an mpmath number when ``dps`` is
     given, a float otherwise; ``kinks`` are points in ``u`` where ``fn`` is not smooth).
     """
-    A = _Arith(None if dps is None else _check_dps(dps))
-    with mpmath.workdps(A.digits + 10):
-        var = _as_mpf("variance", variance)
-        if var < 0:
-            raise ValueError(f"variance must be >= 0, got {variance!r}")
-        if var == 0:
-            value = fn(A.num(0))
-        else:
-            s = A.num(mpmath.sqrt(var))
-            breaks = [A.num(k) / s for k in kinks]
-            is_smooth = not kinks if smooth is None else smooth
-            value = _expect_1d(lambda z: fn(s * z), breaks, is_smooth, A, s, "E[f(u)]")
-        return _finish(value, dps)
+    A = Arithmetic(dps)
+    R = _Rule(A)
+    var = check_real("variance", variance, nonnegative=True, decimal=True)
+    if var == 0:
+        return fn(A.mpf(0))
+    s = A.mpf(mpmath.sqrt(var))
+    breaks = [A.mpf(k) / s for k in kinks]
+    is_smooth = not kinks if smooth is None else smooth
+    return _expect_1d(lambda z: fn(s * z), breaks, is_smooth, R, s, "E[f(u)]")
 
 
+@guarded()
 def quadrature_dual_kernel(activation, q11_value, q12_value, q22_value, *, derivative=False,
                            dps=None, **params):
     """The dual kernel by the quadrature engine, ignoring any closed form (for checks)."""
@@ -405,39 +390,40 @@ def quadrature_dual_kernel(activation, q11_value, q12_value, q22_value, *, deriv
 
 
 def _inputs(q11_value, q12_value, q22_value):
-    Q11, Q12, Q22 = (_as_mpf(n, v) for n, v in
+    Q11, Q12, Q22 = (check_real(n, v, decimal=True) for n, v in
                      (("q11", q11_value), ("q12", q12_value), ("q22", q22_value)))
     return Q11, _check_covariance(Q11, Q12, Q22), Q22
 
 
-def _quadrature(act, Q11, Q12, Q22, derivative, dps):
-    A = _Arith(dps)
+def _quadrature(act, Q11, Q12, Q22, derivative, A):
+    R = _Rule(A)
     s = _callable(act, derivative, A)
-    kinks = _kink_values(act, A)
+    kinks = _kink_values(act, R)
     what = ("E[s'(u)s'(v)]" if derivative else "E[s(u)s(v)]") + f" for {act.label}"
     if Q11 == 0 or Q22 == 0:
         # one of u, v is identically 0
         if Q11 == 0 and Q22 == 0:
-            return s(A.num(0)) * s(A.num(0))
+            return s(A.mpf(0)) * s(A.mpf(0))
         Qn = Q22 if Q11 == 0 else Q11
-        Sn = A.num(mpmath.sqrt(Qn))
-        return s(A.num(0)) * _expect_1d(lambda z: s(Sn * z), [A.num(k) / Sn for k in kinks],
-                                        not kinks, A, Sn, what)
-    S1, S2 = A.num(mpmath.sqrt(Q11)), A.num(mpmath.sqrt(Q22))
+        Sn = A.mpf(mpmath.sqrt(Qn))
+        return s(A.mpf(0)) * _expect_1d(lambda z: s(Sn * z), [A.mpf(k) / Sn for k in kinks],
+                                        not kinks, R, Sn, what)
+    S1, S2 = A.mpf(mpmath.sqrt(Q11)), A.mpf(mpmath.sqrt(Q22))
     rho = Q12 / mpmath.sqrt(Q11 * Q22)
     if abs(rho) == 1:
         # v = +-s2/s1 u: a one-dimensional expectation, split where either factor kinks
-        S2r = S2 * A.num(rho)
-        breaks = [A.num(k) / S1 for k in kinks] + [A.num(k) / S2r for k in kinks]
-        return _expect_1d(lambda z: s(S1 * z) * s(S2r * z), breaks, not kinks, A,
+        S2r = S2 * A.mpf(rho)
+        breaks = [A.mpf(k) / S1 for k in kinks] + [A.mpf(k) / S2r for k in kinks]
+        return _expect_1d(lambda z: s(S1 * z) * s(S2r * z), breaks, not kinks, R,
                           max(S1, S2), what)
-    return _expect_2d(s, s, kinks, S1, S2, A.num(rho), A, what)
+    return _expect_2d(s, s, kinks, S1, S2, A.mpf(rho), R, what)
 
 
 # ---------------------------------------------------------------------------
 # public kernels
 # ---------------------------------------------------------------------------
 
+@guarded()
 def dual_diagonal(activation, q_value, *, derivative=False, dps=None, **params):
     r""":math:`\mathbb{E}[\sigma(u)^2]` (or :math:`\mathbb{E}[\sigma'(u)^2]`) for
     :math:`u \sim \mathcal N(0, q)`. Float by default, mpmath number when
@@ -445,20 +431,14 @@ def dual_diagonal(activation, q_value, *, derivative=False, dps=None, **params):
     act = resolve(activation, **params)
     if derivative:
         act.require_derivative()
-    work = _check_dps(dps)
-    with mpmath.workdps(work + 10):
-        Q = _as_mpf("q", q_value)
-        if Q < 0:
-            raise ValueError(f"q (variance) must be >= 0, got {q_value!r}")
-        f = _mp_closed_form(act, derivative, True)
-        if Q == 0 or f is None:
-            value = _quadrature(act, Q, Q, Q, derivative, dps)
-        else:
-            value = _real(f(Q))
-    with mpmath.workdps(work):
-        return _finish(value, dps)
+    Q = check_real("q (variance)", q_value, nonnegative=True, decimal=True)
+    f = _mp_closed_form(act, derivative, True)
+    if Q == 0 or f is None:
+        return _quadrature(act, Q, Q, Q, derivative, Arithmetic(dps))
+    return _real(f(Q))
 
 
+@guarded()
 def dual_kernel(activation, q11_value, q12_value, q22_value, *, derivative=False, dps=None,
                 **params):
     r"""Dual kernel :math:`\mathbb{E}[\sigma(u)\sigma(v)]` (``derivative=False``) or
@@ -478,20 +458,16 @@ def dual_kernel(activation, q11_value, q12_value, q22_value, *, derivative=False
 
 def _evaluate_pair(evaluator, activation, q11_value, q12_value, q22_value, derivative, dps,
                    params):
-    """Shared front end of dual_kernel and quadrature_dual_kernel: resolve and validate,
-    evaluate with guard digits, round to the requested precision."""
+    """Shared front end of dual_kernel and quadrature_dual_kernel (both run under
+    :func:`~theory.arithmetic.guarded`): resolve, validate, evaluate."""
     act = resolve(activation, **params)
     if derivative:
         act.require_derivative()
-    work = _check_dps(dps)
-    with mpmath.workdps(work + 10):
-        Q11, Q12, Q22 = _inputs(q11_value, q12_value, q22_value)
-        value = evaluator(act, Q11, Q12, Q22, derivative, dps)
-    with mpmath.workdps(work):
-        return _finish(value, dps)
+    Q11, Q12, Q22 = _inputs(q11_value, q12_value, q22_value)
+    return evaluator(act, Q11, Q12, Q22, derivative, Arithmetic(dps))
 
 
-def _dual_mp(act, Q11, Q12, Q22, derivative, dps):
+def _dual_mp(act, Q11, Q12, Q22, derivative, A):
     if Q11 == Q22 and Q12 == Q11:
         f = _mp_closed_form(act, derivative, True)
         if f is not None and Q11 > 0:
@@ -500,7 +476,7 @@ def _dual_mp(act, Q11, Q12, Q22, derivative, dps):
     f = _mp_closed_form(act, derivative, False)
     if f is None or Q11 == 0 or Q22 == 0 or abs(Q12) == bound:
         # no closed form, or a degenerate covariance where closed forms divide by 0
-        return _quadrature(act, Q11, Q12, Q22, derivative, dps)
+        return _quadrature(act, Q11, Q12, Q22, derivative, A)
     return _real(f(Q11, Q12, Q22))
 
 

@@ -31,7 +31,10 @@ Edge of chaos: :math:`\chi_1 = 1`.
 Every function takes an activation name or registry entry, and ``dps``:
 ``None`` (default) returns Python floats computed at double precision (plus
 guard digits), an integer returns mpmath numbers correct to about ``dps``
-decimal digits.
+decimal digits. Internally the arithmetic is an explicit
+:class:`theory.arithmetic.Arithmetic` ``A`` handed to every helper (inner quadratures
+run in floats when ``A.is_float``), and the public functions are
+:func:`theory.arithmetic.guarded` (10 guard digits, result rounded by ``A.finish``).
 
 Evaluation routes (fast enough for a REPL):
 
@@ -56,8 +59,6 @@ that says why.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 
 import mpmath
@@ -65,7 +66,8 @@ import sympy as sp
 
 from theory import dual
 from theory.activations import Activation, resolve
-from theory.special import MPMATH_FUNCTIONS, BivariateNormalCDF, TiltedOrthant, _check_dps
+from theory.arithmetic import Arithmetic, check_real, guarded
+from theory.special import MPMATH_FUNCTIONS, BivariateNormalCDF, TiltedOrthant
 from theory.symbols import q, q11, q12, q22, sigma_b, sigma_w, x
 
 __all__ = [
@@ -81,6 +83,7 @@ __all__ = [
     "edge_of_chaos_curve",
     "depth_scales",
     "DepthScales",
+    "EveryQIsFixed",
     "joint_recursion",
     "iterate_correlation",
     "length_map_expression",
@@ -101,66 +104,29 @@ _RHO_GRID = 40
 
 
 # ---------------------------------------------------------------------------
-# precision handling
+# arithmetic and argument checks
 # ---------------------------------------------------------------------------
 
-#: True while a public function computes at double precision (dps=None): inner
-#: quadratures then run in float arithmetic. A flag, not mp.dps, because
-#: findroot raises mp.prec while it works.
-_FLOAT_MODE: ContextVar[bool] = ContextVar("fixedpoints_float_mode", default=False)
+#: the arithmetic of bracketing scans: grids are scanned at double precision (floats in
+#: the inner quadratures, mpmath at 15 + 10 digits around them), and only the bracketed
+#: roots are refined in the caller's arithmetic (a sign change of size >> 1e-12 at
+#: double precision is a sign change at any precision)
+_COARSE = Arithmetic(None)
 
 
-def _float_mode() -> bool:
-    return _FLOAT_MODE.get()
-
-
-@contextmanager
-def _precision(dps):
-    """Work at ``dps`` (15 for floats) plus 10 guard digits; yield the rounding
-    function for results (float, or an mpf rounded to ``dps`` digits)."""
-    work = _check_dps(dps)
-    token = _FLOAT_MODE.set(dps is None)
-    try:
-        with mpmath.workdps(work + 10):
-            yield _finisher(dps, work)
-    finally:
-        _FLOAT_MODE.reset(token)
-
-
-def _finisher(dps, work):
-    def finish(value):
-        if value is None:
-            return None
-        if dps is None:
-            return float(value)
-        with mpmath.workdps(work):
-            return +mpmath.mpf(value)
-
-    return finish
-
-
-def _mpf(name, value, *, positive=False, nonnegative=False):
-    try:
-        v = mpmath.mpf(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    if not mpmath.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if positive and v <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    if nonnegative and v < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return v
+class EveryQIsFixed(ValueError):
+    """Every q > 0 is a fixed point of the length map (a positively homogeneous
+    activation at its critical sigma_w): q* is undefined."""
 
 
 def _weights(sigma_w, sigma_b):
-    sw = _mpf("sigma_w", sigma_w, nonnegative=True)
-    sb = _mpf("sigma_b", sigma_b, nonnegative=True)
+    sw = check_real("sigma_w", sigma_w, nonnegative=True)
+    sb = check_real("sigma_b", sigma_b, nonnegative=True)
     return sw, sb
 
 
 def _rho(value):
-    r = _mpf("rho", value)
+    r = check_real("rho", value)
     if abs(r) > 1:
         raise ValueError(f"rho must lie in [-1, 1], got {value!r}")
     return r
@@ -184,7 +150,7 @@ def _info(act: Activation):
         else:
             b = sp.limit(act.derivative.subs(x, t), t, 0, "+")
             a = sp.limit(act.derivative.subs(x, -t), t, 0, "+")
-        modules = [{"Erfcx": _fp_erfcx}, "math"]
+        modules = [{"Erfcx": _COARSE.erfcx}, "math"]
         try:
             f = sp.lambdify(x, act.expr, modules=modules)
             df = (sp.lambdify(x, act.derivative, modules=modules)
@@ -212,63 +178,16 @@ def _zero_is_root(act, sb):
     return sb == 0 and _info(act)["s0"] == 0
 
 
-def _fp_erfcx(z):
-    z = float(z)
-    if z < 25:
-        return math.exp(z * z) * math.erfc(z)
-    # asymptotic series, error below the first omitted term (< 1e-30 at z = 25)
-    w = 1 / (2 * z * z)
-    term, total = 1.0, 1.0
-    for k in range(1, 9):
-        term *= -(2 * k - 1) * w
-        total += term
-    return total / (z * math.sqrt(math.pi))
-
-
-def _mp_erfcx(z):
-    return mpmath.exp(z * z) * mpmath.erfc(z)
-
-
-class _FloatContext:
-    """Plain-float versions of the few functions the ELU quadrature needs
-    (``math`` is several times faster than ``mpmath.fp`` here); ``quad`` is
-    ``mpmath.fp.quad`` (tanh-sinh)."""
-
-    inf = math.inf
-    exp = staticmethod(math.exp)
-    sqrt = staticmethod(math.sqrt)
-    quad = staticmethod(mpmath.fp.quad)
-    erfcx = staticmethod(_fp_erfcx)
-
-    @staticmethod
-    def ncdf(z):
-        return 0.5 * math.erfc(-z / math.sqrt(2))
-
-    @staticmethod
-    def npdf(z):
-        return math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
-
-
-class _MpContext:
-    inf = mpmath.inf
-    exp = staticmethod(mpmath.exp)
-    sqrt = staticmethod(mpmath.sqrt)
-    quad = staticmethod(mpmath.quad)
-    ncdf = staticmethod(mpmath.ncdf)
-    npdf = staticmethod(mpmath.npdf)
-    erfcx = staticmethod(_mp_erfcx)
-
-
 # ---------------------------------------------------------------------------
 # Gaussian expectations
 # ---------------------------------------------------------------------------
 
-def _expect_1d(act, q_value, derivative, power=2, weight_z=False):
+def _expect_1d(A, act, q_value, derivative, power=2, weight_z=False):
     r""":math:`\mathbb E[g(\sqrt q z)^{p}]` (``weight_z``: times ``z``) by quadrature split at
-    the kinks; ``mpmath.fp`` at double precision, ``mpmath.mp`` otherwise."""
+    the kinks; ``mpmath.fp`` in float arithmetic, ``mpmath.mp`` otherwise."""
     info = _info(act)
     sq = mpmath.sqrt(q_value)
-    float_mode = _float_mode() and info["f"] is not None
+    float_mode = A.is_float and info["f"] is not None
     cuts = sorted({mpmath.mpf(k) / sq for k in act.kinks})
     if float_mode:
         g = info["df"] if derivative else info["f"]
@@ -289,7 +208,7 @@ def _expect_1d(act, q_value, derivative, power=2, weight_z=False):
     return mpmath.quad(integrand_mp, [-mpmath.inf, *cuts, mpmath.inf])
 
 
-def _diag(act, q_value, derivative=False):
+def _diag(A, act, q_value, derivative=False):
     r""":math:`\mathbb E[\sigma(\sqrt q z)^2]` (or of :math:`\sigma'`) at the working precision."""
     if q_value == 0:
         f = act.mpmath_function(derivative)
@@ -297,7 +216,7 @@ def _diag(act, q_value, derivative=False):
     expr = dual.kernel_expression(act, derivative=derivative, diagonal=True)
     if expr is not None:
         return dual.dual_diagonal(act, q_value, derivative=derivative, dps=mpmath.mp.dps)
-    return _expect_1d(act, q_value, derivative)
+    return _expect_1d(A, act, q_value, derivative)
 
 
 def _has_fast_closed_form(act, derivative):
@@ -305,7 +224,7 @@ def _has_fast_closed_form(act, derivative):
     return expr is not None and not expr.has(BivariateNormalCDF, TiltedOrthant)
 
 
-def _elu_inner(m, sd, alpha, derivative, ctx):
+def _elu_inner(m, sd, alpha, derivative, A):
     r"""Closed-form :math:`\mathbb E[g(m + s Z)]`, :math:`Z\sim\mathcal N(0,1)`, for
     :math:`g` = ELU(:math:`\alpha`) or its derivative:
 
@@ -315,38 +234,36 @@ def _elu_inner(m, sd, alpha, derivative, ctx):
 
     (the tilted term from completing the square). With :math:`t = m/s + s > 0`
     the tilted term is written :math:`e^{-m^2/(2s^2)}\operatorname{erfcx}(t/\sqrt2)/2`
-    so it never forms ``inf * 0``."""
+    so it never forms ``inf * 0``; ``A`` is the arithmetic."""
     t = m / sd + sd
     if t > 0:
-        tilted = ctx.exp(-(m / sd) ** 2 / 2) * ctx.erfcx(t / ctx.sqrt(2)) / 2
+        tilted = A.exp(-(m / sd) ** 2 / 2) * A.erfcx(t / A.sqrt(2)) / 2
     else:
-        tilted = ctx.exp(m + sd * sd / 2) * ctx.ncdf(-t)
+        tilted = A.exp(m + sd * sd / 2) * A.ncdf(-t)
     if derivative:
-        return ctx.ncdf(m / sd) + alpha * tilted
-    return m * ctx.ncdf(m / sd) + sd * ctx.npdf(m / sd) + alpha * (tilted - ctx.ncdf(-m / sd))
+        return A.ncdf(m / sd) + alpha * tilted
+    return m * A.ncdf(m / sd) + sd * A.npdf(m / sd) + alpha * (tilted - A.ncdf(-m / sd))
 
 
-def _elu_pair(act, q_value, rho, derivative):
+def _elu_pair(A, act, q_value, rho, derivative):
     r""":math:`\mathbb E[g(u)g(v)]` for ELU by 1-D quadrature over :math:`u=\sqrt q z` of
     :math:`g(u)\,\mathbb E[g(v)\mid u]`, :math:`v \mid u \sim \mathcal N(\rho u, q(1-\rho^2))`,
     split at the kink ``z = 0``."""
-    float_mode = _float_mode()
-    ctx = _FloatContext if float_mode else _MpContext
     alpha = dict(act.family_params)["alpha"]
-    if float_mode:
+    if A.is_float:
         sq, r, alpha = math.sqrt(float(q_value)), float(rho), float(alpha)
         g = _info(act)["df" if derivative else "f"]
     else:
         sq, r = mpmath.sqrt(q_value), rho
         alpha = mpmath.mpf(sp.N(alpha, mpmath.mp.dps + 5))
         g = act.mpmath_function(derivative)
-    sd = sq * ctx.sqrt((1 - r) * (1 + r))
+    sd = sq * A.sqrt((1 - r) * (1 + r))
 
     def integrand(z):
         u = sq * z
-        return g(u) * _elu_inner(r * u, sd, alpha, derivative, ctx) * ctx.npdf(z)
+        return g(u) * _elu_inner(r * u, sd, alpha, derivative, A) * A.npdf(z)
 
-    return mpmath.mpf(ctx.quad(integrand, [-ctx.inf, 0, ctx.inf]))
+    return mpmath.mpf(A.quad(integrand, [-A.inf, 0, A.inf]))
 
 
 #: activation family -> E[g(u) g(v)] evaluator at the working precision, for families
@@ -357,7 +274,7 @@ _PAIR_FAMILIES = {"elu": _elu_pair}
 _TRAPZ_MAX_HALVINGS = 7
 
 
-def _trapezoid_pair(act, q_value, rho, derivative):
+def _trapezoid_pair(A, act, q_value, rho, derivative):
     r""":math:`\mathbb E[g(u)g(v)]` for smooth ``g`` by the tensor trapezoidal rule in
     :math:`(z_1, z_2)`, :math:`u=\sqrt q z_1`, :math:`v=\sqrt q(\rho z_1+\sqrt{1-\rho^2}z_2)`,
     on :math:`[-Z,Z]^2` with :math:`\varphi(Z) <` the target accuracy. The step is
@@ -365,7 +282,7 @@ def _trapezoid_pair(act, q_value, rho, derivative):
     trapezoidal rule converges like :math:`e^{-2\pi d/h}` for integrands analytic
     in a strip of half-width ``d``, so the finer result is far more accurate than
     the difference of the two."""
-    float_mode = _float_mode() and _info(act)["f"] is not None
+    float_mode = A.is_float and _info(act)["f"] is not None
     if float_mode:
         g = _info(act)["df" if derivative else "f"]
         sq, r = math.sqrt(float(q_value)), float(rho)
@@ -407,11 +324,11 @@ def _trapezoid_pair(act, q_value, rho, derivative):
     )
 
 
-def _pair(act, q_value, rho, derivative=False):
+def _pair(A, act, q_value, rho, derivative=False):
     r""":math:`\mathbb E[g(u)g(v)]` with :math:`\operatorname{Var} u=\operatorname{Var} v = q`,
     :math:`\operatorname{Cov} = \rho q`, ``g`` = sigma or sigma'."""
     if rho == 1:
-        return _diag(act, q_value, derivative)
+        return _diag(A, act, q_value, derivative)
     if q_value == 0:
         f = act.mpmath_function(derivative)
         return f(0) ** 2
@@ -420,9 +337,9 @@ def _pair(act, q_value, rho, derivative=False):
                                 dps=mpmath.mp.dps)
     pair = _PAIR_FAMILIES.get(act.family)
     if pair is not None:
-        return pair(act, q_value, rho, derivative)
+        return pair(A, act, q_value, rho, derivative)
     if not act.kinks:
-        return _trapezoid_pair(act, q_value, rho, derivative)
+        return _trapezoid_pair(A, act, q_value, rho, derivative)
     return dual.dual_kernel(act, q_value, rho * q_value, q_value, derivative=derivative,
                             dps=mpmath.mp.dps)
 
@@ -458,10 +375,11 @@ def _tangent_correlation(act, rho, slope=False):
 # length map
 # ---------------------------------------------------------------------------
 
-def _length(act, Q, sw, sb):
-    return sw * sw * _diag(act, Q) + sb * sb
+def _length(A, act, Q, sw, sb):
+    return sw * sw * _diag(A, act, Q) + sb * sb
 
 
+@guarded()
 def length_map(activation, q_value, *, sigma_w, sigma_b, dps=None):
     r"""The length map :math:`\mathcal L(q) = \sigma_w^2\,\mathbb E[\sigma(\sqrt q z)^2]
     + \sigma_b^2` (Poole et al. 2016, eq. (3)); ``q`` is the pre-activation variance.
@@ -470,16 +388,15 @@ def length_map(activation, q_value, *, sigma_w, sigma_b, dps=None):
     1.0
     """
     act = resolve(activation)
-    with _precision(dps) as finish:
-        sw, sb = _weights(sigma_w, sigma_b)
-        Q = _mpf("q", q_value, nonnegative=True)
-        return finish(_length(act, Q, sw, sb))
+    sw, sb = _weights(sigma_w, sigma_b)
+    Q = check_real("q", q_value, nonnegative=True)
+    return _length(Arithmetic(dps), act, Q, sw, sb)
 
 
 _SLOPE_CACHE: dict = {}
 
 
-def _length_slope(act, Q, sw):
+def _length_slope(A, act, Q, sw):
     r""":math:`\mathcal L'(q) = \sigma_w^2\,\frac{d}{dq}\mathbb E[\sigma(\sqrt q z)^2]`:
     the derivative of the closed-form diagonal where there is one, else
     :math:`\mathbb E[z\,\sigma(\sqrt q z)\sigma'(\sqrt q z)]/\sqrt q` (differentiate under
@@ -500,7 +417,7 @@ def _length_slope(act, Q, sw):
     info = _info(act)
     sq = mpmath.sqrt(Q)
     cuts = sorted({mpmath.mpf(k) / sq for k in act.kinks})
-    if _float_mode() and info["f"] is not None:
+    if A.is_float and info["f"] is not None:
         f, df, s = info["f"], info["df"], float(sq)
         value = mpmath.fp.quad(
             lambda z: z * f(s * z) * df(s * z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi),
@@ -512,29 +429,15 @@ def _length_slope(act, Q, sw):
     return sw * sw * 2 * mpmath.mpf(value) / (2 * sq)
 
 
+@guarded()
 def length_map_slope(activation, q_value, *, sigma_w, sigma_b=0, dps=None):
     r""":math:`\mathcal L'(q)`; at a fixed point it is :math:`\chi_q` and
     :math:`\xi_q = -1/\log\chi_q` (Schoenholz et al. 2017, eq. (5)). ``sigma_b``
     does not enter (kept for a uniform signature)."""
     act = resolve(activation)
-    with _precision(dps) as finish:
-        sw, _ = _weights(sigma_w, sigma_b)
-        Q = _mpf("q", q_value, nonnegative=True)
-        return finish(_length_slope(act, Q, sw))
-
-
-@contextmanager
-def _coarse():
-    """Double-precision context for bracketing scans: grids are scanned in
-    floats, and only the bracketed roots are refined at the requested precision
-    (a sign change of size >> 1e-12 at double precision is a sign change at any
-    precision)."""
-    token = _FLOAT_MODE.set(True)
-    try:
-        with mpmath.workdps(25):
-            yield
-    finally:
-        _FLOAT_MODE.reset(token)
+    sw, _ = _weights(sigma_w, sigma_b)
+    Q = check_real("q", q_value, nonnegative=True)
+    return _length_slope(Arithmetic(dps), act, Q, sw)
 
 
 #: values within this of 0 at double precision count as 0 in scans
@@ -542,44 +445,47 @@ _SCAN_ZERO = mpmath.mpf(2) ** -40
 
 
 def _scan(fn, grid):
-    """Signs (-1, 0, 1) of ``fn`` on ``grid`` at double precision."""
-    with _coarse():
-        values = [fn(t) for t in grid]
+    """Signs (-1, 0, 1) of ``fn(A, t)`` on ``grid`` in the double-precision arithmetic
+    :data:`_COARSE`."""
+    with _COARSE.guard():
+        values = [fn(_COARSE, t) for t in grid]
     return [0 if abs(v) <= _SCAN_ZERO else (1 if v > 0 else -1) for v in values]
 
 
-def _root_near(fn, grid, i, what):
-    """Refine at full precision a root that the double-precision scan put in
-    ``[grid[i], grid[i+1]]`` (sign change) or at ``grid[i]`` (value ~ 0)."""
-    # "zero" = within the evaluation noise: double precision in float mode, else a few
-    # digits above the requested precision (inner quadratures have ~5 guard digits)
-    zero = _SCAN_ZERO if _float_mode() else mpmath.mpf(10) ** (-(mpmath.mp.dps - 8))
+def _root_near(A, fn, grid, i, what):
+    """Refine in the arithmetic ``A`` a root of ``fn(A, t)`` that the double-precision scan
+    put in ``[grid[i], grid[i+1]]`` (sign change) or at ``grid[i]`` (value ~ 0)."""
+    # "zero" = within the evaluation noise: double precision in float arithmetic, else a
+    # few digits above the requested precision (inner quadratures have ~5 guard digits)
+    zero = _SCAN_ZERO if A.is_float else mpmath.mpf(10) ** (-(mpmath.mp.dps - 8))
     candidates = [(i, i + 1)] if i + 1 < len(grid) else []
     candidates += [(i - 1, i)] if i > 0 else []
-    at = fn(grid[i])
+    at = fn(A, grid[i])
     if abs(at) <= zero:
         return grid[i]
     for a, b in candidates:
-        fa, fb = fn(grid[a]), fn(grid[b])
+        fa, fb = fn(A, grid[a]), fn(A, grid[b])
         if abs(fa) <= zero:
             return grid[a]
         if abs(fb) <= zero:
             return grid[b]
         if fa * fb < 0:
-            return _refine(fn, grid[a], grid[b], what)
+            return _refine(A, fn, grid[a], grid[b], what)
     raise ValueError(f"{what}: the bracket found at double precision near "
                      f"{mpmath.nstr(grid[i], 8)} shows no sign change at {mpmath.mp.dps} digits")
 
 
-def _refine(fn, lo, hi, what):
-    """Root of ``fn`` in [lo, hi] by findroot (Anderson–Björk), checked to stay in the bracket."""
+def _refine(A, fn, lo, hi, what):
+    """Root of ``fn(A, t)`` in [lo, hi] by findroot (Anderson–Björk), checked to stay in the
+    bracket. The iteration runs in mpmath at the working precision whatever ``A`` is (the
+    bracket is made of mpmath numbers); ``A`` is the arithmetic of ``fn``'s quadratures."""
     if lo == hi:
         return lo
     # double precision: the function values carry ~1e-16 relative noise
-    tol = mpmath.mpf(2) ** -50 if _float_mode() else mpmath.mpf(10) ** (-(mpmath.mp.dps - 8))
+    tol = mpmath.mpf(2) ** -50 if A.is_float else mpmath.mpf(10) ** (-(mpmath.mp.dps - 8))
     try:
-        root = mpmath.findroot(fn, (lo, hi), solver="anderson", tol=tol * (abs(lo) + abs(hi)),
-                               maxsteps=400, verify=False)
+        root = mpmath.findroot(lambda t: fn(A, t), (lo, hi), solver="anderson",
+                               tol=tol * (abs(lo) + abs(hi)), maxsteps=400, verify=False)
     except (ZeroDivisionError, ValueError) as exc:
         raise ValueError(f"root finding for {what} failed in [{mpmath.nstr(lo, 8)}, "
                          f"{mpmath.nstr(hi, 8)}]: {exc}") from None
@@ -595,35 +501,35 @@ def _q_grid():
     return [mpmath.mpf(10) ** (lo + mpmath.mpf(k) / _Q_GRID_PER_DECADE) for k in range(n + 1)]
 
 
-def _length_fixed_point(act, sw, sb):
-    r"""See :func:`length_fixed_point`; works at the current precision."""
+def _length_fixed_point(A, act, sw, sb):
+    r"""See :func:`length_fixed_point`; works in ``A`` at the current precision."""
     zero_root = _zero_is_root(act, sb)
 
-    def excess(Q):  # L(q)/q - 1: same sign as L(q) - q, no cancellation near q = 0
-        return (_length(act, Q, sw, sb)) / Q - 1
+    def excess(A_, Q):  # L(q)/q - 1: same sign as L(q) - q, no cancellation near q = 0
+        return (_length(A_, act, Q, sw, sb)) / Q - 1
 
     grid = _q_grid()
     signs = _scan(excess, grid)
-    if all(v == 0 for v in signs) and not _float_mode():
+    if all(v == 0 for v in signs) and not A.is_float:
         # zero to double precision: look again at the requested precision
-        values = [excess(t) for t in grid]
+        values = [excess(A, t) for t in grid]
         zero = 2**10 * mpmath.eps
         signs = [0 if abs(v) <= zero else (1 if v > 0 else -1) for v in values]
     if all(v == 0 for v in signs):
-        raise ValueError(
+        raise EveryQIsFixed(
             f"every q > 0 is a fixed point of the length map of {act.label} at "
             f"sigma_w={mpmath.nstr(sw, 8)}, sigma_b={mpmath.nstr(sb, 8)} (L(q) = q: a positively "
             "homogeneous activation at its critical sigma_w); pass q= explicitly")
     for i in range(len(grid) - 1):
         if (signs[i] == 0 and (i == 0 or signs[i - 1] != 0)) or signs[i] * signs[i + 1] < 0:
-            return _root_near(excess, grid, i, "the length fixed point q*")
+            return _root_near(A, excess, grid, i, "the length fixed point q*")
     lo, hi = grid[0], grid[-1]
     if signs[-1] > 0:
         raise ValueError(
             f"no fixed point of the length map of {act.label} at sigma_w={mpmath.nstr(sw, 8)}, "
             f"sigma_b={mpmath.nstr(sb, 8)}: L(q) > q on the whole grid q in "
             f"[{mpmath.nstr(lo, 3)}, {mpmath.nstr(hi, 3)}] (and at q = 0: "
-            f"{'q = 0 is repelling' if zero_root else 'L(0) = ' + mpmath.nstr(_length(act, mpmath.mpf(0), sw, sb), 6) + ' > 0'}),"  # noqa: E501
+            f"{'q = 0 is repelling' if zero_root else 'L(0) = ' + mpmath.nstr(_length(A, act, mpmath.mpf(0), sw, sb), 6) + ' > 0'}),"  # noqa: E501
             " so q_l grows without bound; decrease sigma_w")
     if zero_root:
         return mpmath.mpf(0)
@@ -632,6 +538,7 @@ def _length_fixed_point(act, sw, sb):
         f"{mpmath.nstr(hi, 3)}] at sigma_w={mpmath.nstr(sw, 8)}, sigma_b={mpmath.nstr(sb, 8)}")
 
 
+@guarded()
 def length_fixed_point(activation, *, sigma_w, sigma_b, dps=None):
     r"""Fixed point :math:`q^* = \mathcal L(q^*)` of the length map.
 
@@ -648,29 +555,27 @@ def length_fixed_point(activation, *, sigma_w, sigma_b, dps=None):
     correlation map use their :math:`q \to 0` limits.
 
     Raises ValueError when :math:`\mathcal L(q) > q` for all ``q`` (no fixed
-    point: :math:`q_l \to \infty`), or when every ``q`` is a fixed point
-    (ReLU at :math:`\sigma_w^2 = 2, \sigma_b = 0`).
+    point: :math:`q_l \to \infty`), and :class:`EveryQIsFixed` (a ValueError) when
+    every ``q`` is a fixed point (ReLU at :math:`\sigma_w^2 = 2, \sigma_b = 0`).
     """
     act = resolve(activation)
-    with _precision(dps) as finish:
-        sw, sb = _weights(sigma_w, sigma_b)
-        return finish(_length_fixed_point(act, sw, sb))
+    sw, sb = _weights(sigma_w, sigma_b)
+    return _length_fixed_point(Arithmetic(dps), act, sw, sb)
 
 
-def _resolve_q(act, sw, sb, q_value):
+def _resolve_q(A, act, sw, sb, q_value):
     """The q the correlation quantities use: the given one, else q*. If every q is
     a fixed point (homogeneous activation at criticality) the correlation map does
     not depend on q and q = 1 is used."""
     if q_value is not None:
-        return _mpf("q", q_value, nonnegative=True)
+        return check_real("q", q_value, nonnegative=True)
     try:
-        return _length_fixed_point(act, sw, sb)
-    except ValueError as exc:
-        if "every q > 0 is a fixed point" in str(exc):
-            return mpmath.mpf(1)
-        raise
+        return _length_fixed_point(A, act, sw, sb)
+    except EveryQIsFixed:
+        return mpmath.mpf(1)
 
 
+@guarded()
 def norm_preserving_sigma(activation, q=1.0, *, dps=None):
     r"""The weight scale :math:`\sigma^*` (with :math:`\sigma_b = 0`) that makes ``q`` a
     fixed point of the length map:
@@ -682,34 +587,34 @@ def norm_preserving_sigma(activation, q=1.0, *, dps=None):
     "Avoiding kernel fixed points").
     """
     act = resolve(activation)
-    with _precision(dps) as finish:
-        Q = _mpf("q", q, positive=True)
-        second = _diag(act, Q)
-        if second <= 0:
-            raise ValueError(f"E[sigma(sqrt(q) z)^2] = 0 for {act.label} at q={q}: no sigma_w "
-                             "preserves the norm")
-        return finish(mpmath.sqrt(Q / second))
+    Q = check_real("q", q, positive=True)
+    second = _diag(Arithmetic(dps), act, Q)
+    if second <= 0:
+        raise ValueError(f"E[sigma(sqrt(q) z)^2] = 0 for {act.label} at q={q}: no sigma_w "
+                         "preserves the norm")
+    return mpmath.sqrt(Q / second)
 
 
 # ---------------------------------------------------------------------------
 # correlation map
 # ---------------------------------------------------------------------------
 
-def _correlation(act, rho, Q, sw, sb):
+def _correlation(A, act, rho, Q, sw, sb):
     if Q == 0:
         if sb != 0 or _info(act)["s0"] != 0:
             return mpmath.mpf(1)  # all signals equal sigma_b * b or sigma_w s(0)...: rho = 1
         return _tangent_correlation(act, rho)
-    return (sw * sw * _pair(act, Q, rho) + sb * sb) / _length(act, Q, sw, sb)
+    return (sw * sw * _pair(A, act, Q, rho) + sb * sb) / _length(A, act, Q, sw, sb)
 
 
-def _correlation_slope(act, rho, Q, sw, sb):
+def _correlation_slope(A, act, rho, Q, sw, sb):
     if Q == 0:
         return _tangent_correlation(act, rho, slope=True)
     act.require_derivative()
-    return sw * sw * Q * _pair(act, Q, rho, derivative=True) / _length(act, Q, sw, sb)
+    return sw * sw * Q * _pair(A, act, Q, rho, derivative=True) / _length(A, act, Q, sw, sb)
 
 
+@guarded()
 def correlation_map(activation, rho, *, sigma_w, sigma_b, q=None, dps=None):
     r"""The correlation map at variance ``q`` (default :math:`q^*`, see
     :func:`length_fixed_point`):
@@ -722,59 +627,58 @@ def correlation_map(activation, rho, *, sigma_w, sigma_b, q=None, dps=None):
     :math:`\sigma_b = 0`, :math:`\sigma(0)=0`) the :math:`q\to0` limit
     :math:`((a-b)^2K_1(\rho)+ab\rho)/((a^2+b^2)/2)`, :math:`a,b = \sigma'(0^\mp)`.
     """
-    act = resolve(activation)
-    with _precision(dps) as finish:
-        sw, sb = _weights(sigma_w, sigma_b)
-        r = _rho(rho)
-        Q = _resolve_q(act, sw, sb, q)
-        return finish(_correlation(act, r, Q, sw, sb))
+    act, A = resolve(activation), Arithmetic(dps)
+    sw, sb = _weights(sigma_w, sigma_b)
+    r = _rho(rho)
+    Q = _resolve_q(A, act, sw, sb, q)
+    return _correlation(A, act, r, Q, sw, sb)
 
 
+@guarded()
 def correlation_map_slope(activation, rho, *, sigma_w, sigma_b, q=None, dps=None):
     r""":math:`\mathcal C_q'(\rho) = \sigma_w^2 q\,\mathbb E[\sigma'(u)\sigma'(v)] / \mathcal L(q)`
     (Price's theorem); at :math:`q^*` it is :math:`\chi_c(\rho)=\sigma_w^2\mathbb
     E[\sigma'(u)\sigma'(v)]`, and at :math:`\rho = 1` it is :math:`\chi_1`."""
-    act = resolve(activation)
-    with _precision(dps) as finish:
-        sw, sb = _weights(sigma_w, sigma_b)
-        r = _rho(rho)
-        Q = _resolve_q(act, sw, sb, q)
-        return finish(_correlation_slope(act, r, Q, sw, sb))
+    act, A = resolve(activation), Arithmetic(dps)
+    sw, sb = _weights(sigma_w, sigma_b)
+    r = _rho(rho)
+    Q = _resolve_q(A, act, sw, sb, q)
+    return _correlation_slope(A, act, r, Q, sw, sb)
 
 
-def _chi1(act, Q, sw):
+def _chi1(A, act, Q, sw):
     if Q == 0:
         return sw * sw * _origin_slope_square(act)
     act.require_derivative()
-    return sw * sw * _diag(act, Q, derivative=True)
+    return sw * sw * _diag(A, act, Q, derivative=True)
 
 
+@guarded()
 def chi1(activation, *, sigma_w, sigma_b, q=None, dps=None):
     r""":math:`\chi_1 = \sigma_w^2\,\mathbb E[\sigma'(\sqrt q z)^2]` at ``q`` (default
     :math:`q^*`), the slope of the correlation map at :math:`\rho = 1` when ``q``
     is a fixed point (Poole et al. 2016, eq. (7)). At :math:`q = 0` the limit
     :math:`\sigma_w^2\,\tfrac12(\sigma'(0^-)^2 + \sigma'(0^+)^2)`."""
-    act = resolve(activation)
-    with _precision(dps) as finish:
-        sw, sb = _weights(sigma_w, sigma_b)
-        Q = _resolve_q(act, sw, sb, q)
-        return finish(_chi1(act, Q, sw))
+    act, A = resolve(activation), Arithmetic(dps)
+    sw, sb = _weights(sigma_w, sigma_b)
+    Q = _resolve_q(A, act, sw, sb, q)
+    return _chi1(A, act, Q, sw)
 
 
-def _correlation_fixed_point(act, Q, sw, sb):
+def _correlation_fixed_point(A, act, Q, sw, sb):
     one = mpmath.mpf(1)
-    c1 = _correlation_slope(act, one, Q, sw, sb)
+    c1 = _correlation_slope(A, act, one, Q, sw, sb)
 
-    def reduced(r):
+    def reduced(A_, r):
         # (C(r) - r)/(1 - r): the trivial root r = 1 divided out; -> 1 - C'(1) at r = 1
         if r == 1:
             return 1 - c1
-        return (_correlation(act, r, Q, sw, sb) - r) / (1 - r)
+        return (_correlation(A_, act, r, Q, sw, sb) - r) / (1 - r)
 
     if abs(1 - c1) <= 1e-12:
         # marginal (e.g. ReLU at sigma_w^2 = 2): the next order decides
-        with _coarse():
-            probe = reduced(1 - mpmath.mpf(1) / 1000)
+        with _COARSE.guard():
+            probe = reduced(_COARSE, 1 - mpmath.mpf(1) / 1000)
         if abs(probe) <= _SCAN_ZERO:
             raise ValueError(
                 f"every rho is a fixed point of the correlation map of {act.label} at "
@@ -787,13 +691,14 @@ def _correlation_fixed_point(act, Q, sw, sb):
     # C'(1) > 1: rho = 1 repels; the largest root below 1 is the candidate
     grid = [one - 2 * mpmath.mpf(k) / _RHO_GRID for k in range(_RHO_GRID + 1)]
     for k in range(1, len(grid)):
-        with _coarse():
-            value = reduced(grid[k])
+        with _COARSE.guard():
+            value = reduced(_COARSE, grid[k])
         if value >= -_SCAN_ZERO:
-            root = _root_near(reduced, grid, k - 1, "the correlation fixed point rho*")
+            root = _root_near(A, reduced, grid, k - 1, "the correlation fixed point rho*")
             if root == 1:  # the sign change was within rounding of rho = 1
-                root = _refine(reduced, grid[k], grid[k - 1], "the correlation fixed point rho*")
-            slope = _correlation_slope(act, root, Q, sw, sb)
+                root = _refine(A, reduced, grid[k], grid[k - 1],
+                               "the correlation fixed point rho*")
+            slope = _correlation_slope(A, act, root, Q, sw, sb)
             if abs(slope) >= 1:
                 raise ValueError(
                     f"the correlation map of {act.label} has no stable fixed point below 1: its "
@@ -805,6 +710,7 @@ def _correlation_fixed_point(act, Q, sw, sb):
         "below 1 (correlations decrease to -1)")
 
 
+@guarded()
 def correlation_fixed_point(activation, *, sigma_w, sigma_b, q=None, dps=None):
     r"""The stable fixed point :math:`\rho^*` of :func:`correlation_map` at ``q``
     (default :math:`q^*`): the limit of :math:`\rho_l` for inputs that start nearly
@@ -820,34 +726,35 @@ def correlation_fixed_point(activation, *, sigma_w, sigma_b, q=None, dps=None):
     :math:`|\mathcal C'(\rho^*)| \ge 1` (no stable fixed point) or if there is no
     root.
     """
-    act = resolve(activation)
-    with _precision(dps) as finish:
-        sw, sb = _weights(sigma_w, sigma_b)
-        Q = _resolve_q(act, sw, sb, q)
-        return finish(_correlation_fixed_point(act, Q, sw, sb))
+    act, A = resolve(activation), Arithmetic(dps)
+    sw, sb = _weights(sigma_w, sigma_b)
+    Q = _resolve_q(A, act, sw, sb, q)
+    return _correlation_fixed_point(A, act, Q, sw, sb)
 
 
 # ---------------------------------------------------------------------------
 # iterations
 # ---------------------------------------------------------------------------
 
+@guarded()
 def iterate_correlation(activation, rho0, depth, *, sigma_w, sigma_b, q=None, dps=None):
     r""":math:`[\rho_0, \rho_1, \dots, \rho_{\text{depth}}]` with
     :math:`\rho_{l+1} = \mathcal C_q(\rho_l)` at fixed ``q`` (default :math:`q^*`)."""
     act = resolve(activation)
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
         raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
-    with _precision(dps) as finish:
-        sw, sb = _weights(sigma_w, sigma_b)
-        Q = _resolve_q(act, sw, sb, q)
-        r = _rho(rho0)
-        out = [r]
-        for _ in range(depth):
-            r = min(mpmath.mpf(1), max(mpmath.mpf(-1), _correlation(act, r, Q, sw, sb)))
-            out.append(r)
-        return [finish(v) for v in out]
+    A = Arithmetic(dps)
+    sw, sb = _weights(sigma_w, sigma_b)
+    Q = _resolve_q(A, act, sw, sb, q)
+    r = _rho(rho0)
+    out = [r]
+    for _ in range(depth):
+        r = min(mpmath.mpf(1), max(mpmath.mpf(-1), _correlation(A, act, r, Q, sw, sb)))
+        out.append(r)
+    return out
 
 
+@guarded()
 def joint_recursion(activation, q0, rho0, depth, *, sigma_w, sigma_b, dps=None):
     r"""The joint infinite-width recursion for two inputs of equal variance:
 
@@ -861,41 +768,42 @@ def joint_recursion(activation, q0, rho0, depth, *, sigma_w, sigma_b, dps=None):
     act = resolve(activation)
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
         raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
-    with _precision(dps) as finish:
-        sw, sb = _weights(sigma_w, sigma_b)
-        Q = _mpf("q0", q0, nonnegative=True)
-        r = _rho(rho0)
-        out = [(Q, r)]
-        for _ in range(depth):
-            r = min(mpmath.mpf(1), max(mpmath.mpf(-1), _correlation(act, r, Q, sw, sb)))
-            Q = _length(act, Q, sw, sb)
-            out.append((Q, r))
-        return [(finish(a), finish(b)) for a, b in out]
+    A = Arithmetic(dps)
+    sw, sb = _weights(sigma_w, sigma_b)
+    Q = check_real("q0", q0, nonnegative=True)
+    r = _rho(rho0)
+    out = [(Q, r)]
+    for _ in range(depth):
+        r = min(mpmath.mpf(1), max(mpmath.mpf(-1), _correlation(A, act, r, Q, sw, sb)))
+        Q = _length(A, act, Q, sw, sb)
+        out.append((Q, r))
+    return out
 
 
 # ---------------------------------------------------------------------------
 # edge of chaos
 # ---------------------------------------------------------------------------
 
-def _eoc_bias_square(act, Q):
+def _eoc_bias_square(A, act, Q):
     r""":math:`\sigma_b^2(q) = q - \mathbb E[\sigma^2]/\mathbb E[\sigma'^2]` on the EOC curve
     parametrized by :math:`q^*` (the :math:`\sigma_w` with :math:`\chi_1(q)=1` is
     :math:`\mathbb E[\sigma'(\sqrt q z)^2]^{-1/2}`)."""
-    return Q - _diag(act, Q) / _diag(act, Q, derivative=True)
+    return Q - _diag(A, act, Q) / _diag(A, act, Q, derivative=True)
 
 
 def _is_first_root(act, Q, sw, sb):
     """Is ``Q`` (a fixed point of the length map) the one :func:`length_fixed_point`
     returns, i.e. is there no sign change of L(q)/q - 1 on the grid below ``Q``?
     (Checked at double precision on every third grid point, 2 per decade.)"""
-    def excess(t):
-        return _length(act, t, sw, sb) / t - 1
+    def excess(A, t):
+        return _length(A, act, t, sw, sb) / t - 1
 
     below = [t for t in _q_grid()[::3] if t < Q * (1 - mpmath.mpf(10) ** -6)]
     signs = [v for v in _scan(excess, below) if v != 0]
     return all(v == signs[0] for v in signs)
 
 
+@guarded()
 def edge_of_chaos_curve(activation, q_values, *, dps=None):
     r"""Points :math:`(\sigma_w, \sigma_b)` of the edge of chaos :math:`\chi_1 = 1`,
     parametrized by the fixed point :math:`q^*` (Poole et al. 2016, Fig. 2):
@@ -912,27 +820,28 @@ def edge_of_chaos_curve(activation, q_values, *, dps=None):
     ``q* = 0`` gives the :math:`\sigma_b = 0` point when :math:`\sigma(0) = 0`."""
     act = resolve(activation)
     act.require_derivative()
+    A = Arithmetic(dps)
     out = []
-    with _precision(dps) as finish:
-        for value in q_values:
-            Q = _mpf("q*", value, nonnegative=True)
-            if Q == 0:
-                if _info(act)["s0"] != 0:
-                    continue
-                sw = 1 / mpmath.sqrt(_origin_slope_square(act))
-                out.append((finish(Q), finish(sw), finish(0)))
+    for value in q_values:
+        Q = check_real("q*", value, nonnegative=True)
+        if Q == 0:
+            if _info(act)["s0"] != 0:
                 continue
-            b2 = _eoc_bias_square(act, Q)
-            if b2 < 0:
-                continue
-            sw = 1 / mpmath.sqrt(_diag(act, Q, derivative=True))
-            sb = mpmath.sqrt(b2)
-            if not _is_first_root(act, Q, sw, sb):
-                continue
-            out.append((finish(Q), finish(sw), finish(sb)))
+            sw = 1 / mpmath.sqrt(_origin_slope_square(act))
+            out.append((Q, sw, 0))
+            continue
+        b2 = _eoc_bias_square(A, act, Q)
+        if b2 < 0:
+            continue
+        sw = 1 / mpmath.sqrt(_diag(A, act, Q, derivative=True))
+        sb = mpmath.sqrt(b2)
+        if not _is_first_root(act, Q, sw, sb):
+            continue
+        out.append((Q, sw, sb))
     return out
 
 
+@guarded()
 def edge_of_chaos(activation, *, sigma_b, dps=None):
     r"""The critical :math:`\sigma_w` at which :math:`\chi_1 = 1` for this
     :math:`\sigma_b` (Schoenholz et al. 2017, Sec. 3).
@@ -951,33 +860,33 @@ def edge_of_chaos(activation, *, sigma_b, dps=None):
     """
     act = resolve(activation)
     act.require_derivative()
-    with _precision(dps) as finish:
-        sb = _mpf("sigma_b", sigma_b, nonnegative=True)
-        if sb == 0 and _info(act)["s0"] == 0:
-            return finish(1 / mpmath.sqrt(_origin_slope_square(act)))
-        target = sb * sb
+    A = Arithmetic(dps)
+    sb = check_real("sigma_b", sigma_b, nonnegative=True)
+    if sb == 0 and _info(act)["s0"] == 0:
+        return 1 / mpmath.sqrt(_origin_slope_square(act))
+    target = sb * sb
 
-        def excess(Q):
-            return _eoc_bias_square(act, Q) - target
+    def excess(A_, Q):
+        return _eoc_bias_square(A_, act, Q) - target
 
-        grid = _q_grid()
-        signs = _scan(excess, grid)
-        skipped = []
-        for i in range(len(grid) - 1):
-            if signs[i] == 0 or signs[i] * signs[i + 1] < 0:
-                Q = _root_near(excess, grid, i, "the edge of chaos")
-                sw = 1 / mpmath.sqrt(_diag(act, Q, derivative=True))
-                if _is_first_root(act, Q, sw, sb):
-                    return finish(sw)
-                skipped.append(Q)
-        if skipped:
-            raise ValueError(
-                f"no edge of chaos for {act.label} at sigma_b={sigma_b}: chi1 = 1 holds only at "
-                f"fixed points q = {', '.join(mpmath.nstr(v, 6) for v in skipped)} that are not "
-                "the fixed point the length map settles at (a smaller stable one exists)")
+    grid = _q_grid()
+    signs = _scan(excess, grid)
+    skipped = []
+    for i in range(len(grid) - 1):
+        if signs[i] == 0 or signs[i] * signs[i + 1] < 0:
+            Q = _root_near(A, excess, grid, i, "the edge of chaos")
+            sw = 1 / mpmath.sqrt(_diag(A, act, Q, derivative=True))
+            if _is_first_root(act, Q, sw, sb):
+                return sw
+            skipped.append(Q)
+    if skipped:
         raise ValueError(
-            f"no edge of chaos for {act.label} at sigma_b={sigma_b}: q* - E[s^2]/E[s'^2] never "
-            f"reaches sigma_b^2 for q* in [{mpmath.nstr(grid[0], 3)}, {mpmath.nstr(grid[-1], 3)}]")
+            f"no edge of chaos for {act.label} at sigma_b={sigma_b}: chi1 = 1 holds only at "
+            f"fixed points q = {', '.join(mpmath.nstr(v, 6) for v in skipped)} that are not "
+            "the fixed point the length map settles at (a smaller stable one exists)")
+    raise ValueError(
+        f"no edge of chaos for {act.label} at sigma_b={sigma_b}: q* - E[s^2]/E[s'^2] never "
+        f"reaches sigma_b^2 for q* in [{mpmath.nstr(grid[0], 3)}, {mpmath.nstr(grid[-1], 3)}]")
 
 
 # ---------------------------------------------------------------------------
@@ -1014,6 +923,7 @@ def _xi(chi):
     return -1 / mpmath.log(a)
 
 
+@guarded()
 def depth_scales(activation, *, sigma_w, sigma_b, dps=None):
     r"""Depth scales of Schoenholz et al. (2017), eqs. (5) and (9):
 
@@ -1028,23 +938,22 @@ def depth_scales(activation, *, sigma_w, sigma_b, dps=None):
     """
     act = resolve(activation)
     act.require_derivative()
-    with _precision(dps) as finish:
-        sw, sb = _weights(sigma_w, sigma_b)
-        Q = _length_fixed_point(act, sw, sb)
-        chi_q = _length_slope(act, Q, sw)
-        rho_star = None
-        if Q == 0:
-            chi_c = _chi1(act, Q, sw)
-            try:
-                rho_star = _correlation_fixed_point(act, Q, sw, sb)
-            except ValueError:
-                rho_star = None
-        else:
-            rho_star = _correlation_fixed_point(act, Q, sw, sb)
-            chi_c = sw * sw * _pair(act, Q, rho_star, derivative=True)
-        return DepthScales(
-            xi_q=finish(_xi(chi_q)), xi_c=finish(_xi(chi_c)), q_star=finish(Q),
-            rho_star=finish(rho_star), chi_q=finish(chi_q), chi_c=finish(chi_c))
+    A = Arithmetic(dps)
+    sw, sb = _weights(sigma_w, sigma_b)
+    Q = _length_fixed_point(A, act, sw, sb)
+    chi_q = _length_slope(A, act, Q, sw)
+    rho_star = None
+    if Q == 0:
+        chi_c = _chi1(A, act, Q, sw)
+        try:
+            rho_star = _correlation_fixed_point(A, act, Q, sw, sb)
+        except ValueError:
+            rho_star = None
+    else:
+        rho_star = _correlation_fixed_point(A, act, Q, sw, sb)
+        chi_c = sw * sw * _pair(A, act, Q, rho_star, derivative=True)
+    return DepthScales(xi_q=_xi(chi_q), xi_c=_xi(chi_c), q_star=Q, rho_star=rho_star,
+                       chi_q=chi_q, chi_c=chi_c)
 
 
 # ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from __future__ import annotations
 import mpmath
 import sympy as sp
 
+from theory.arithmetic import guarded, target_digits
 from theory.special import (  # noqa: F401  (re-exported: their historical home)
     MPMATH_FUNCTIONS,
     BivariateNormalCDF,
@@ -75,17 +76,21 @@ def _entry(activation):
     return activation
 
 
+@guarded()
 def gaussian_expectation(fn, *, dps=None, kinks=()):
     r""":math:`\mathbb{E}[f(z)]`, :math:`z \sim \mathcal N(0,1)`, by mpmath
     tanh-sinh quadrature split at the given kinks (so piecewise integrands are
-    integrated to full precision)."""
-    dps = _check_dps(dps)
-    with mpmath.workdps(dps + 10):
-        points = [-mpmath.inf, *sorted(mpmath.mpf(k) for k in set(kinks)), mpmath.inf]
-        value = mpmath.quad(lambda z: fn(z) * mpmath.npdf(z), points)
-    return value
+    integrated to full precision); a float, or an mpf at ``dps`` digits."""
+    return _gaussian_expectation(fn, kinks)
 
 
+def _gaussian_expectation(fn, kinks):
+    """:func:`gaussian_expectation` at the working precision, unrounded."""
+    points = [-mpmath.inf, *sorted(mpmath.mpf(k) for k in set(kinks)), mpmath.inf]
+    return mpmath.quad(lambda z: fn(z) * mpmath.npdf(z), points)
+
+
+@guarded()
 def hermite_coefficients(activation, k_max, *, dps=None):
     r"""Normalized Hermite coefficients of an activation.
 
@@ -101,24 +106,18 @@ def hermite_coefficients(activation, k_max, *, dps=None):
     """
     if not isinstance(k_max, int) or isinstance(k_max, bool) or k_max < 0:
         raise ValueError(f"k_max must be a non-negative integer, got {k_max!r}")
-    work = _check_dps(dps)
     act = _entry(activation)
     sigma = act.mpmath_function()
     coeffs = []
-    with mpmath.workdps(work + 10):
-        for k in range(k_max + 1):
-            norm = mpmath.sqrt(mpmath.factorial(k))
-            value = gaussian_expectation(
-                lambda z, k=k: sigma(z) * mpmath.hermite(k, z / mpmath.sqrt(2))
-                / mpmath.mpf(2) ** (mpmath.mpf(k) / 2),
-                dps=work,
-                kinks=act.kinks,
-            )
-            coeffs.append(value / norm)
-    if dps is None:
-        return [float(c) for c in coeffs]
-    with mpmath.workdps(work):
-        return [+c for c in coeffs]
+    for k in range(k_max + 1):
+        norm = mpmath.sqrt(mpmath.factorial(k))
+        value = _gaussian_expectation(
+            lambda z, k=k: sigma(z) * mpmath.hermite(k, z / mpmath.sqrt(2))
+            / mpmath.mpf(2) ** (mpmath.mpf(k) / 2),
+            act.kinks,
+        )
+        coeffs.append(value / norm)
+    return coeffs
 
 
 # ---------------------------------------------------------------------------
@@ -254,72 +253,65 @@ def elu_kernels(alpha):
 # independent numeric forms of the lemma blocks (for their identity checks)
 # ---------------------------------------------------------------------------
 
+@guarded()
 def bivariate_normal_cdf_by_conditioning(h, k, rho, *, dps=30):
     r""":math:`\Phi_2(h, k; \rho) = \int_{-\infty}^{h} \varphi(z)\,
     \Phi\big((k-\rho z)/\sqrt{1-\rho^2}\big)\,dz` (condition on :math:`Z_1`): an
     evaluation independent of the Plackett form used by :func:`mp_bivariate_normal_cdf`."""
-    dps = _check_dps(dps)
-    with mpmath.workdps(dps + 10):
-        h, k, rho = mpmath.mpf(h), mpmath.mpf(k), mpmath.mpf(rho)
-        c = mpmath.sqrt(1 - rho * rho)
-        value = mpmath.quad(lambda z: mpmath.npdf(z) * mpmath.ncdf((k - rho * z) / c),
-                            [-mpmath.inf, min(h, 0), h])
-    with mpmath.workdps(dps):
-        return +value
+    h, k, rho = mpmath.mpf(h), mpmath.mpf(k), mpmath.mpf(rho)
+    c = mpmath.sqrt(1 - rho * rho)
+    value = mpmath.quad(lambda z: mpmath.npdf(z) * mpmath.ncdf((k - rho * z) / c),
+                        [-mpmath.inf, min(h, 0), h])
+    return value
 
 
+@guarded()
 def tilted_orthant_by_conditioning(a, b, rho, *, dps=30):
     r""":math:`\mathbb{E}[e^{aZ_1+bZ_2}1\{Z_1<0,Z_2<0\}]` by conditioning on :math:`Z_1`:
     with :math:`Z_2 = \rho Z_1 + cW`,
     :math:`\mathbb{E}[e^{bZ_2}1\{Z_2<0\}\mid Z_1=z] = e^{b\rho z + b^2c^2/2}
     \Phi(-(\rho z + b c^2)/c)`, then a one-dimensional quadrature over :math:`z<0`."""
-    dps = _check_dps(dps)
-    with mpmath.workdps(dps + 10):
-        a, b, rho = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(rho)
-        c = mpmath.sqrt(1 - rho * rho)
+    a, b, rho = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(rho)
+    c = mpmath.sqrt(1 - rho * rho)
 
-        def integrand(z):
-            inner = mpmath.exp(b * rho * z + b * b * c * c / 2) * mpmath.ncdf(
-                -(rho * z + b * c * c) / c)
-            return mpmath.exp(a * z) * mpmath.npdf(z) * inner
+    def integrand(z):
+        inner = mpmath.exp(b * rho * z + b * b * c * c / 2) * mpmath.ncdf(
+            -(rho * z + b * c * c) / c)
+        return mpmath.exp(a * z) * mpmath.npdf(z) * inner
 
-        value = mpmath.quad(integrand, [-mpmath.inf, -1, 0])
-    with mpmath.workdps(dps):
-        return +value
+    value = mpmath.quad(integrand, [-mpmath.inf, -1, 0])
+    return value
 
 
+@guarded()
 def relu_times_tilted_by_conditioning(b, rho, *, dps=30):
     r""":math:`R(b) = \mathbb{E}[Z_1 1\{Z_1>0\}(e^{bZ_2}-1)1\{Z_2<0\}]` by conditioning on
     :math:`Z_1 = z`: :math:`\int_0^\infty z\varphi(z)\big(e^{b\rho z + b^2s^2/2}
     \Phi(-(\rho z + bs^2)/s) - \Phi(-\rho z/s)\big)dz`, :math:`s = \sqrt{1-\rho^2}`."""
-    dps = _check_dps(dps)
-    with mpmath.workdps(dps + 10):
-        b, rho = mpmath.mpf(b), mpmath.mpf(rho)
-        c = mpmath.sqrt(1 - rho * rho)
+    b, rho = mpmath.mpf(b), mpmath.mpf(rho)
+    c = mpmath.sqrt(1 - rho * rho)
 
-        def integrand(z):
-            tilted = mpmath.exp(b * rho * z + b * b * c * c / 2) * mpmath.ncdf(
-                -(rho * z + b * c * c) / c)
-            return z * mpmath.npdf(z) * (tilted - mpmath.ncdf(-rho * z / c))
+    def integrand(z):
+        tilted = mpmath.exp(b * rho * z + b * b * c * c / 2) * mpmath.ncdf(
+            -(rho * z + b * c * c) / c)
+        return z * mpmath.npdf(z) * (tilted - mpmath.ncdf(-rho * z / c))
 
-        value = mpmath.quad(integrand, [0, 1, mpmath.inf])
-    with mpmath.workdps(dps):
-        return +value
+    value = mpmath.quad(integrand, [0, 1, mpmath.inf])
+    return value
 
 
+@guarded()
 def stein_orthant_by_conditioning(m1, m2, rho, *, dps=30):
     r""":math:`\mathbb{E}[Z_1 1\{Z_1>-m_1\}1\{Z_2<-m_2\}] = \int_{-m_1}^{\infty} z\,\varphi(z)\,
     \Phi\big((-m_2-\rho z)/\sqrt{1-\rho^2}\big)\,dz`."""
-    dps = _check_dps(dps)
-    with mpmath.workdps(dps + 10):
-        m1, m2, rho = mpmath.mpf(m1), mpmath.mpf(m2), mpmath.mpf(rho)
-        c = mpmath.sqrt(1 - rho * rho)
-        value = mpmath.quad(lambda z: z * mpmath.npdf(z) * mpmath.ncdf((-m2 - rho * z) / c),
-                            [-m1, max(-m1, 0) + 1, mpmath.inf])
-    with mpmath.workdps(dps):
-        return +value
+    m1, m2, rho = mpmath.mpf(m1), mpmath.mpf(m2), mpmath.mpf(rho)
+    c = mpmath.sqrt(1 - rho * rho)
+    value = mpmath.quad(lambda z: z * mpmath.npdf(z) * mpmath.ncdf((-m2 - rho * z) / c),
+                        [-m1, max(-m1, 0) + 1, mpmath.inf])
+    return value
 
 
+@guarded()
 def lemma_block_residuals(a, b, rho, *, dps=30):
     r"""Relative residuals of each lemma block against its independent numeric form at
     ``(a, b, rho)``: ``{"bivariate_normal_cdf", "tilted_orthant",
@@ -329,16 +321,15 @@ def lemma_block_residuals(a, b, rho, *, dps=30):
     of the conditioning form (evaluated at ``dps + 5`` digits) with step
     :math:`h = 10^{-\lfloor dps/2 \rfloor}`: truncation :math:`O(h^2) \approx 10^{-dps}`,
     rounding :math:`10^{-(dps+5)}/h \approx 10^{-(dps/2+5)}`, which dominates."""
-    dps = _check_dps(dps)
+    dps = target_digits(dps)
     # decimal strings, so that the SymPy and mpmath sides see the same numbers
     a, b, rho = (str(v) for v in (a, b, rho))
     sa, sb, sr = (sp.Float(v, dps + 10) for v in (a, b, rho))
     out = {}
 
     def rel(symbolic, numeric):
-        with mpmath.workdps(dps + 10):
-            sym = mpmath.mpf(sp.N(symbolic, dps + 10))
-            return abs(sym - numeric) / max(abs(numeric), mpmath.mpf(10) ** -dps)
+        sym = mpmath.mpf(sp.N(symbolic, dps + 10))
+        return abs(sym - numeric) / max(abs(numeric), mpmath.mpf(10) ** -dps)
 
     out["bivariate_normal_cdf"] = rel(BivariateNormalCDF(sa, sb, sr),
                                       bivariate_normal_cdf_by_conditioning(a, b, rho, dps=dps))
@@ -351,15 +342,13 @@ def lemma_block_residuals(a, b, rho, *, dps=30):
                                    relu_times_tilted_by_conditioning(b, rho, dps=dps))
     out["stein_orthant"] = rel(stein_orthant(sa, sb, sr),
                                stein_orthant_by_conditioning(a, b, rho, dps=dps))
-    with mpmath.workdps(dps + 10):
-        exp_numeric = mpmath.quad(lambda z: mpmath.exp(mpmath.mpf(b) * z) * mpmath.npdf(z),
-                                  [-mpmath.inf, 0])
+    exp_numeric = mpmath.quad(lambda z: mpmath.exp(mpmath.mpf(b) * z) * mpmath.npdf(z),
+                              [-mpmath.inf, 0])
     out["exp_halfline"] = rel(exp_halfline(sb), exp_numeric)
-    with mpmath.workdps(dps + 10):
-        step = mpmath.mpf(10) ** (-(dps // 2))
-        upper = bivariate_normal_cdf_by_conditioning(a, b, mpmath.mpf(rho) + step, dps=dps + 5)
-        lower = bivariate_normal_cdf_by_conditioning(a, b, mpmath.mpf(rho) - step, dps=dps + 5)
-        difference = (upper - lower) / (2 * step)
+    step = mpmath.mpf(10) ** (-(dps // 2))
+    upper = bivariate_normal_cdf_by_conditioning(a, b, mpmath.mpf(rho) + step, dps=dps + 5)
+    lower = bivariate_normal_cdf_by_conditioning(a, b, mpmath.mpf(rho) - step, dps=dps + 5)
+    difference = (upper - lower) / (2 * step)
     density = BivariateNormalCDF(sp.Symbol("h"), sp.Symbol("k"), sp.Symbol("r")).diff(
         sp.Symbol("r")).subs({sp.Symbol("h"): sa, sp.Symbol("k"): sb, sp.Symbol("r"): sr})
     out["price_rho"] = rel(density, difference)
@@ -379,19 +368,21 @@ CHECK_POINTS = (
 
 
 def _numeric(expr, subs, dps):
+    """``expr`` at ``subs`` by ``sympy.N`` with ``dps + 10`` digits, as an mpf of those digits
+    (not rounded to the working precision: :func:`diagonal_residual` asks for ``3 dps``)."""
     value = sp.N(expr.subs(subs), dps + 10)
     if value.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or not value.is_number:
         raise ValueError(f"expression is not finite at {subs}: {value}")
     re, im = value.as_real_imag()
     if abs(im) > sp.Float(10) ** (-dps) * max(1, abs(re)):
         raise ValueError(f"expression is complex at {subs}: {value}")
-    with mpmath.workdps(dps + 10):
+    with mpmath.workdps(dps + 10):  # a conversion at the digits SymPy used, not a guard
         return mpmath.mpf(sp.N(re, dps + 10))
 
 
-def _rel(a, b, dps):
-    with mpmath.workdps(dps + 10):
-        return abs(a - b) / max(abs(a), abs(b), mpmath.mpf(1))
+def _rel(a, b):
+    """Relative difference at the working precision (the callers are guarded)."""
+    return abs(a - b) / max(abs(a), abs(b), mpmath.mpf(1))
 
 
 def price_theorem_symbolic(activation) -> bool:
@@ -402,11 +393,13 @@ def price_theorem_symbolic(activation) -> bool:
     return sp.simplify(sp.diff(act.dual, q12) - act.dual_derivative) == 0
 
 
+@guarded()
 def price_theorem_residual(activation, *, points=CHECK_POINTS, dps=30):
     r"""Largest relative residual of Price's theorem,
     :math:`|\partial_{q_{12}} k - \dot k| / \max(1, |\dot k|)`, over ``points``, evaluated
     with ``dps`` digits (``sympy.N``) — the check for closed forms SymPy cannot simplify.
     Price (1958): :math:`\partial_{q_{12}}\mathbb{E}[f(u)g(v)] = \mathbb{E}[f'(u)g'(v)]`."""
+    dps = target_digits(dps)
     act = _entry(activation)
     if act.dual is None or act.dual_derivative is None:
         raise ValueError(f"activation {act.label!r} lacks a closed-form dual or derivative kernel")
@@ -416,15 +409,17 @@ def price_theorem_residual(activation, *, points=CHECK_POINTS, dps=30):
         subs = {q11: sp.Float(a, dps + 10), q12: sp.Float(b, dps + 10),
                 q22: sp.Float(c, dps + 10)}
         worst = max(worst, _rel(_numeric(derivative, subs, dps),
-                                _numeric(act.dual_derivative, subs, dps), dps))
+                                _numeric(act.dual_derivative, subs, dps)))
     return worst
 
 
+@guarded()
 def zero_correlation_residual(activation, q11_value="0.7", q22_value="1.9", *,
                               derivative=False, dps=30):
     r"""Relative residual of :math:`k(q_{11}, 0, q_{22}) = \mathbb{E}[\sigma(u)]\,
     \mathbb{E}[\sigma(v)]` (independence at :math:`q_{12}=0`), the 1-D expectations by
     kink-split mpmath quadrature at ``dps`` digits."""
+    dps = target_digits(dps)
     act = _entry(activation)
     expr = act.dual_derivative if derivative else act.dual
     if expr is None:
@@ -432,21 +427,22 @@ def zero_correlation_residual(activation, q11_value="0.7", q22_value="1.9", *,
     f = act.mpmath_function(derivative)
     value = _numeric(expr, {q11: sp.Float(q11_value, dps + 10), q12: 0,
                             q22: sp.Float(q22_value, dps + 10)}, dps)
-    with mpmath.workdps(dps + 10):
-        means = []
-        for variance in (q11_value, q22_value):
-            s = mpmath.sqrt(mpmath.mpf(variance))
-            means.append(gaussian_expectation(lambda z, s=s: f(s * z), dps=dps,
-                                              kinks=[mpmath.mpf(k) / s for k in act.kinks]))
-        return _rel(value, means[0] * means[1], dps)
+    means = []
+    for variance in (q11_value, q22_value):
+        s = mpmath.sqrt(mpmath.mpf(variance))
+        means.append(_gaussian_expectation(lambda z, s=s: f(s * z),
+                                           [mpmath.mpf(k) / s for k in act.kinks]))
+    return _rel(value, means[0] * means[1])
 
 
+@guarded()
 def diagonal_residual(activation, q_value="1.3", *, derivative=False, dps=30):
     r"""Relative residual of :math:`\lim_{q_{12}\to q} k(q, q_{12}, q)` against the stored
     diagonal :math:`\mathbb{E}[\sigma(u)^2]`, :math:`u\sim\mathcal N(0,q)`. The limit is
     the value at :math:`q_{12} = q(1-\epsilon)` with :math:`\epsilon = 10^{-2\,dps}`
     (kernels are Hölder-1/2 in :math:`q_{12}` at the diagonal, so the offset costs
     at most :math:`O(\sqrt\epsilon) = 10^{-dps}`)."""
+    dps = target_digits(dps)
     act = _entry(activation)
     expr = act.dual_derivative if derivative else act.dual
     diag = act.dual_derivative_diagonal if derivative else act.dual_diagonal
@@ -456,9 +452,10 @@ def diagonal_residual(activation, q_value="1.3", *, derivative=False, dps=30):
     Q = sp.Float(q_value, work + 10)
     near = Q * (1 - sp.Float(10, work + 10) ** (-2 * dps))
     limit = _numeric(expr, {q11: Q, q22: Q, q12: near}, work)
-    return _rel(limit, _numeric(diag, {q: Q}, dps), dps)
+    return _rel(limit, _numeric(diag, {q: Q}, dps))
 
 
+@guarded()
 def hermite_series_residual(activation, k_max=5, *, dps=30):
     r"""Largest absolute residual between the Taylor coefficients of the closed forms at
     unit variances and the Hermite coefficients (Mehler's formula):
@@ -469,21 +466,20 @@ def hermite_series_residual(activation, k_max=5, *, dps=30):
     the second by Price's theorem. Taylor coefficients by symbolic differentiation
     at :math:`\rho=0`, evaluated with ``dps`` digits; :math:`c_k` by
     :func:`hermite_coefficients` at ``dps`` digits."""
+    dps = target_digits(dps)
     act = _entry(activation)
     if act.dual is None:
         raise ValueError(f"activation {act.label!r} has no closed-form dual kernel")
     c = hermite_coefficients(act, k_max + 1, dps=dps)
     rho = sp.Symbol("rho", real=True)
     worst = mpmath.mpf(0)
-    with mpmath.workdps(dps + 10):
-        kernels = [(act.dual, [ck**2 for ck in c[: k_max + 1]])]
-        if act.dual_derivative is not None:
-            kernels.append((act.dual_derivative,
-                            [(k + 1) * c[k + 1] ** 2 for k in range(k_max)]))
+    kernels = [(act.dual, [ck**2 for ck in c[: k_max + 1]])]
+    if act.dual_derivative is not None:
+        kernels.append((act.dual_derivative,
+                        [(k + 1) * c[k + 1] ** 2 for k in range(k_max)]))
     for expr, expected in kernels:
         series = expr.subs({q11: 1, q22: 1, q12: rho})
         for k, target in enumerate(expected):
             coefficient = _numeric(sp.diff(series, rho, k) / sp.factorial(k), {rho: 0}, dps)
-            with mpmath.workdps(dps + 10):
-                worst = max(worst, abs(coefficient - target))
+            worst = max(worst, abs(coefficient - target))
     return worst

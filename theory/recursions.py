@@ -48,8 +48,8 @@ import mpmath
 import sympy as sp
 
 from theory.activations import Activation, resolve
+from theory.arithmetic import check_real, guarded
 from theory.dual import dual_diagonal, dual_kernel
-from theory.special import _check_dps
 from theory.symbols import d, q11, q12, q22, sigma_b, sigma_w, x11, x12, x22
 
 __all__ = [
@@ -221,23 +221,15 @@ def ntk_depth(activation, hidden_layers, *, substitute=None, sw=sigma_w, sb=sigm
 # ---------------------------------------------------------------------------
 
 def _check_nonnegative(name, value):
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        v = mpmath.mpf(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number >= 0, got {value!r}") from None
-    if not mpmath.isfinite(v) or v < 0:
-        raise ValueError(f"{name} must be a finite real number >= 0, got {value!r}")
-    return v
+    return check_real(name, value, nonnegative=True, decimal=True)
 
 
 def _check_inputs(x1, x2):
     try:
-        a = [mpmath.mpf(v) for v in x1]
-        b = [mpmath.mpf(v) for v in x2]
+        a = [check_real("x1", v, decimal=True) for v in x1]
+        b = [check_real("x2", v, decimal=True) for v in x2]
     except (TypeError, ValueError):
-        raise ValueError("x1 and x2 must be sequences of real numbers") from None
+        raise ValueError("x1 and x2 must be sequences of finite real numbers") from None
     if not a or len(a) != len(b):
         raise ValueError(
             f"x1 and x2 must be non-empty and of equal length (input dimension d), "
@@ -248,6 +240,7 @@ def _check_inputs(x1, x2):
     return a, b
 
 
+@guarded()
 def kernel_entries(activation, x1, x2, hidden_layers, sigma_w, sigma_b, *, dps=None,
                    ntk=True, parameterization="ntk", widths=None, **params):
     r"""Per-layer kernel entries for the pair of inputs ``(x1, x2)``.
@@ -263,49 +256,45 @@ def kernel_entries(activation, x1, x2, hidden_layers, sigma_w, sigma_b, *, dps=N
     _check_parameterization(parameterization)
     if ntk:
         act.require_derivative()
-    work = _check_dps(dps)
-    with mpmath.workdps(work + 10):
-        sw = _check_nonnegative("sigma_w", sigma_w)
-        sb = _check_nonnegative("sigma_b", sigma_b)
-        a, b = _check_inputs(x1, x2)
-        dim = len(a)
-        if parameterization == "standard" and ntk:
-            if widths is None or len(widths) != L:
-                raise ValueError(
-                    f"the standard parameterization needs widths = [n_1, ..., n_{L}] "
-                    f"({L} entries), got {widths!r}"
-                )
-            widths = [_check_nonnegative("widths", w) for w in widths]
-        gram = (mpmath.fdot(a, a), mpmath.fdot(a, b), mpmath.fdot(b, b))
-        S = [sw**2 * g / dim + sb**2 for g in gram]
-        if parameterization == "ntk":
-            T = list(S)
-        else:
-            T = [g + 1 for g in gram]
-        layers = [_entry(S, T if ntk else None)]
+    sw = _check_nonnegative("sigma_w", sigma_w)
+    sb = _check_nonnegative("sigma_b", sigma_b)
+    a, b = _check_inputs(x1, x2)
+    dim = len(a)
+    if parameterization == "standard" and ntk:
+        if widths is None or len(widths) != L:
+            raise ValueError(
+                f"the standard parameterization needs widths = [n_1, ..., n_{L}] "
+                f"({L} entries), got {widths!r}"
+            )
+        widths = [_check_nonnegative("widths", w) for w in widths]
+    gram = (mpmath.fdot(a, a), mpmath.fdot(a, b), mpmath.fdot(b, b))
+    S = [sw**2 * g / dim + sb**2 for g in gram]
+    if parameterization == "ntk":
+        T = list(S)
+    else:
+        T = [g + 1 for g in gram]
+    layers = [_entry(S, T if ntk else None)]
 
-        def k(a_, b_, c_, derivative):
-            value = dual_kernel(act, a_, b_, c_, derivative=derivative, dps=dps)
-            return mpmath.mpf(value)
+    def k(a_, b_, c_, derivative):
+        value = dual_kernel(act, a_, b_, c_, derivative=derivative, dps=dps)
+        return mpmath.mpf(value)
 
-        def k_diag(a_, derivative):
-            return mpmath.mpf(dual_diagonal(act, a_, derivative=derivative, dps=dps))
+    def k_diag(a_, derivative):
+        return mpmath.mpf(dual_diagonal(act, a_, derivative=derivative, dps=dps))
 
-        for layer in range(L):
-            E = [k_diag(S[0], False), k(S[0], S[1], S[2], False), k_diag(S[2], False)]
-            if ntk:
-                Ed = [k_diag(S[0], True), k(S[0], S[1], S[2], True), k_diag(S[2], True)]
-                if parameterization == "ntk":
-                    T = [sw**2 * e + sb**2 + sw**2 * ed * t for e, ed, t in zip(E, Ed, T,
-                                                                                  strict=True)]
-                else:
-                    T = [widths[layer] * e + 1 + sw**2 * ed * t
-                         for e, ed, t in zip(E, Ed, T, strict=True)]
-            S = [sw**2 * e + sb**2 for e in E]
-            layers.append(_entry(S, T if ntk else None))
-    with mpmath.workdps(work):
-        return [{key: tuple(float(v) if dps is None else +v for v in vals)
-                 for key, vals in layer.items()} for layer in layers]
+    for layer in range(L):
+        E = [k_diag(S[0], False), k(S[0], S[1], S[2], False), k_diag(S[2], False)]
+        if ntk:
+            Ed = [k_diag(S[0], True), k(S[0], S[1], S[2], True), k_diag(S[2], True)]
+            if parameterization == "ntk":
+                T = [sw**2 * e + sb**2 + sw**2 * ed * t for e, ed, t in zip(E, Ed, T,
+                                                                              strict=True)]
+            else:
+                T = [widths[layer] * e + 1 + sw**2 * ed * t
+                     for e, ed, t in zip(E, Ed, T, strict=True)]
+        S = [sw**2 * e + sb**2 for e in E]
+        layers.append(_entry(S, T if ntk else None))
+    return layers
 
 
 def _entry(S, T):

@@ -1,5 +1,5 @@
-r"""Special functions as SymPy Functions, with their mpmath evaluations (a leaf:
-imports nothing from ``theory``).
+r"""Special functions as SymPy Functions, with their mpmath evaluations (imports only
+:mod:`theory.arithmetic` from ``theory``).
 
 * ``Phi(x)`` — standard normal CDF as a SymPy expression, ``normal_pdf(x)`` its density;
 * ``BivariateNormalCDF(h, k, rho)`` — :math:`\Phi_2(h, k; \rho) = P(Z_1<h, Z_2<k)`,
@@ -12,7 +12,7 @@ imports nothing from ``theory``).
   = e^{(a^2+2ab\rho+b^2)/2}\Phi_2(-(a+b\rho), -(a\rho+b); \rho)` as one function
   (:func:`mp_tilted_orthant`), evaluated without forming the huge-times-tiny product;
 * :data:`MPMATH_FUNCTIONS` — the mpmath implementations by SymPy function name, for
-  ``lambdify``; :func:`_check_dps`, the ``dps=`` argument checker of ``theory``.
+  ``lambdify``. (``_check_dps``, its old home, is :func:`theory.arithmetic.target_digits`.)
 
 Float64 twins of these functions live in ``numerics.compile``. The Gaussian lemma
 blocks built from them are in :mod:`theory.gaussian`.
@@ -23,6 +23,8 @@ from __future__ import annotations
 import mpmath
 import sympy as sp
 from sympy import Function, S
+
+from theory.arithmetic import target_digits as _check_dps  # noqa: F401  (its old name)
 
 __all__ = [
     "Phi",
@@ -111,6 +113,7 @@ class BivariateNormalCDF(Function):
     def _eval_evalf(self, prec):
         if not all(a.is_number for a in self.args):
             return None
+        # SymPy's evalf protocol: 10 guard bits, SymPy rounds to prec (sp.Float below)
         with mpmath.workprec(prec + 10):
             vals = [mpmath.mpf(sp.N(a, mpmath.mp.dps + 5)) for a in self.args]
             value = mp_bivariate_normal_cdf(*vals)
@@ -137,6 +140,7 @@ class Erfcx(Function):
         (x,) = self.args
         if not x.is_number:
             return None
+        # SymPy's evalf protocol: 10 guard bits, SymPy rounds to prec (sp.Float below)
         with mpmath.workprec(prec + 10):
             value = mp_erfcx(mpmath.mpf(sp.N(x, mpmath.mp.dps + 5)))
         return sp.Float(value, precision=prec)
@@ -151,6 +155,7 @@ def mp_erfcx(x):
     :math:`e^{x^2}`, so the product is formed with :math:`\log_2(1+x^2)` guard bits."""
     x = mpmath.mpf(x)
     guard = int(mpmath.log(1 + x * x, 2)) + 10
+    # guard bits sized by the argument, not a fixed number of digits (theory.arithmetic)
     with mpmath.workprec(mpmath.mp.prec + guard):
         value = mpmath.exp(x * x) * mpmath.erfc(x)
     return +value
@@ -194,6 +199,7 @@ def mp_tilted_orthant(a, b, rho):
     digits = mpmath.mp.dps
     size = 1 + abs(a * a + 2 * a * b * rho + b * b) / 2 + b * b
     guard = int(mpmath.log(size, 2)) + 10
+    # guard bits sized by the arguments (not theory.arithmetic's fixed digits), the
     # precision rounded up to a multiple of 64 bits: mpmath caches quadrature nodes per
     # precision, and recomputing them would dominate the cost
     with mpmath.workprec(-(-(mpmath.mp.prec + guard) // 64) * 64):
@@ -307,6 +313,7 @@ class TiltedOrthant(Function):
     def _eval_evalf(self, prec):
         if not all(v.is_number for v in self.args):
             return None
+        # SymPy's evalf protocol: 10 guard bits, SymPy rounds to prec (sp.Float below)
         with mpmath.workprec(prec + 10):
             vals = [mpmath.mpf(sp.N(v, mpmath.mp.dps + 5)) for v in self.args]
             value = mp_tilted_orthant(*vals)
@@ -323,11 +330,3 @@ MPMATH_FUNCTIONS = {
     "Erfcx": mp_erfcx,
     "TiltedOrthant": mp_tilted_orthant,
 }
-
-
-def _check_dps(dps):
-    if dps is None:
-        return 15
-    if not isinstance(dps, int) or isinstance(dps, bool) or dps <= 0:
-        raise ValueError(f"dps must be a positive integer (decimal digits), got {dps!r}")
-    return dps
