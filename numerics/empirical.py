@@ -43,6 +43,7 @@ import numpy as np
 
 from numerics.compile import activation_function
 from numerics.stats import RunningMoments
+from numerics.validate import check_int, check_real, check_rng
 from theory.activations import resolve
 
 __all__ = [
@@ -65,27 +66,6 @@ MONTE_CARLO_CHUNK = 1_000_000
 # ---------------------------------------------------------------------------
 # argument checks (one per kind of argument)
 # ---------------------------------------------------------------------------
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_real(name, value, *, positive=False):
-    """A finite real number, > 0 if ``positive`` else >= 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be a finite real number {'>' if positive else '>='} 0, "
-                         f"got {value!r}")
-    return value
-
-
-def _check_rng(rng):
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator (numpy.random.default_rng(seed)), "
-                         f"got {type(rng).__name__}")
-    return rng
 
 
 def _check_params(params):
@@ -112,10 +92,10 @@ def random_network(rng: np.random.Generator, width: int, input_dim: int, hidden_
     """Standard-normal weights and biases ``[(W1, b1), ..., (W_out, b_out)]`` of an MLP with
     ``hidden_layers`` hidden layers of ``width`` and one output, drawn in that order from
     ``rng`` in ``dtype`` (float32 or float64); ``W`` has shape ``(fan_out, fan_in)``."""
-    _check_rng(rng)
-    width = _check_int("width", width, 1)
-    input_dim = _check_int("input_dim", input_dim, 1)
-    hidden_layers = _check_int("hidden_layers", hidden_layers, 1)
+    check_rng(rng)
+    width = check_int("width", width, 1)
+    input_dim = check_int("input_dim", input_dim, 1)
+    hidden_layers = check_int("hidden_layers", hidden_layers, 1)
     if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
     params = []
@@ -145,8 +125,8 @@ def forward(params, X, activation, *, sigma_w, sigma_b):
     :func:`explicit_jacobian`; :func:`empirical_kernels_many` stacks activations)."""
     params = _check_params(params)
     X = _check_inputs(X, params[0][0].shape[1])
-    _check_real("sigma_w", sigma_w)
-    _check_real("sigma_b", sigma_b)
+    check_real("sigma_w", sigma_w, nonnegative=True)
+    check_real("sigma_b", sigma_b, nonnegative=True)
     return _forward(params, X, activation_function(resolve(activation)), sigma_w, sigma_b)
 
 
@@ -173,8 +153,8 @@ def empirical_kernels_many(params, X, activations, *, sigma_w, sigma_b):
         raise ValueError("activations must be a non-empty list of activation names or entries "
                          "(use empirical_kernels for one)")
     X = _check_inputs(X, params[0][0].shape[1])
-    _check_real("sigma_w", sigma_w)
-    _check_real("sigma_b", sigma_b)
+    check_real("sigma_w", sigma_w, nonnegative=True)
+    check_real("sigma_b", sigma_b, nonnegative=True)
     acts = [resolve(a) for a in activations]
     for act in acts:
         act.require_derivative()  # the NTK needs s' (step has none)
@@ -262,11 +242,11 @@ def two_inputs_with_correlation(rng: np.random.Generator, rho: float, input_dim:
     layer-1 kernel :math:`\sigma_w^2\langle x, x'\rangle/d` has :math:`q = 1` and
     correlation ``rho``. Built by Gram–Schmidt from two standard-normal vectors (two
     draws of ``input_dim`` from ``rng``)."""
-    _check_rng(rng)
-    input_dim = _check_int("input_dim", input_dim, 2)
+    check_rng(rng)
+    input_dim = check_int("input_dim", input_dim, 2)
     if isinstance(rho, bool) or not isinstance(rho, numbers.Real) or not -1 <= rho <= 1:
         raise ValueError(f"rho must be a real number in [-1, 1], got {rho!r}")
-    _check_real("sigma_w", sigma_w, positive=True)
+    check_real("sigma_w", sigma_w, positive=True)
     z = rng.standard_normal((2, input_dim))
     e1 = z[0] / np.linalg.norm(z[0])
     e2 = z[1] - (z[1] @ e1) * e1
@@ -300,13 +280,13 @@ def finite_network_covariances(sigma_ws, *, width, depth, seeds, rho_in, input_d
         if isinstance(sw, bool) or not (isinstance(sw, numbers.Real) and math.isfinite(sw)
                                         and sw > 0):
             raise ValueError(f"sigma_ws[{name!r}] must be a finite number > 0, got {sw!r}")
-    width = _check_int("width", width, 1)
-    depth = _check_int("depth", depth, 1)
-    seeds = _check_int("seeds", seeds, 1)
-    _check_real("sigma_b", sigma_b)
+    width = check_int("width", width, 1)
+    depth = check_int("depth", depth, 1)
+    seeds = check_int("seeds", seeds, 1)
+    check_real("sigma_b", sigma_b, nonnegative=True)
     if isinstance(rho_in, bool) or not isinstance(rho_in, numbers.Real) or not -1 <= rho_in <= 1:
         raise ValueError(f"rho_in must be a real number in [-1, 1], got {rho_in!r}")
-    input_dim = _check_int("input_dim", input_dim, 2)
+    input_dim = check_int("input_dim", input_dim, 2)
     names = list(sigma_ws)
     acts = [activation_function(name) for name in names]
     scales = np.array([sigma_ws[name] for name in names])
@@ -377,11 +357,11 @@ def monte_carlo_dual(f: Callable, q11: float, q12: float, q22: float, samples: i
     """
     if isinstance(f, str) or not callable(f):
         f = activation_function(resolve(f))
-    samples = _check_int("samples", samples, 2)
-    chunk = _check_int("chunk", chunk, 1)
-    _check_rng(rng)
-    _check_real("q11", q11, positive=True)
-    _check_real("q22", q22, positive=True)
+    samples = check_int("samples", samples, 2)
+    chunk = check_int("chunk", chunk, 1)
+    check_rng(rng)
+    check_real("q11", q11, positive=True)
+    check_real("q22", q22, positive=True)
     if isinstance(q12, bool) or not isinstance(q12, numbers.Real) or not math.isfinite(q12):
         raise ValueError(f"q12 must be a finite real number, got {q12!r}")
     s1, s2 = math.sqrt(q11), math.sqrt(q22)

@@ -34,12 +34,12 @@ Learning Theory* (2022), ch. 4; the martingale structure below is derived in
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from numerics.compile import activation_function
 from numerics.kernels import layer_map, layer_map_jacobian
+from numerics.validate import check_int, check_real
 
 __all__ = [
     "ROW_MOMENT_NODES",
@@ -56,22 +56,6 @@ __all__ = [
 #: eps/2. Quadrature rather than Monte Carlo: the fourth moments E[s(u)^2 s(v)^2] would need
 #: ~1e8 samples per layer for 1e-4.
 ROW_MOMENT_NODES = 64
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_real(name, value, *, positive=False, low=None, high=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    if low is not None and not low <= value <= high:
-        raise ValueError(f"{name} must lie in [{low}, {high}], got {value!r}")
-    return value
 
 
 def _gauss_hermite_2d(n):
@@ -103,13 +87,13 @@ def moment_closure(activation, sigma_w, *, width, depth, rho0, q0=1.0, sigma_b=0
     Returns a dict of arrays over layers 1..depth: ``bias_q``, ``bias_rho`` (mean of the
     statistic minus the infinite-width recursion :math:`V \mapsto F(V)`) and ``sd_q``,
     ``sd_rho`` (standard deviation across networks)."""
-    _check_real("sigma_w", sigma_w, positive=True)
-    _check_real("sigma_b", sigma_b)
-    width = _check_int("width", width, 1)
-    depth = _check_int("depth", depth, 1)
-    nodes = _check_int("nodes", nodes, 2)
-    _check_real("q0", q0, positive=True)
-    _check_real("rho0", rho0, low=-1, high=1)
+    check_real("sigma_w", sigma_w, positive=True)
+    check_real("sigma_b", sigma_b)
+    width = check_int("width", width, 1)
+    depth = check_int("depth", depth, 1)
+    nodes = check_int("nodes", nodes, 2)
+    check_real("q0", q0, positive=True)
+    check_real("rho0", rho0, low=-1, high=1)
     s = activation_function(activation)
     Z1, Z2, W = _gauss_hermite_2d(nodes)
     sw2, sb2 = sigma_w**2, sigma_b**2
@@ -189,8 +173,8 @@ def row_moment_covariance(activation, V, sigma_w, nodes=ROW_MOMENT_NODES) -> np.
         raise ValueError(f"V must have last axis of length 3 (q11, q22, q12), got shape {V.shape}")
     if not np.all(np.isfinite(V)) or np.any(V[..., 0] <= 0) or np.any(V[..., 1] <= 0):
         raise ValueError("V must be finite with variances q11, q22 > 0")
-    _check_real("sigma_w", sigma_w, positive=True)
-    nodes = _check_int("nodes", nodes, 2)
+    check_real("sigma_w", sigma_w, positive=True)
+    nodes = check_int("nodes", nodes, 2)
     s = activation_function(activation)
     Z1, Z2, weights = _gauss_hermite_2d(nodes)
     a, b, c = V[..., 0:1], V[..., 1:2], V[..., 2:3]
@@ -237,7 +221,7 @@ def one_step_covariance(activation, covariances, *, sigma_w, width,
     V = np.asarray(covariances, dtype=float)
     if V.ndim != 2 or V.shape[1] != 3 or V.shape[0] < 2:
         raise ValueError(f"covariances must have shape (layers >= 2, 3), got {V.shape}")
-    width = _check_int("width", width, 1)
+    width = check_int("width", width, 1)
     L = V.shape[0]
     C = row_moment_covariance(activation, V, sigma_w, nodes)  # (L, 6, 6)
     J = layer_map_jacobian(activation, V, sigma_w=sigma_w)  # (L, 3, 3)
