@@ -62,6 +62,17 @@ __all__ = [
 PROCEDURES = ("refit", "naive")
 
 
+#: the paper's experiment (SETUPS.md, paper 002: n = 500, d = 15, N = 2000, eta = 0.2,
+#: lambda_a = lambda_w = 0.25, temperature 0.004, t up to 1e4) as "full", and the quick
+#: version used by claims T3 and T4 (weaker regularization so that learning shows within
+#: t = 300; see papers/002_takakura_suzuki.md)
+EXPERIMENT_SIZES = {
+    "quick": {"n": 200, "d": 8, "particles": 128, "steps": 600, "eta": 0.5, "lam_a": 0.01,
+              "lam_w": 0.005, "temperature": 0.005, "seeds": 3},
+    "full": {"n": 500, "d": 15, "particles": 2000, "steps": 50000, "eta": 0.2, "lam_a": 0.25,
+             "lam_w": 0.25, "temperature": 0.004, "seeds": 5},
+}
+
 def _positive(value, name):
     v = float(value)
     if not math.isfinite(v) or v <= 0:

@@ -52,10 +52,7 @@ def initial_kernel_ridge(rng, X, y, d, init_scale, valid, test):
 
 
 @claim(
-    sizes={"quick": {"n": 200, "d": 8, "particles": 128, "steps": 600, "eta": 0.5,
-                     "lam_a": 0.01, "lam_w": 0.005, "temperature": 0.005, "seeds": 3},
-           "full": {"n": 500, "d": 15, "particles": 2000, "steps": 50000, "eta": 0.2,
-                    "lam_a": 0.25, "lam_w": 0.25, "temperature": 0.004, "seeds": 5}},
+    sizes=mf.EXPERIMENT_SIZES,
     overrides={
         "train_labels": Override(str, "'target', or 'shuffled' (first layer trained on "
                                  "permuted labels: must FAIL)", default="target",
