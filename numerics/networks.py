@@ -817,3 +817,86 @@ def gradient_flow(net, params, X, y, *, times, weight_decay=0.0, frozen=(),
             traj.extra.append(callback(float(t), P, B))
     return traj
 
+
+
+# ---------------------------------------------------------------------------
+# paper 004 / edge of stability: the small tanh net, Chebyshev targets, rewritten GD
+# ---------------------------------------------------------------------------
+
+
+def xavier_tanh_net(width=100, gain=1.9) -> Network:
+    r"""The 1 -> ``width`` -> 1 tanh net of the edge-of-stability code (Cohen et al. 2021,
+    locuslab/edge-of-stability): standard parameterization, Xavier-normal weights
+    :math:`N(0, \mathrm{gain}^2\cdot 2/(\mathrm{fan_{in}}+\mathrm{fan_{out}}))` for both
+    layers, hidden bias initialized at 0. The output bias ``c`` exists in
+    :class:`Network` (``bias=True`` adds both); it starts at 0 and is meant to be frozen
+    (``frozen=("c",)``), as the reference net has none."""
+    std = float(gain) * float(np.sqrt(2.0 / (width + 1)))
+    return Network(1, (int(width),), "tanh", parameterization="standard", sigma_w=std,
+                   sigma_b=0.0, bias=True, readout_std=std)
+
+
+def chebyshev_data(points=20, degree=3):
+    r"""``points`` equispaced inputs in [-1, 1] (a column) and the Chebyshev polynomial
+    :math:`T_{\rm degree}` at them."""
+    from numpy.polynomial import chebyshev
+
+    X = np.linspace(-1.0, 1.0, _positive_int(points, "points", 2))[:, None]
+    return X, chebyshev.chebval(X[:, 0], [0] * _positive_int(degree, "degree", 0) + [1])
+
+
+class RewrittenGDStepper(GDStepper):
+    r"""Full-batch GD written as paper 004 writes its perturbed runs,
+    :math:`\theta \leftarrow \theta - (k\eta)(g/k)`: equal to plain GD in exact
+    arithmetic, different in the last bit of the working precision (``k\eta`` and
+    ``1/k`` are rounded to the backend's precision, then two roundings per entry
+    instead of one). ``k = 1`` is plain GD (bit-identical to :class:`GDStepper`).
+    ``frozen`` groups are not updated."""
+
+    def __init__(self, net, params, X, y, *, lr, k=1, frozen=(), backend="float64", dps=None,
+                 bits=None, mode="midpoint-reset"):
+        super().__init__(net, params, X, y, lr=lr, backend=backend, dps=dps, bits=bits,
+                         mode=mode)
+        self.k = _positive_int(k, "k")
+        self.frozen = frozenset(frozen)
+        bad = self.frozen - set(net.param_names)
+        if bad:
+            raise ValueError(f"frozen names {sorted(bad)} are not parameters")
+        B = self.backend
+        with B.scope():
+            self._k_eta = B.scalar(_exact(lr, "lr") * self.k)
+            self._inv_k = B.scalar(sp.Rational(1, self.k))
+
+    def step(self):
+        loss, grads = self._gradient()
+        if self.k == 1:
+            return self._apply(loss, grads, self._eta)
+        B = self.backend
+        with B.scope(), np.errstate(all="ignore"):
+            grads = {g: B.scale(v, self._inv_k) for g, v in grads.items()}
+        return self._apply(loss, grads, self._k_eta)
+
+    def _gradient(self):
+        B = self.backend
+        with B.scope(), np.errstate(all="ignore"):
+            return _loss_grad_native(self.net, B, self.params, self.X, self.Y, self._K)
+
+    def _apply(self, loss, grads, eta):
+        B = self.backend
+        with B.scope(), np.errstate(all="ignore"):
+            self.params = {g: v if g in self.frozen else B.reset_midpoints(
+                B.sub(v, B.scale(grads[g], eta))) for g, v in self.params.items()}
+        return loss
+
+    def flat(self) -> np.ndarray:
+        """Current parameters as one float64 vector (``param_names`` order)."""
+        return np.concatenate([self.backend.to_numpy(self.params[g]).ravel()
+                               for g in self.net.param_names])
+
+    def flat_mpmath(self) -> np.ndarray:
+        """Current parameters as exact ``mpf`` values (object vector)."""
+        return np.concatenate([self.backend.to_mpmath(self.params[g]).ravel()
+                               for g in self.net.param_names])
+
+
+__all__ += ["RewrittenGDStepper", "chebyshev_data", "xavier_tanh_net"]

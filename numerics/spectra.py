@@ -314,3 +314,42 @@ def lyapunov_exponents(model: FlatModel, theta0, *, lr, steps, k=1, rng=None,
         losses[t], g = model.gradient(theta)
         theta = theta - lr * g
     return LyapunovResult(logs.mean(axis=0), logs, theta, losses)
+
+
+@dataclass
+class SharpnessTrajectory:
+    """Full-batch GD with the sharpness measured along the way: ``steps`` (where it
+    was measured), ``sharpness``, ``loss`` (every step, before the step), ``theta``
+    (final)."""
+
+    steps: np.ndarray
+    sharpness: np.ndarray
+    loss: np.ndarray
+    theta: np.ndarray
+
+    def first_crossing(self, level):
+        """First measured step with sharpness > ``level`` (None if never)."""
+        hit = np.nonzero(self.sharpness > level)[0]
+        return int(self.steps[hit[0]]) if hit.size else None
+
+
+def sharpness_trajectory(model: FlatModel, theta0, *, lr, steps, every=50,
+                         tol=1e-6) -> SharpnessTrajectory:
+    """Train ``model`` by float64 full-batch GD with step ``lr`` for ``steps`` steps,
+    measuring the sharpness (Lanczos, warm-started from the previous eigenvector)
+    every ``every`` steps (and at the end)."""
+    theta = np.array(theta0, dtype=np.float64)
+    at, sharp, losses, v = [], [], np.empty(steps), None
+    for t in range(steps + 1):
+        if t % every == 0 or t == steps:
+            s, v = sharpness(model, theta, v0=v, tol=tol, return_vector=True)
+            at.append(t)
+            sharp.append(s)
+        if t == steps:
+            break
+        losses[t], g = model.gradient(theta)
+        theta = theta - lr * g
+    return SharpnessTrajectory(np.array(at), np.array(sharp), losses, theta)
+
+
+__all__ += ["SharpnessTrajectory", "sharpness_trajectory"]
