@@ -900,3 +900,72 @@ class RewrittenGDStepper(GDStepper):
 
 
 __all__ += ["RewrittenGDStepper", "chebyshev_data", "xavier_tanh_net"]
+
+
+@dataclass
+class Divergence:
+    """Two runs of one network compared along the way: ``steps`` where compared,
+    ``relative_l2`` :math:`\\|\\theta_1-\\theta_2\\|/\\|\\theta_1\\|` and the paper's
+    ``mean_relative_l1`` :math:`2\\,\\mathrm{mean}(|w_1-w_2|/(|w_1|+|w_2|))` over the entries
+    with :math:`|w_1| >` ``l1_floor``, ``loss`` of run 1, ``diverged_at`` (first compared
+    step with relative L2 >= threshold, or None), ``flat`` (run 1's float64 parameters at
+    every step when recorded, else None)."""
+
+    steps: np.ndarray
+    relative_l2: np.ndarray
+    mean_relative_l1: np.ndarray
+    loss: np.ndarray
+    diverged_at: int | None
+    flat: np.ndarray | None = None
+
+
+def divergence(net, params, X, y, *, lr, steps, backend="float64", dps=None, bits=None,
+               k=3, params2=None, frozen=(), threshold=None, every=1, record_flat=False,
+               l1_floor=1e-6) -> Divergence:
+    r"""Train ``net`` twice by full-batch GD on one backend: run 1 plain, run 2 with the
+    rewriting :math:`\theta - (k\eta)(g/k)` (:class:`RewrittenGDStepper`; ``k = 1``: plain)
+    and/or from ``params2`` (e.g. one weight changed in its last bit). Differences are
+    computed from exact midpoints (``to_mpmath``) on the mpmath/Arb backends, so they are
+    resolved below float64 round-off. Stops at the first compared step where the relative
+    L2 difference reaches ``threshold`` (if given)."""
+    import mpmath
+
+    one = RewrittenGDStepper(net, params, X, y, lr=lr, k=1, frozen=frozen, backend=backend,
+                             dps=dps, bits=bits)
+    two = RewrittenGDStepper(net, params if params2 is None else params2, X, y, lr=lr, k=k,
+                             frozen=frozen, backend=one.backend)
+    exact = one.backend.name in ("mpmath", "arb")
+    at, l2, l1, losses, flat, hit = [], [], [], [], [], None
+    for t in range(steps + 1):
+        if record_flat:
+            flat.append(one.flat())
+        if t % every == 0 or t == steps:
+            if exact:
+                with mpmath.workprec(one.backend.bits + 64):
+                    a, b = one.flat_mpmath(), two.flat_mpmath()
+                    d = a - b
+                    rel = float(mpmath.sqrt(mpmath.fsum(v * v for v in d)) /
+                                mpmath.sqrt(mpmath.fsum(v * v for v in a)))
+                    big = [i for i, v in enumerate(a) if abs(v) > l1_floor]
+                    r1 = float(2 * mpmath.fsum(abs(d[i]) / (abs(a[i]) + abs(b[i]))
+                                               for i in big) / max(1, len(big)))
+            else:
+                a, b = one.flat(), two.flat()
+                rel = float(np.linalg.norm(a - b) / np.linalg.norm(a))
+                big = np.abs(a) > l1_floor
+                r1 = float(2 * np.mean(np.abs(a - b)[big] / (np.abs(a) + np.abs(b))[big]))
+            at.append(t)
+            l2.append(rel)
+            l1.append(r1)
+            if threshold is not None and hit is None and rel >= threshold:
+                hit = t
+                break
+        if t == steps:
+            break
+        losses.append(float(one.backend.to_float(one.step())))
+        two.step()
+    return Divergence(np.array(at), np.array(l2), np.array(l1), np.array(losses), hit,
+                      np.array(flat) if record_flat else None)
+
+
+__all__ += ["Divergence", "divergence"]

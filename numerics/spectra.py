@@ -353,3 +353,30 @@ def sharpness_trajectory(model: FlatModel, theta0, *, lr, steps, every=50,
 
 
 __all__ += ["SharpnessTrajectory", "sharpness_trajectory"]
+
+
+def window_ftle(model: FlatModel, thetas, *, lr, start, stop, iterations=8, rng=None):
+    r"""Finite-time Lyapunov exponent of GD over steps ``[start, stop)`` along the given
+    trajectory (``thetas[t]`` the parameters before step ``t``):
+    :math:`\frac1{T}\log\sigma_{\max}(J_{stop-1}\cdots J_{start})`, ``T = stop - start``,
+    by power iteration on :math:`M^\top M` (each :math:`J_t = I - \eta H(\theta_t)` is
+    symmetric, so :math:`M^\top` is the product in reverse order). Returns
+    ``(exponent, top right singular vector)``."""
+    if not 0 <= start < stop <= len(thetas):
+        raise ValueError(f"need 0 <= start < stop <= {len(thetas)}, got [{start}, {stop})")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    v = rng.standard_normal(model.size)
+    v /= np.linalg.norm(v)
+    log_sigma = 0.0
+    for _ in range(iterations):
+        w = v
+        for t in range(start, stop):
+            w = model.step_jvp(thetas[t], w, lr)
+        log_sigma = float(np.log(np.linalg.norm(w)))
+        for t in range(stop - 1, start - 1, -1):
+            w = model.step_jvp(thetas[t], w, lr)
+        v = w / np.linalg.norm(w)
+    return log_sigma / (stop - start), v
+
+
+__all__ += ["window_ftle"]

@@ -5,7 +5,8 @@ resolved):
 * ``theory`` never imports ``numerics`` or ``verify``; ``numerics`` never imports ``verify``;
 * inside ``theory`` imports only go downward in the fixed order (lowest first)
 
-      symbols, special, gaussian, activations, dual, recursions, fixedpoints, odes, latex
+      symbols, special, gaussian, activations, dual, recursions, fixedpoints, odes,
+      gd_stability, latex
 
   (:data:`THEORY_ORDER`): a module may import only modules before it. ``odes`` is a
   package and one layer (its modules may import each other, e.g. ``odes/base.py``);
@@ -28,7 +29,7 @@ PACKAGES = ("theory", "numerics", "verify")
 
 #: the layers of ``theory``, lowest first; a module may import only the ones before it
 THEORY_ORDER = ["symbols", "special", "gaussian", "activations", "dual", "recursions",
-                "fixedpoints", "odes", "latex"]
+                "fixedpoints", "odes", "gd_stability", "latex"]
 
 
 def _module_name(path: pathlib.Path, root: pathlib.Path = ROOT) -> str:

@@ -137,3 +137,25 @@ def test_lyapunov_exponents_of_a_linear_network_step():
     np.testing.assert_allclose(res.window(100), expected, atol=1e-4)  # gap 0.022: slow
     np.testing.assert_allclose(res.exponents, expected, atol=5e-3)
     assert res.log_stretch.shape == (200, 3)
+
+
+def test_window_ftle_of_a_linear_step_is_the_top_factor():
+    net = networks.Network(3, (1,), "identity", parameterization="standard", bias=False)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((10, 3)), rng.standard_normal(10)
+    P = net.init(0)
+    P["a"] = np.array([[1.0]])
+    m = spectra.FlatModel(net, X, y, params=P, frozen=("a",))
+    h = np.linalg.eigvalsh(m.hessian(m.flatten(P)))
+    lr = 2.5 / h[-1]
+    thetas = [m.flatten(P)] * 20
+    lam, _ = spectra.window_ftle(m, thetas, lr=lr, start=3, stop=13, iterations=30)
+    assert lam == pytest.approx(np.max(np.log(np.abs(1 - lr * h))), rel=1e-6)
+
+
+def test_sharpness_trajectory_records():
+    net, X, y = _tiny()
+    m = spectra.FlatModel(net, X, y)
+    tr = spectra.sharpness_trajectory(m, m.flatten(net.init(0)), lr=0.01, steps=30, every=10)
+    assert list(tr.steps) == [0, 10, 20, 30] and tr.loss.shape == (30,)
+    assert tr.first_crossing(1e9) is None and tr.first_crossing(-1.0) == 0
