@@ -1,6 +1,6 @@
 """Claim I1 (verify/ssly_i1.py): last-bit perturbations grow; divergence step vs bits at
 ln 2 / lambda. PASS at reduced size (float32, float64, 106-bit Arb), FAIL with the
-perturbation removed and with the Lyapunov exponent 15% / 20% off."""
+perturbation removed and with the Lyapunov exponent 20% off either way."""
 
 from __future__ import annotations
 
@@ -27,11 +27,11 @@ def test_passes(result):
     assert r.figure is not None
 
 
-@pytest.mark.parametrize("scale", [1.2, 0.85])
+@pytest.mark.parametrize("scale", [1.2, 0.8])
 def test_wrong_exponent_fails(scale):
     r = K.compute("quick", lyapunov_scale=scale, **SMALL)
     assert not r.passed
-    assert r.tolerance["segment_steps_vs_ln2_over_lambda"]["passed"] is False
+    assert r.tolerance["steps_from_first_vs_ln2_over_lambda"]["passed"] is False
 
 
 def test_perturbation_removed_fails():
