@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 
 from numerics import networks, spectra
-from numerics.plots import color
 from verify import figures
 from verify.claim import Override, claim
 
@@ -85,6 +84,5 @@ def compute(run):
     for ax in (ax1, ax2):
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
-    ax1.axhline(np.nan, color=color("threshold"))
     return "median sharpness / (2/eta) = " + ", ".join(f"{r:.3f}" for r in ratios) + \
         f" at eta = {', '.join(f'{e:g}' for e in run.step_sizes)}"
