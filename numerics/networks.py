@@ -817,3 +817,155 @@ def gradient_flow(net, params, X, y, *, times, weight_decay=0.0, frozen=(),
             traj.extra.append(callback(float(t), P, B))
     return traj
 
+
+
+# ---------------------------------------------------------------------------
+# paper 004 / edge of stability: the small tanh net, Chebyshev targets, rewritten GD
+# ---------------------------------------------------------------------------
+
+
+def xavier_tanh_net(width=100, gain=1.9) -> Network:
+    r"""The 1 -> ``width`` -> 1 tanh net of the edge-of-stability code (Cohen et al. 2021,
+    locuslab/edge-of-stability): standard parameterization, Xavier-normal weights
+    :math:`N(0, \mathrm{gain}^2\cdot 2/(\mathrm{fan_{in}}+\mathrm{fan_{out}}))` for both
+    layers, hidden bias initialized at 0. The output bias ``c`` exists in
+    :class:`Network` (``bias=True`` adds both); it starts at 0 and is meant to be frozen
+    (``frozen=("c",)``), as the reference net has none."""
+    std = float(gain) * float(np.sqrt(2.0 / (width + 1)))
+    return Network(1, (int(width),), "tanh", parameterization="standard", sigma_w=std,
+                   sigma_b=0.0, bias=True, readout_std=std)
+
+
+def chebyshev_data(points=20, degree=3):
+    r"""``points`` equispaced inputs in [-1, 1] (a column) and the Chebyshev polynomial
+    :math:`T_{\rm degree}` at them."""
+    from numpy.polynomial import chebyshev
+
+    X = np.linspace(-1.0, 1.0, _positive_int(points, "points", 2))[:, None]
+    return X, chebyshev.chebval(X[:, 0], [0] * _positive_int(degree, "degree", 0) + [1])
+
+
+class RewrittenGDStepper(GDStepper):
+    r"""Full-batch GD written as paper 004 writes its perturbed runs,
+    :math:`\theta \leftarrow \theta - (k\eta)(g/k)`: equal to plain GD in exact
+    arithmetic, different in the last bit of the working precision (``k\eta`` and
+    ``1/k`` are rounded to the backend's precision, then two roundings per entry
+    instead of one). ``k = 1`` is plain GD (bit-identical to :class:`GDStepper`).
+    ``frozen`` groups are not updated."""
+
+    def __init__(self, net, params, X, y, *, lr, k=1, frozen=(), backend="float64", dps=None,
+                 bits=None, mode="midpoint-reset"):
+        super().__init__(net, params, X, y, lr=lr, backend=backend, dps=dps, bits=bits,
+                         mode=mode)
+        self.k = _positive_int(k, "k")
+        self.frozen = frozenset(frozen)
+        bad = self.frozen - set(net.param_names)
+        if bad:
+            raise ValueError(f"frozen names {sorted(bad)} are not parameters")
+        B = self.backend
+        with B.scope():
+            self._k_eta = B.scalar(_exact(lr, "lr") * self.k)
+            self._inv_k = B.scalar(sp.Rational(1, self.k))
+
+    def step(self):
+        loss, grads = self._gradient()
+        if self.k == 1:
+            return self._apply(loss, grads, self._eta)
+        B = self.backend
+        with B.scope(), np.errstate(all="ignore"):
+            grads = {g: B.scale(v, self._inv_k) for g, v in grads.items()}
+        return self._apply(loss, grads, self._k_eta)
+
+    def _gradient(self):
+        B = self.backend
+        with B.scope(), np.errstate(all="ignore"):
+            return _loss_grad_native(self.net, B, self.params, self.X, self.Y, self._K)
+
+    def _apply(self, loss, grads, eta):
+        B = self.backend
+        with B.scope(), np.errstate(all="ignore"):
+            self.params = {g: v if g in self.frozen else B.reset_midpoints(
+                B.sub(v, B.scale(grads[g], eta))) for g, v in self.params.items()}
+        return loss
+
+    def flat(self) -> np.ndarray:
+        """Current parameters as one float64 vector (``param_names`` order)."""
+        return np.concatenate([self.backend.to_numpy(self.params[g]).ravel()
+                               for g in self.net.param_names])
+
+    def flat_mpmath(self) -> np.ndarray:
+        """Current parameters as exact ``mpf`` values (object vector)."""
+        return np.concatenate([self.backend.to_mpmath(self.params[g]).ravel()
+                               for g in self.net.param_names])
+
+
+__all__ += ["RewrittenGDStepper", "chebyshev_data", "xavier_tanh_net"]
+
+
+@dataclass
+class Divergence:
+    """Two runs of one network compared along the way: ``steps`` where compared,
+    ``relative_l2`` :math:`\\|\\theta_1-\\theta_2\\|/\\|\\theta_1\\|` and the paper's
+    ``mean_relative_l1`` :math:`2\\,\\mathrm{mean}(|w_1-w_2|/(|w_1|+|w_2|))` over the entries
+    with :math:`|w_1| >` ``l1_floor``, ``loss`` of run 1, ``diverged_at`` (first compared
+    step with relative L2 >= threshold, or None), ``flat`` (run 1's float64 parameters at
+    every step when recorded, else None)."""
+
+    steps: np.ndarray
+    relative_l2: np.ndarray
+    mean_relative_l1: np.ndarray
+    loss: np.ndarray
+    diverged_at: int | None
+    flat: np.ndarray | None = None
+
+
+def divergence(net, params, X, y, *, lr, steps, backend="float64", dps=None, bits=None,
+               k=3, params2=None, frozen=(), threshold=None, every=1, record_flat=False,
+               l1_floor=1e-6) -> Divergence:
+    r"""Train ``net`` twice by full-batch GD on one backend: run 1 plain, run 2 with the
+    rewriting :math:`\theta - (k\eta)(g/k)` (:class:`RewrittenGDStepper`; ``k = 1``: plain)
+    and/or from ``params2`` (e.g. one weight changed in its last bit). Differences are
+    computed from exact midpoints (``to_mpmath``) on the mpmath/Arb backends, so they are
+    resolved below float64 round-off. Stops at the first compared step where the relative
+    L2 difference reaches ``threshold`` (if given)."""
+    import mpmath
+
+    one = RewrittenGDStepper(net, params, X, y, lr=lr, k=1, frozen=frozen, backend=backend,
+                             dps=dps, bits=bits)
+    two = RewrittenGDStepper(net, params if params2 is None else params2, X, y, lr=lr, k=k,
+                             frozen=frozen, backend=one.backend)
+    exact = one.backend.name in ("mpmath", "arb")
+    at, l2, l1, losses, flat, hit = [], [], [], [], [], None
+    for t in range(steps + 1):
+        if record_flat:
+            flat.append(one.flat())
+        if t % every == 0 or t == steps:
+            if exact:
+                with mpmath.workprec(one.backend.bits + 64):
+                    a, b = one.flat_mpmath(), two.flat_mpmath()
+                    d = a - b
+                    rel = float(mpmath.sqrt(mpmath.fsum(v * v for v in d)) /
+                                mpmath.sqrt(mpmath.fsum(v * v for v in a)))
+                    big = [i for i, v in enumerate(a) if abs(v) > l1_floor]
+                    r1 = float(2 * mpmath.fsum(abs(d[i]) / (abs(a[i]) + abs(b[i]))
+                                               for i in big) / max(1, len(big)))
+            else:
+                a, b = one.flat(), two.flat()
+                rel = float(np.linalg.norm(a - b) / np.linalg.norm(a))
+                big = np.abs(a) > l1_floor
+                r1 = float(2 * np.mean(np.abs(a - b)[big] / (np.abs(a) + np.abs(b))[big]))
+            at.append(t)
+            l2.append(rel)
+            l1.append(r1)
+            if threshold is not None and hit is None and rel >= threshold:
+                hit = t
+                break
+        if t == steps:
+            break
+        losses.append(float(one.backend.to_float(one.step())))
+        two.step()
+    return Divergence(np.array(at), np.array(l2), np.array(l1), np.array(losses), hit,
+                      np.array(flat) if record_flat else None)
+
+
+__all__ += ["Divergence", "divergence"]

@@ -6,7 +6,7 @@ resolved):
 * inside ``theory`` imports only go downward in the fixed order (lowest first)
 
       symbols, arithmetic, special, gaussian, activations, dual, recursions, fixedpoints, odes,
-      latex
+      gd_stability, latex
 
   (:data:`THEORY_ORDER`): a module may import only modules before it. ``odes`` is a
   package and one layer (its modules may import each other, e.g. ``odes/base.py``);
@@ -29,7 +29,7 @@ PACKAGES = ("theory", "numerics", "verify")
 
 #: the layers of ``theory``, lowest first; a module may import only the ones before it
 THEORY_ORDER = ["symbols", "arithmetic", "special", "gaussian", "activations", "dual", "recursions",
-                "fixedpoints", "odes", "latex"]
+                "fixedpoints", "odes", "gd_stability", "latex"]
 
 
 def _module_name(path: pathlib.Path, root: pathlib.Path = ROOT) -> str:

@@ -263,6 +263,98 @@ CLAIMS: list[Claim] = [
         runtime_quick_s=20.0,  # measured 20-28 s quick on the shared 2-core machine
         runtime_full_s=40000.0,  # estimate: twice T3's runs (not run)
     ),
+    Claim(
+        id="I1",
+        module="ssly_i1",
+        paper="004",
+        statement=(
+            "a last-bit perturbation (paper 004's rewriting p <- p - (k lr)(g/k), k = 3, and "
+            "one weight's last bit) grows from round-off to O(1e-2...1) relative L2 differences "
+            "at a large convergent step size (loss bounded) and stays at round-off at a small "
+            "one; the step at which it reaches 1e-4 grows with the mantissa bits (float32, "
+            "float64, Arb 80-212 bits) at ln 2 / lambda steps per bit, lambda the finite-time "
+            "Lyapunov exponent of the step Jacobians over the same window"
+        ),
+        tolerance=(
+            "relative L2 >= 1e-2 (the issue's O(1e-2...1)); small-lr difference <= steps x "
+            "2^-53 (round-off accumulated without amplification); divergence steps strictly "
+            "increasing in the bits; t_b - t_24 = sum over the segments between consecutive "
+            "precisions of (b2 - b1) ln 2 / lambda_seg within 2 steps (detection) + "
+            "log(sqrt n)/lambda at either end (unknown projection of the injected rounding on "
+            "the growing direction); fitted steps per bit within half the range of "
+            "ln 2 / lambda_seg of ln 2 / lambda (the exponent's variation over the window)"
+        ),
+        detects=(
+            "the perturbation removed (k = 1, no flipped bit: differences stay exactly 0, FAIL "
+            "test); a Lyapunov exponent 20% too small or too large (FAIL tests: the cumulative "
+            "check; the fitted slope alone tolerates ~40% because the exponent is not constant "
+            "here: the divergence happens in the catapult burst, lambda rising from ~0.4 to "
+            "~0.9 per step). Cannot see: a perturbation that grows only after the run's window"
+        ),
+        runtime_quick_s=8.0,
+        runtime_full_s=40.0,
+    ),
+    Claim(
+        id="I2",
+        module="ssly_i2",
+        paper="004",
+        statement=(
+            "paper 004's single-layer conv model (32x32 kernel, 256x256 checkerboard, Swish, "
+            "sum pooling, BCE, weight decay alpha): GD linearized at 0 is stable exactly for "
+            "alpha_min < alpha < 2/lr with alpha_min = 12959936 (SymPy; = the training "
+            "code's Hessian by Lanczos); with alpha = 20 << alpha_min and lr < 2/alpha the "
+            "nonlinear dynamics stays bounded where the linearization grows by ~e^13 per step "
+            "(restrained instability); beyond lr = 2/alpha it blows up at the rate "
+            "log|1 - lr alpha|"
+        ),
+        tolerance=(
+            "alpha_min by Lanczos on central differences (h = 1e-9) within 100x the FFT "
+            "rounding estimate eps N/(2 h alpha_min/k) ~ 5e-8 relative; the linear PDE's "
+            "update growth rate = log spectral radius from the SymPy region within 2 A "
+            "(f_sub/f_top)^t0/(t1 - t0) (subdominant mode); blow-up exactly outside the "
+            "region; nonlinear |K| below the a-priori radius |K0| + lr N max|s'| |c| / "
+            "(1 - |1 - lr alpha|); rate beyond 2/alpha within 1% of log|1 - lr alpha|"
+        ),
+        detects=(
+            "alpha_min without the l''(0) s'(0)^2 p p^T term (SETUPS.md's 1.296e7, 4.9e-6 "
+            "relative: FAIL test); the nonlinear experiment run on the linearization (no "
+            "restraint: FAIL test); a wrong region (a growth rate or a blow-up on the wrong "
+            "side). Cannot see: restraint beyond lr = 2/alpha, which this model does not have "
+            "(the checkerboard's patches span one direction; the rest sees only the weight "
+            "decay), contrary to SETUPS.md"
+        ),
+        runtime_quick_s=7.0,
+        runtime_full_s=100.0,
+    ),
+    Claim(
+        id="I3",
+        module="ssly_i3",
+        paper="004",
+        statement=(
+            "edge of stability: under full-batch GD the sharpness (top Hessian eigenvalue) of "
+            "the 1-100-1 tanh net on a Chebyshev target rises to 2/eta and hovers there while "
+            "the loss keeps decreasing non-monotonically (three step sizes whose initial "
+            "sharpness is below 2/eta)"
+        ),
+        tolerance=(
+            "median sharpness after the first crossing within 10% of 2/eta at every step size "
+            "(the issue's band; Cohen et al. 2021: 'at or just above'); initial sharpness < "
+            "2/eta; crossing within the first half of the run (the issue: train twice as long); "
+            "median loss of the last quarter after the crossing below that of the first quarter, "
+            "with at least one increase (non-monotone)"
+        ),
+        detects=(
+            "a wrong stability threshold: judged against 1.2 x 2/eta (or 1.15 x) it FAILs "
+            "(FAIL tests; the measured medians are within 1.5% of 2/eta, so the resolution is "
+            "~10% by the band); a step size too small to reach 2/eta in the run (eta = 0.05: "
+            "FAIL test); a run too short to judge. Cannot see: the sharpness between the "
+            "Lanczos samples (every 50 steps), nor a Hessian error shared by Lanczos and GD "
+            "(the Hessian-vector products are checked separately against 50-digit "
+            "finite differences in tests/test_spectra.py)"
+        ),
+        runtime_quick_s=5.0,
+        runtime_full_s=40.0,
+    ),
 ]
 
 
@@ -286,13 +378,6 @@ PLANNED: list[PlannedClaim] = [
                  "on the negative inputs, one on the positive), kinks do not cross the data, "
                  "probability -> 1 as width grows"),
     PlannedClaim("H2", "003", "SGD behaves alike; other initializations change it"),
-    PlannedClaim("I1", "004", "a last-bit perturbation of one weight grows to O(1) differences in "
-                 "a trained net; the divergence step grows linearly with the mantissa bits "
-                 "(float32 / float64 / 106 / 212 bits)"),
-    PlannedClaim("I2", "004", "the linearized gradient-descent PDE is stable only for lr / weight "
-                 "decay in the predicted region; beyond it the instability is restrained "
-                 "(bounded)"),
-    PlannedClaim("I3", "004", "edge of stability: sharpness rises to ~2/eta and hovers there"),
 ]
 
 
