@@ -53,6 +53,7 @@ live in one temporary, whatever the number of entries.
 from __future__ import annotations
 
 import functools
+import numbers
 
 import mpmath
 import numpy as np
@@ -97,10 +98,15 @@ def check_covariance(q11, q12, q22, *, names=("q11", "q12", "q22"), rtol=None):
     """
     arrays = []
     for name, value in zip(names, (q11, q12, q22), strict=True):
+        raw = np.asarray(value)
+        # one rule for numbers (numerics.validate): bool, str, complex are not real numbers
+        if raw.dtype.kind not in "iuf" and not (raw.dtype.kind == "O" and raw.size and all(
+                isinstance(v, numbers.Real) and not isinstance(v, bool) for v in raw.ravel())):
+            raise ValueError(f"{name} must be a real number or array, got {value!r:.60}")
         try:
             arr = np.asarray(value, dtype=float)
         except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a real array, got {value!r}") from None
+            raise ValueError(f"{name} must be a real array, got {value!r:.60}") from None
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} must be finite (found NaN or inf)")
         arrays.append(arr)

@@ -1,8 +1,10 @@
+
 """The activation registry: lookup errors, safe parsing of user strings, and property
 tests of the closed-form kernels (hypothesis)."""
 
 import math
 import pickle
+from fractions import Fraction
 
 import pytest
 import sympy as sp
@@ -132,7 +134,7 @@ def test_mish_from_string(fresh_name):
     assert math.isclose(dual_kernel(name, 1.0, 0.0, 2.0), means[0] * means[1], rel_tol=1e-13)
     k = dual_kernel(name, 1.0, 0.4, 2.0)
     # agrees with the high-precision path
-    assert math.isclose(k, float(dual_kernel(name, 1, "0.4", 2, dps=20)), rel_tol=1e-13)
+    assert math.isclose(k, float(dual_kernel(name, 1, Fraction("0.4"), 2, dps=20)), rel_tol=1e-13)
 
 
 @pytest.mark.parametrize(

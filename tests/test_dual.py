@@ -1,3 +1,4 @@
+
 """Closed forms vs the quadrature engine; bad input; NNGP/NTK recursions.
 
 Tolerances: the quadrature engine's float path accepts a result when its predicted
@@ -9,6 +10,7 @@ the float sums (about 1e-15 times the number of nodes' worth of cancellation).
 
 import math
 import time
+from fractions import Fraction
 
 import mpmath
 import pytest
@@ -25,6 +27,8 @@ from theory.dual import (
 )
 
 RTOL = 1e-10
+#: exact decimals (Fractions are exact; strings are not numbers, see theory.arithmetic)
+EXACT_POINT = (Fraction("0.8"), Fraction("-0.35"), Fraction("1.7"))
 
 CLOSED = [a for a in A.builtin_examples() if a.dual is not None] + [
     A.get("elu", alpha=0), A.get("elu", alpha=2.5), A.get("leaky_relu", a=-0.3),
@@ -63,8 +67,8 @@ def test_closed_form_equals_quadrature(act):
 def test_quadrature_high_precision_smooth(act):
     # the mpmath path is accurate to dps digits (2 guard digits inside): 1e-18 at dps 20
     with mpmath.workdps(20):
-        closed = dual_kernel(act, "0.8", "-0.35", "1.7", dps=20)
-        quad = quadrature_dual_kernel(act, "0.8", "-0.35", "1.7", dps=20)
+        closed = dual_kernel(act, *EXACT_POINT, dps=20)
+        quad = quadrature_dual_kernel(act, *EXACT_POINT, dps=20)
         assert abs(closed - quad) <= mpmath.mpf(10) ** -18 * abs(closed)
 
 
@@ -72,8 +76,8 @@ def test_quadrature_high_precision_smooth(act):
 @pytest.mark.parametrize("name", ["relu", "elu", "gelu"])
 def test_quadrature_high_precision_kinked(name):
     with mpmath.workdps(20):
-        closed = dual_kernel(name, "0.8", "-0.35", "1.7", dps=20, derivative=True)
-        quad = quadrature_dual_kernel(name, "0.8", "-0.35", "1.7", dps=20, derivative=True)
+        closed = dual_kernel(name, *EXACT_POINT, dps=20, derivative=True)
+        quad = quadrature_dual_kernel(name, *EXACT_POINT, dps=20, derivative=True)
         assert abs(closed - quad) <= mpmath.mpf(10) ** -18 * abs(closed)
 
 
@@ -82,8 +86,8 @@ def test_tanh_fast_and_accurate_at_double_precision():
     value = dual_kernel("tanh", 1.0, 0.3, 1.0)
     derivative = dual_kernel("tanh", 1.0, 0.3, 1.0, derivative=True)
     elapsed = time.perf_counter() - start
-    reference = dual_kernel("tanh", 1, "0.3", 1, dps=18)
-    reference_d = dual_kernel("tanh", 1, "0.3", 1, dps=18, derivative=True)
+    reference = dual_kernel("tanh", 1, Fraction("0.3"), 1, dps=18)
+    reference_d = dual_kernel("tanh", 1, Fraction("0.3"), 1, dps=18, derivative=True)
     assert abs(value - float(reference)) < 1e-14
     assert abs(derivative - float(reference_d)) < 1e-14
     # REPL use: well under a second for both (typically ~0.05 s on one core)
@@ -220,12 +224,13 @@ def test_one_hidden_layer_by_hand():
 def test_symbolic_recursion_equals_numeric(name, L):
     vals = {R.sigma_w: sp.Rational(3, 2), R.sigma_b: sp.Rational(1, 10), R.d: 3,
             R.x11: sp.Rational(5, 4), R.x12: sp.Rational(1, 2), R.x22: sp.Rational(26, 25)}
-    x1, x2 = ["1.0", "0.0", "0.5"], ["0.6", "0.8", "-0.2"]  # Gram 5/4, 1/2, 26/25
+    F = Fraction  # exact decimals
+    x1, x2 = [F(1), F(0), F("0.5")], [F("0.6"), F("0.8"), F("-0.2")]  # Gram 5/4, 1/2, 26/25
     with mpmath.workdps(25):
         S = R.nngp_depth(name, L, substitute=True)
         T = R.ntk_depth(name, L, substitute=True)
-        num_S = R.nngp_entries(name, x1, x2, L, "1.5", "0.1", dps=25)
-        num_T = R.ntk_entries(name, x1, x2, L, "1.5", "0.1", dps=25)
+        num_S = R.nngp_entries(name, x1, x2, L, F("1.5"), F("0.1"), dps=25)
+        num_T = R.ntk_entries(name, x1, x2, L, F("1.5"), F("0.1"), dps=25)
         for sym, num in zip(S, num_S, strict=True):
             assert abs(mpmath.mpf(sp.N(sym.subs(vals), 30)) - num) < mpmath.mpf(10) ** -22
         assert abs(mpmath.mpf(sp.N(T.subs(vals), 30)) - num_T) < mpmath.mpf(10) ** -22

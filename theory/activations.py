@@ -652,6 +652,27 @@ def _finite_on_reals(expr) -> bool | None:
         return None
 
 
+def _safe_str(expr) -> str:
+    try:
+        return sp.sstr(expr)
+    except Exception:  # noqa: BLE001 - a malformed tree (e.g. x + (x, x)) cannot print
+        return type(expr).__name__
+
+
+_NOT_NUMBERS = (sp.Tuple, sp.logic.boolalg.BooleanFunction, sp.logic.boolalg.BooleanAtom,
+                sp.core.relational.Relational, sp.MatrixBase)
+
+
+def _has_non_numbers(expr) -> bool:
+    """Tuples, truth values or matrices inside the expression (the conditions of a
+    Piecewise excepted)."""
+    if isinstance(expr, _NOT_NUMBERS):
+        return True
+    if isinstance(expr, sp.Piecewise):
+        return any(_has_non_numbers(piece) for piece, _ in expr.args)
+    return any(_has_non_numbers(a) for a in expr.args)
+
+
 def _check_expression(expr) -> sp.Expr:
     """A real expression in x that is finite on the whole real line, or a ValueError."""
     if expr is None or isinstance(expr, (bool, sp.logic.boolalg.Boolean)):
@@ -661,9 +682,9 @@ def _check_expression(expr) -> sp.Expr:
     except (sp.SympifyError, TypeError) as exc:
         raise ValueError(f"activation expression {_quote(expr)} is not a SymPy expression: "
                          f"{exc}") from None
-    if not isinstance(expr, sp.Expr):
+    if not isinstance(expr, sp.Expr) or _has_non_numbers(expr):
         raise ValueError(f"activation expression must be one real expression in x, got "
-                         f"{type(expr).__name__} {_quote(sp.sstr(expr))}")
+                         f"{type(expr).__name__} {_quote(_safe_str(expr))}")
     extra = expr.free_symbols - {x}
     if extra:
         raise ValueError(

@@ -372,7 +372,7 @@ def expectation(fn, *, variance=1, kinks=(), smooth=None, dps=None):
     """
     A = Arithmetic(dps)
     R = _Rule(A)
-    var = check_real("variance", variance, nonnegative=True, decimal=True)
+    var = check_real("variance", variance, nonnegative=True)
     if var == 0:
         return fn(A.mpf(0))
     s = A.mpf(mpmath.sqrt(var))
@@ -390,7 +390,7 @@ def quadrature_dual_kernel(activation, q11_value, q12_value, q22_value, *, deriv
 
 
 def _inputs(q11_value, q12_value, q22_value):
-    Q11, Q12, Q22 = (check_real(n, v, decimal=True) for n, v in
+    Q11, Q12, Q22 = (check_real(n, v) for n, v in
                      (("q11", q11_value), ("q12", q12_value), ("q22", q22_value)))
     return Q11, _check_covariance(Q11, Q12, Q22), Q22
 
@@ -431,7 +431,7 @@ def dual_diagonal(activation, q_value, *, derivative=False, dps=None, **params):
     act = resolve(activation, **params)
     if derivative:
         act.require_derivative()
-    Q = check_real("q (variance)", q_value, nonnegative=True, decimal=True)
+    Q = check_real("q (variance)", q_value, nonnegative=True)
     f = _mp_closed_form(act, derivative, True)
     if Q == 0 or f is None:
         return _quadrature(act, Q, Q, Q, derivative, Arithmetic(dps))

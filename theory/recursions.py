@@ -221,13 +221,13 @@ def ntk_depth(activation, hidden_layers, *, substitute=None, sw=sigma_w, sb=sigm
 # ---------------------------------------------------------------------------
 
 def _check_nonnegative(name, value):
-    return check_real(name, value, nonnegative=True, decimal=True)
+    return check_real(name, value, nonnegative=True)
 
 
 def _check_inputs(x1, x2):
     try:
-        a = [check_real("x1", v, decimal=True) for v in x1]
-        b = [check_real("x2", v, decimal=True) for v in x2]
+        a = [check_real("x1", v) for v in x1]
+        b = [check_real("x2", v) for v in x2]
     except (TypeError, ValueError):
         raise ValueError("x1 and x2 must be sequences of finite real numbers") from None
     if not a or len(a) != len(b):
