@@ -125,7 +125,8 @@ def generalization_error(Q, R, T, v, A):
     t = [("t", n) for n in range(M)]
     total = 0
     for group_a, wa, group_b, wb, sign in ((s, v, s, v, 1), (t, A, t, A, 1), (s, v, t, A, -2)):
-        for (fa, xa), (fb, xb) in itertools.product(zip(group_a, wa, strict=True), zip(group_b, wb, strict=False)):
+        for (fa, xa), (fb, xb) in itertools.product(zip(group_a, wa, strict=True),
+                                                    zip(group_b, wb, strict=True)):
             e = _entries([fa, fb], Q, R, T)
             total += sign * xa * xb * I2(*e)
     return total / 2
@@ -156,7 +157,8 @@ def saad_solla_ode(K: int = 2, M: int = 2, *, T=None, A=None, v=None, train_seco
         v = [sp.S.One] * K if v is None else [sp.nsimplify(x) for x in v]
     s = [("s", i) for i in range(K)]
     t = [("t", n) for n in range(M)]
-    both = list(zip(t, A, strict=True)) + [(f, -w) for f, w in zip(s, v, strict=False)]  # y - y_hat as a weighted sum
+    # y - y_hat as a weighted sum of fields
+    both = list(zip(t, A, strict=True)) + [(f, -w) for f, w in zip(s, v, strict=True)]
 
     def drift(i, other):  # E[g'(l_i) other (y - y_hat)]
         return sum(w * i3(*_entries([s[i], other, f], Q, R, T)) for f, w in both)

@@ -104,7 +104,8 @@ def single_index_ode(activation="elu", target=(0, 1, 0.5, 0.25), k_max: int | No
         g = sum(sp.diff(F, M[k]) * sp.diff(mu[k], var) for k in range(K + 1))
         grads.append(sp.expand(g + sp.diff(self_term, var) / m))
     rhs = (-grads[0] / eps, -(1 - r**2) * grads[1])
-    values = {**dict(zip(c, coefficients[:K + 1], strict=True)), **dict(zip(phi, target, strict=False))}
+    values = {**dict(zip(c, coefficients[:K + 1], strict=True)),
+              **dict(zip(phi, target, strict=True))}
     names = {eps: r"\varepsilon", **{p: rf"\varphi_{{{k}}}" for k, p in enumerate(phi)}}
     label = getattr(resolve(activation), "label", str(activation))
     return ParticleODE(
