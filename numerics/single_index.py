@@ -120,3 +120,22 @@ def aitken_limit(values) -> tuple[float, float]:
         return x3, 0.0
     step = d3 * d3 / (d3 - d2)
     return x3 - step, abs(step)
+
+
+def eps_sweep(activation, target, eps_values, m, *, coefficients=None, flow_eps=None,
+              t_end=3.0):
+    r"""For each :math:`\varepsilon`: the risk curve from :math:`r_i(0) = 0`,
+    :math:`a_i(0)` the N(0, 1) midpoint quantiles, and the crossing times of
+    :func:`crossing_levels` (NaN for a drop that never happens). ``flow_eps`` replaces
+    every :math:`\varepsilon` of the flow (e.g. 1: second layer as slow as the first).
+    Stops once the flow's own risk is below 1e-3 of its last nonzero plateau."""
+    levels = crossing_levels(target)
+    P = [p for p in si.plateau_levels(target) if p > 0]
+    a0 = normal_quantiles(m)
+    out = []
+    for e in eps_values:
+        curve = risk_curve(activation, target, e if flow_eps is None else flow_eps, a0,
+                           np.zeros(m), t_end, coefficients=coefficients,
+                           stop_below=P[-1] / 1e3, t_start=1e-2 * e)
+        out.append((curve, transition_times(curve, levels)))
+    return out

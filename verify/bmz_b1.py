@@ -53,18 +53,12 @@ def compute(run):
     if len(flow_target) != len(TARGET):
         raise ValueError(f"target must have {len(TARGET)} coefficients")
     m = run.particles
-    a0 = S.normal_quantiles(m)
     P = plateau_levels(TARGET)
-    levels = S.crossing_levels(TARGET)
     run.params.update(activation="elu", target=list(TARGET), m=m)
-    readings, curves, drift = [], [], 0.0
-    for e in eps:
-        curve = S.risk_curve(act, flow_target, e, a0, np.zeros(m), 3.0,
-                             coefficients=run.options["coefficients"], stop_below=P[2] / 1e3)
-        times = S.transition_times(curve, levels)  # NaN where a drop never happens
-        readings.append(S.plateau_readings(curve, times))
-        curves.append(curve)
-        drift = max(drift, curve.drift)
+    sweep = S.eps_sweep(act, flow_target, eps, m, coefficients=run.options["coefficients"])
+    curves = [c for c, _ in sweep]
+    readings = [S.plateau_readings(c, times) for c, times in sweep]
+    drift = max(c.drift for c in curves)
     readings = np.array(readings)  # rows: eps, columns: plateau l = 1, 2
     run.note("plateaus", readings[-1].tolist())
     run.note("plateaus_by_eps", {f"{e:g}": r.tolist() for e, r in zip(eps, readings,
