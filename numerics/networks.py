@@ -899,3 +899,59 @@ def orthogonal_teacher(M, N, rng):
 
 
 __all__ += ["online_sgd_committee", "orthogonal_teacher"]
+
+
+def online_sgd_single_index(a0, U0, u_star, activation, target, *, lr_a, lr_u, steps, rng,
+                            batch=1, record_every=1):
+    r"""Online (mini-batch) SGD of two-layer networks
+    :math:`f(x) = \frac1m\sum_i a_i\,\sigma(\langle u_i, x\rangle)` with unit-norm rows on a
+    single-index target :math:`y = \sum_k \varphi_k \mathrm{He}_k(\langle u^*, x\rangle)/
+    \sqrt{k!}`, :math:`x\sim\mathcal N(0, I_d)`, for ``S`` independent runs at once.
+
+    Every step draws a fresh batch of ``batch`` inputs per run and takes, with
+    :math:`\delta = y - f` averaged over the batch, :math:`a_i \mathrel{+}= \eta_a
+    \overline{\delta\,\sigma(\langle u_i,x\rangle)}`, :math:`u_i \mathrel{+}= \eta_u
+    a_i\overline{\delta\,\sigma'(\langle u_i,x\rangle)\,x}` and then
+    :math:`u_i \leftarrow u_i/|u_i|` (per-layer rates; the gradient of the squared loss
+    is :math:`1/m` of these). ``a0``: (S, m); ``U0``: (S, m, d) unit rows; ``u_star``:
+    (d,) or (S, d). Returns ``(steps_recorded, a, U)`` with ``a``: (n_rec, S, m) and
+    ``U``: (n_rec, S, m, d) recorded every ``record_every`` steps and at step 0."""
+    from math import factorial
+
+    from numpy.polynomial.hermite_e import hermeval
+
+    from numerics.compile import activation_function
+
+    act = resolve(activation)
+    s, ds = activation_function(act), activation_function(act, derivative=True)
+    a = np.array(a0, dtype=float)
+    U = np.array(U0, dtype=float)
+    if U.ndim != 3 or a.shape != U.shape[:2]:
+        raise ValueError(f"need a0 (S, m) and U0 (S, m, d), got {a.shape} and {U.shape}")
+    S_, m, d = U.shape
+    ustar = np.broadcast_to(np.asarray(u_star, dtype=float), (S_, d))
+    coef = np.array([float(v) / np.sqrt(factorial(k)) for k, v in enumerate(target)])
+    _check_nonneg(lr_a, "lr_a")
+    _check_nonneg(lr_u, "lr_u")
+    steps = _positive_int(steps, "steps")
+    batch = _positive_int(batch, "batch")
+    record_every = _positive_int(record_every, "record_every")
+    rec, As, Us = [0], [a.copy()], [U.copy()]
+    for step in range(1, steps + 1):
+        X = rng.standard_normal((S_, batch, d))
+        pre = np.einsum("smd,sbd->sbm", U, X)
+        y = hermeval(np.einsum("sd,sbd->sb", ustar, X), coef)
+        delta = y - np.einsum("sbm,sm->sb", s(pre), a) / m
+        grad_a = np.einsum("sb,sbm->sm", delta, s(pre)) / batch
+        weights = delta[:, :, None] * ds(pre) * a[:, None, :]
+        U += (lr_u / batch) * np.einsum("sbm,sbd->smd", weights, X)
+        U /= np.linalg.norm(U, axis=2, keepdims=True)
+        a += lr_a * grad_a
+        if step % record_every == 0 or step == steps:
+            rec.append(step)
+            As.append(a.copy())
+            Us.append(U.copy())
+    return np.array(rec), np.array(As), np.array(Us)
+
+
+__all__ += ["online_sgd_single_index"]

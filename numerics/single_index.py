@@ -139,3 +139,39 @@ def eps_sweep(activation, target, eps_values, m, *, coefficients=None, flow_eps=
                            stop_below=P[-1] / 1e3, t_start=1e-2 * e)
         out.append((curve, transition_times(curve, levels)))
     return out
+
+
+def network_risk(a, U, u_star, activation, target):
+    r"""Exact population risk of networks :math:`f = \frac1m\sum_i a_i\sigma(\langle u_i,
+    x\rangle)` with unit rows on the target :math:`\sum_k\varphi_k\mathrm{He}_k/\sqrt{k!}`:
+    :math:`\frac12[\sum_k\varphi_k^2 - \frac2m\sum_i a_i\sum_k\varphi_k c_k r_i^k +
+    \frac1{m^2}a^T\kappa(UU^T)a]`, :math:`\kappa(\rho) = \mathbb E[\sigma(u)\sigma(v)]` at
+    unit variances (the registry's closed form). ``a``: (..., m), ``U``: (..., m, d)."""
+    from numerics.compile import dual_function
+
+    act = resolve(activation)
+    kappa = dual_function(act)
+    c = np.array(_coefficients(act, len(target) - 1))
+    phi = np.asarray(target, dtype=float)
+    a, U = np.asarray(a, dtype=float), np.asarray(U, dtype=float)
+    m = a.shape[-1]
+    r = np.einsum("...md,...d->...m", U, np.broadcast_to(u_star, U.shape[:-2] + U.shape[-1:]))
+    G = np.clip(np.einsum("...id,...jd->...ij", U, U), -1.0, 1.0)
+    cross = np.einsum("...m,...mk,k->...", a, r[..., None] ** np.arange(len(phi)), phi * c) / m
+    quad = np.einsum("...i,...ij,...j->...", a, kappa(np.ones_like(G), G, np.ones_like(G)), a)
+    return 0.5 * (np.sum(phi**2) - 2 * cross + quad / m**2)
+
+
+def ode_risk_on_grid(activation, target, epsilon, a0, r0, times, *, finite_m=False,
+                     k_max=None):
+    r"""Risk of the reduced flow from :math:`(a_i(0), r_i(0))` at the given ``times``
+    (any grid), the target padded with zeros to degree ``k_max`` (so the activation's
+    :math:`c_k` up to ``k_max`` enter the risk and the finite-m self-interaction)."""
+    target = tuple(float(v) for v in target)
+    if k_max is not None:
+        target = target + (0.0,) * (k_max + 1 - len(target))
+    cp = _compiled(activation, target, None, float(epsilon), len(a0), finite_m)
+    sol = integrate.solve(cp.rhs, cp.initial_state(a0, r0), (0, float(times[-1])),
+                          method="BDF", jac=cp.jacobian_sparse, t_eval=times, rtol=1e-9,
+                          atol=1e-11)
+    return np.array([cp.risk(sol.y[:, j]) for j in range(sol.t.size)])
