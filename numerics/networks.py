@@ -969,3 +969,141 @@ def divergence(net, params, X, y, *, lr, steps, backend="float64", dps=None, bit
 
 
 __all__ += ["Divergence", "divergence"]
+
+
+# ---------------------------------------------------------------------------
+# online SGD (a fresh sample every step), batched over independent runs
+# ---------------------------------------------------------------------------
+
+def online_sgd_committee(W0, B, *, lr, steps, rng, lr_v=0.0, v0=None, A=None, noise=0.0,
+                         record_every=None, chunk=256):
+    r"""Online SGD of soft committee machines :math:`\hat y = \sum_k v_k g(\lambda_k)`,
+    :math:`g(z) = \mathrm{erf}(z/\sqrt2)`, on a teacher :math:`y = \sum_n A_n g(\nu_n)
+    + \sigma\xi`, for ``S`` independent runs at once (Saad & Solla 1995 conventions:
+    :math:`\lambda = Wx/\sqrt N`, :math:`\nu = Bx/\sqrt N`, a fresh
+    :math:`x\sim\mathcal N(0, I_N)` per step and run, first layer steps
+    :math:`\eta/\sqrt N`, second layer :math:`\eta_v/N`; :math:`\eta_v = 0` keeps ``v``
+    fixed).
+
+    ``W0``: (S, K, N) students; ``B``: (M, N) or (S, M, N) teachers; ``rng`` a NumPy
+    Generator. Returns ``(steps_recorded, Q, R, v)`` with ``Q``: (n_rec, S, K, K),
+    ``R``: (n_rec, S, K, M), ``v``: (n_rec, S, K), recorded every ``record_every`` steps
+    (default N, i.e. once per unit of ODE time) and at step 0."""
+    W = np.array(W0, dtype=float)
+    if W.ndim != 3:
+        raise ValueError(f"W0 must have shape (runs, K, N), got {W.shape}")
+    S_, K, N = W.shape
+    Bt = np.broadcast_to(np.asarray(B, dtype=float), (S_,) + np.shape(B)[-2:])
+    if Bt.shape[-1] != N:
+        raise ValueError(f"teacher input dimension {Bt.shape[-1]} != student's {N}")
+    M = Bt.shape[1]
+    A = np.ones(M) if A is None else np.asarray(A, dtype=float)
+    v = np.ones((S_, K)) if v0 is None else np.array(np.broadcast_to(v0, (S_, K)), dtype=float)
+    _check_nonneg(lr, "lr")
+    _check_nonneg(lr_v, "lr_v")
+    steps = _positive_int(steps, "steps")
+    record_every = N if record_every is None else _positive_int(record_every, "record_every")
+    sq = np.sqrt(N)
+    rec_steps, Qs, Rs, vs = [], [], [], []
+
+    def record(step):
+        rec_steps.append(step)
+        Qs.append(np.einsum("skn,sjn->skj", W, W) / N)
+        Rs.append(np.einsum("skn,smn->skm", W, Bt) / N)
+        vs.append(v.copy())
+
+    record(0)
+    from scipy.special import erf
+
+    U = np.concatenate([W, Bt], axis=1)  # student and teacher rows: one matmul per step
+    W = U[:, :K]  # a view: the updates below write into U
+    root_half, c_prime = 1.0 / np.sqrt(2.0), np.sqrt(2.0 / np.pi)
+    done = 0
+    while done < steps:
+        n = min(chunk, steps - done)
+        X = rng.standard_normal((n, S_, N))
+        xi = rng.standard_normal((n, S_)) if noise else None
+        for j in range(n):
+            x = X[j]
+            fields = np.matmul(U, x[:, :, None])[:, :, 0] / sq
+            g = erf(fields * root_half)
+            delta = g[:, K:] @ A - np.einsum("sk,sk->s", v, g[:, :K])
+            if noise:
+                delta = delta + noise * xi[j]
+            lam = fields[:, :K]
+            coef = (lr / sq * c_prime) * v * np.exp(-0.5 * lam * lam) * delta[:, None]
+            W += coef[:, :, None] * x[:, None, :]
+            if lr_v:
+                v += (lr_v / N) * delta[:, None] * g[:, :K]
+            if (done + j + 1) % record_every == 0:
+                record(done + j + 1)
+        done += n
+    if rec_steps[-1] != steps:
+        record(steps)
+    return np.array(rec_steps), np.array(Qs), np.array(Rs), np.array(vs)
+
+
+def orthogonal_teacher(M, N, rng):
+    r"""Teacher rows with :math:`BB^T/N = I_M` (orthonormal rows scaled by
+    :math:`\sqrt N`), drawn by QR of a Gaussian matrix."""
+    q, _ = np.linalg.qr(rng.standard_normal((N, M)))
+    return np.sqrt(N) * q.T
+
+
+__all__ += ["online_sgd_committee", "orthogonal_teacher"]
+
+
+def online_sgd_single_index(a0, U0, u_star, activation, target, *, lr_a, lr_u, steps, rng,
+                            batch=1, record_every=1):
+    r"""Online (mini-batch) SGD of two-layer networks
+    :math:`f(x) = \frac1m\sum_i a_i\,\sigma(\langle u_i, x\rangle)` with unit-norm rows on a
+    single-index target :math:`y = \sum_k \varphi_k \mathrm{He}_k(\langle u^*, x\rangle)/
+    \sqrt{k!}`, :math:`x\sim\mathcal N(0, I_d)`, for ``S`` independent runs at once.
+
+    Every step draws a fresh batch of ``batch`` inputs per run and takes, with
+    :math:`\delta = y - f` averaged over the batch, :math:`a_i \mathrel{+}= \eta_a
+    \overline{\delta\,\sigma(\langle u_i,x\rangle)}`, :math:`u_i \mathrel{+}= \eta_u
+    a_i\overline{\delta\,\sigma'(\langle u_i,x\rangle)\,x}` and then
+    :math:`u_i \leftarrow u_i/|u_i|` (per-layer rates; the gradient of the squared loss
+    is :math:`1/m` of these). ``a0``: (S, m); ``U0``: (S, m, d) unit rows; ``u_star``:
+    (d,) or (S, d). Returns ``(steps_recorded, a, U)`` with ``a``: (n_rec, S, m) and
+    ``U``: (n_rec, S, m, d) recorded every ``record_every`` steps and at step 0."""
+    from math import factorial
+
+    from numpy.polynomial.hermite_e import hermeval
+
+    from numerics.compile import activation_function
+
+    act = resolve(activation)
+    s, ds = activation_function(act), activation_function(act, derivative=True)
+    a = np.array(a0, dtype=float)
+    U = np.array(U0, dtype=float)
+    if U.ndim != 3 or a.shape != U.shape[:2]:
+        raise ValueError(f"need a0 (S, m) and U0 (S, m, d), got {a.shape} and {U.shape}")
+    S_, m, d = U.shape
+    ustar = np.broadcast_to(np.asarray(u_star, dtype=float), (S_, d))
+    coef = np.array([float(v) / np.sqrt(factorial(k)) for k, v in enumerate(target)])
+    _check_nonneg(lr_a, "lr_a")
+    _check_nonneg(lr_u, "lr_u")
+    steps = _positive_int(steps, "steps")
+    batch = _positive_int(batch, "batch")
+    record_every = _positive_int(record_every, "record_every")
+    rec, As, Us = [0], [a.copy()], [U.copy()]
+    for step in range(1, steps + 1):
+        X = rng.standard_normal((S_, batch, d))
+        pre = np.einsum("smd,sbd->sbm", U, X)
+        y = hermeval(np.einsum("sd,sbd->sb", ustar, X), coef)
+        delta = y - np.einsum("sbm,sm->sb", s(pre), a) / m
+        grad_a = np.einsum("sb,sbm->sm", delta, s(pre)) / batch
+        weights = delta[:, :, None] * ds(pre) * a[:, None, :]
+        U += (lr_u / batch) * np.einsum("sbm,sbd->smd", weights, X)
+        U /= np.linalg.norm(U, axis=2, keepdims=True)
+        a += lr_a * grad_a
+        if step % record_every == 0 or step == steps:
+            rec.append(step)
+            As.append(a.copy())
+            Us.append(U.copy())
+    return np.array(rec), np.array(As), np.array(Us)
+
+
+__all__ += ["online_sgd_single_index"]

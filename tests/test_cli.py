@@ -144,3 +144,13 @@ def test_fixedpoint_delegates(monkeypatch, capsys):
 def test_verify_list(capsys):
     code, out, _ = run(["verify", "--list"], capsys)
     assert code == 0 and "K1" in out and "K2" in out
+
+
+def test_latex_ode(capsys):
+    code, out, _ = run(["latex", "ode", "--model", "saad-solla"], capsys)
+    assert code == 0 and r"\dot R_{in}" in out
+    code, out, _ = run(["latex", "ode", "--model", "single-index", "--activation", "gelu"],
+                       capsys)
+    assert code == 0 and "gelu" in out and r"\varphi_{1}" in out
+    code, out, _ = run(["latex", "ode"], capsys)
+    assert code == 0 and "elu" in out

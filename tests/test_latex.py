@@ -81,7 +81,7 @@ def test_latex_for_errors():
 
 def test_latex_kinds_table_is_the_dispatch():
     assert set(X.LATEX_KINDS) == {"activation", "dual", "dual_derivative", "nngp", "ntk",
-                                  "length_map", "correlation_map"}
+                                  "length_map", "correlation_map", "ode"}
 
 
 def test_fixed_point_maps_substitute_the_closed_forms():
@@ -105,3 +105,13 @@ def test_repr_latex_is_activation_latex(act):
     # Activation._repr_latex_ prints with sympy.latex directly (latex.py sits above the
     # registry); both must give the same equation
     assert act._repr_latex_() == "$" + X.activation_latex(act) + "$"
+
+
+def test_ode_latex_models():
+    out = X.latex_for("ode", "elu", model="single-index")
+    assert out.startswith(r"\begin{gathered}") and r"\dot{a}_{i}" in out and "c_{3} =" in out
+    ss = X.ode_latex("saad-solla")
+    assert r"\dot R_{in}" in ss and r"\operatorname{asin}" in ss and "I_{4}" in ss
+    assert X.latex_for("ode") == X.ode_latex("single-index")
+    with pytest.raises(ValueError, match="unknown ODE model"):
+        X.ode_latex("mean-field")

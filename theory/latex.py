@@ -20,6 +20,7 @@ import sympy as sp
 
 from theory.activations import resolve
 from theory.fixedpoints import correlation_map_expression, length_map_expression
+from theory.odes import saad_solla, single_index
 from theory.recursions import _check_layers, nngp_depth, ntk_depth
 from theory.symbols import d, q, q11, q12, q22, sigma_b, sigma_w, x, x11, x12, x22
 
@@ -31,6 +32,8 @@ __all__ = [
     "dual_latex",
     "length_map_latex",
     "latex_for",
+    "ODE_MODELS",
+    "ode_latex",
     "recursion_latex",
     "to_latex",
 ]
@@ -206,9 +209,65 @@ LATEX_KINDS: dict[str, Callable[..., str]] = {
 }
 
 
-def latex_for(kind: str, activation, hidden_layers: int | None = None) -> str:
+#: reduced-ODE models printable by :func:`ode_latex`
+ODE_MODELS = ("single-index", "saad-solla")
+
+_SAAD_SOLLA_EQUATIONS = (
+    r"\dot R_{in} = \eta v_i\Big[\sum_m A_m I_3(i,n,m) - \sum_j v_j I_3(i,n,j)\Big]",
+    r"\dot Q_{ik} = \eta v_i\Big[\sum_m A_m I_3(i,k,m) - \sum_j v_j I_3(i,k,j)\Big] "
+    r"+ (i\leftrightarrow k) + \eta^2 v_i v_k\Big[\sum_{nm}A_nA_m I_4(i,k,n,m) "
+    r"- 2\sum_{jn}v_jA_n I_4(i,k,j,n) + \sum_{jl}v_jv_l I_4(i,k,j,l) + \sigma^2 J_2(i,k)\Big]",
+    r"\dot v_i = \eta_v\Big[\sum_n A_n I_2(i,n) - \sum_k v_k I_2(i,k)\Big]",
+)
+
+
+def _saad_solla_latex() -> str:
+    c = sp.symbols("C_11 C_12 C_13 C_14 C_22 C_23 C_24 C_33 C_34 C_44", real=True)
+    c11, c12, c13, c14, c22, c23, c24, c33, c34, c44 = c
+    I2f, I3f, I4f, J2f = (sp.Function(name) for name in ("I_2", "I_3", "I_4", "J_2"))
+    rows = list(_SAAD_SOLLA_EQUATIONS) + [
+        sp.latex(sp.Eq(I2f(1, 2), saad_solla.I2(c11, c12, c22), evaluate=False)),
+        sp.latex(sp.Eq(J2f(1, 2), saad_solla.J2(c11, c12, c22), evaluate=False)),
+        sp.latex(sp.Eq(I3f(1, 2, 3), saad_solla.closed_form_I3(c11, c12, c13, c22, c23, c33),
+                       evaluate=False)),
+        sp.latex(sp.Eq(I4f(1, 2, 3, 4), saad_solla.closed_form_I4(*c), evaluate=False)),
+        r"\text{with } g(x) = \mathrm{erf}(x/\sqrt{2}) \text{ and } C \text{ the covariance of "
+        r"the fields (from } Q, R, T\text{)}",
+    ]
+    return r"\begin{gathered}" + r" \\ ".join(rows) + r"\end{gathered}"
+
+
+def ode_latex(model: str, activation=None, *, target=(0, 1, 0.5, 0.25)) -> str:
+    r"""LaTeX of a reduced ODE: ``"single-index"`` (risk, moments and per-particle flow of
+    :func:`theory.odes.single_index.single_index_ode`, with the activation's
+    :math:`c_k` listed; default ELU) or ``"saad-solla"`` (the overlap equations and the
+    closed forms of :math:`I_2, J_2, I_3, I_4`)."""
+    if model not in ODE_MODELS:
+        raise ValueError(f"unknown ODE model {model!r}; valid models: {', '.join(ODE_MODELS)}")
+    if model == "saad-solla":
+        return _saad_solla_latex()
+    act = resolve("elu" if activation is None else activation)
+    ode = single_index.single_index_ode(act, target)
+    values = ", ".join(rf"{sp.latex(s)} = {float(v):.6g}" for s, v in ode.values.items()
+                       if str(s).startswith("c_"))
+    return ode.latex().replace(r"\end{gathered}",
+                               r" \\ \text{" + act.label + ": } " + values + r"\end{gathered}")
+
+
+def _latex_ode(activation, hidden_layers=None, model="single-index"):
+    return ode_latex(model, activation)
+
+
+LATEX_KINDS["ode"] = _latex_ode
+
+
+def latex_for(kind: str, activation=None, hidden_layers: int | None = None, *,
+              model: str | None = None) -> str:
     """The LaTeX the CLI prints: ``nntheory latex <kind> --activation A
-    [--hidden-layers L]``. ``kind`` is one of :data:`LATEX_KINDS`."""
+    [--hidden-layers L]`` or ``nntheory latex ode --model single-index|saad-solla``.
+    ``kind`` is one of :data:`LATEX_KINDS`."""
     if kind not in LATEX_KINDS:
         raise ValueError(f"unknown LaTeX kind {kind!r}; valid kinds: {', '.join(LATEX_KINDS)}")
+    if kind == "ode":
+        return _latex_ode(activation, hidden_layers, model or "single-index")
     return LATEX_KINDS[kind](activation, hidden_layers)

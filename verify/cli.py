@@ -5,7 +5,8 @@ Subcommands::
     nntheory verify [--quick|--full] [--jobs N] [--seed S] [--out DIR] [--list]
                     [--update-papers] [claim ...]
     nntheory latex KIND --activation NAME [--param k=v ...] [--hidden-layers L]
-                    # KIND: activation | dual | dual_derivative | nngp | ntk
+                    # KIND: activation | dual | dual_derivative | nngp | ntk | ...
+    nntheory latex ode --model single-index|saad-solla [--activation NAME]
     nntheory kernel NAME --x1 1,0 [--x2 0,1] [--hidden-layers L] [--sigma-w SW]
                     [--sigma-b SB] [--param k=v ...] [--dps D]
     nntheory fixedpoint NAME [--sigma-w SW] [--sigma-b SB] [--dps D]
@@ -105,6 +106,14 @@ def _activation(name: str, params: list[tuple[str, object]]):
 # ---------------------------------------------------------------------------
 
 def _cmd_latex(args) -> int:
+    if args.kind == "ode":
+        from theory.latex import latex_for
+
+        act = _activation(args.activation, args.param) if args.activation else None
+        print(latex_for("ode", act, model=args.model or "single-index"))
+        return 0
+    if args.activation is None:
+        raise CliError(f"latex {args.kind} needs --activation NAME")
     act = _activation(args.activation, args.param)
     if args.kind in ("nngp", "ntk") and args.hidden_layers is None:
         raise CliError(f"latex {args.kind} needs --hidden-layers L (L >= 1)")
@@ -218,7 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     from theory.latex import LATEX_KINDS
 
     p.add_argument("kind", choices=list(LATEX_KINDS), help="what to print")
-    p.add_argument("--activation", required=True, metavar="NAME", help="registry name, e.g. gelu")
+    p.add_argument("--activation", default=None, metavar="NAME",
+                   help="registry name, e.g. gelu (required except for ode)")
+    p.add_argument("--model", choices=["single-index", "saad-solla"], default=None,
+                   help="reduced ODE for kind ode (default single-index)")
     p.add_argument("--hidden-layers", type=_positive_int, default=None, metavar="L",
                    help="depth L (number of hidden layers), for nngp and ntk")
     _add_param_option(p)
