@@ -1183,14 +1183,26 @@ def train_ensemble(net, params, X, y, *, lr, steps, method="gd", batch_size=None
             if step == steps:
                 break
             if method == "sgd":
-                idx = np.stack([np.sort(g.choice(n, size=batch_size, replace=replace,
-                                                 p=None if sample_weights is None
-                                                 else p[r] / p[r].sum()))
-                                for r, g in enumerate(rngs)])
-                wb = np.broadcast_to((p.sum(axis=1) / batch_size)[:, None, None],
-                                     (R, batch_size, 1))
-                batch_loss, grads = _ensemble_loss_grad(net, K, P, np.take(X, idx, axis=0),
-                                                        np.take(Y, idx, axis=0), wb)
+                if replace:  # draws for many steps at once: the same stream as step by step
+                    if step % 256 == 0:
+                        ahead = min(256, steps - step)
+                        drawn = np.stack([np.sort(g.choice(
+                            n, size=(ahead, batch_size), replace=True, p=None if
+                            sample_weights is None else p[r] / p[r].sum()), axis=1)
+                            for r, g in enumerate(rngs)])
+                    idx = drawn[:, step % 256]
+                else:
+                    idx = np.stack([np.sort(g.choice(n, size=batch_size, replace=False))
+                                    for g in rngs])
+                scale = p.sum(axis=1) / batch_size
+                if replace and batch_size > n:  # the same batch as counts on the n points
+                    counts = np.stack([np.bincount(i, minlength=n) for i in idx])
+                    batch_loss, grads = _ensemble_loss_grad(
+                        net, K, P, Xr, Yr, (counts * scale[:, None])[:, :, None])
+                else:
+                    wb = np.broadcast_to(scale[:, None, None], (R, batch_size, 1))
+                    batch_loss, grads = _ensemble_loss_grad(
+                        net, K, P, np.take(X, idx, axis=0), np.take(Y, idx, axis=0), wb)
                 bad = alive & ~np.isfinite(batch_loss)
                 traj.diverged_at[bad] = step
                 alive &= ~bad

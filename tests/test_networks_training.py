@@ -298,12 +298,26 @@ def test_ensemble_weighted_sgd_with_replacement():
     net = he_relu(6)
     ps = [net.init(s) for s in range(2)]
     w = np.array([0.1, 0.3, 0.1, 0.2, 0.2, 0.1])
-    ens = train_ensemble(net, ps, X1, Y1, lr=0.01, steps=25, method="sgd", batch_size=16,
+    ens = train_ensemble(net, ps, X1, Y1, lr=0.01, steps=300, method="sgd", batch_size=16,
                          replace=True, sample_weights=w, seeds=[3, 4])
-    t = train(net, ps[0], X1, Y1, lr=0.01, steps=25, method="sgd", batch_size=16,
+    t = train(net, ps[0], X1, Y1, lr=0.01, steps=300, method="sgd", batch_size=16,
               replace=True, sample_weights=w, seed=3)
     np.testing.assert_allclose(flatten_params(net, ens.replica(0)), t.flat(-1), rtol=1e-11,
                                atol=1e-14)
+
+
+def test_ensemble_batches_with_replacement_drawn_ahead_match_train():
+    # batches are drawn 256 steps at a time; the stream equals train()'s step-by-step draws
+    net = he_relu(5)
+    X = float32_normal(8, (9, 1))
+    y = np.sin(3 * X[:, 0])
+    ps = [net.init(s) for s in range(2)]
+    ens = train_ensemble(net, ps, X, y, lr=0.02, steps=300, method="sgd", batch_size=4,
+                         replace=True, seeds=[5, 6])
+    t = train(net, ps[1], X, y, lr=0.02, steps=300, method="sgd", batch_size=4,
+              replace=True, seed=6)
+    np.testing.assert_allclose(flatten_params(net, ens.replica(1)), t.flat(-1), rtol=1e-10,
+                               atol=1e-13)
 
 
 def test_ensemble_divergence_freezes_one_replica():
