@@ -28,8 +28,7 @@ import math
 import numpy as np
 import threadpoolctl
 
-from numerics.networks import Network, inverse_sharpness_lr, per_side_affine_fit, \
-    train_ensemble
+from numerics.networks import Network, inverse_sharpness_lr, per_side_affine_fit, train_ensemble
 
 __all__ = ["DATA_X", "DATA_Y", "INITS", "crossing_slope", "plot_learned_functions", "relu_net",
            "sweep_widths", "train_chunk"]
