@@ -82,6 +82,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
+import threadpoolctl
 
 from numerics.precision import Backend, float32_normal, get_backend
 from theory.activations import Activation, resolve
@@ -94,6 +95,7 @@ __all__ = [
     "Network",
     "Trajectory",
     "TrainingDiverged",
+    "compress_linear_data",
     "deep_net",
     "forward",
     "flatten_params",
@@ -941,7 +943,7 @@ def loss_hessian(net, params, X, y, *, sample_weights=None, step=1e-5) -> np.nda
     theta = flatten_params(net, _to_native(net, B, params))
     h = step * np.maximum(1.0, np.abs(theta))
     H = np.empty((theta.size, theta.size))
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), threadpoolctl.threadpool_limits(1):
         if net.output_dim == 1 and not net.unit_norm_rows:  # all columns at once
             mult = net.multipliers()
             K = ([float(mult[f"s{l}"]) for l in range(1, net.hidden_layers + 1)],
@@ -1034,20 +1036,32 @@ def _stack_params(net, params):
     return P, R
 
 
+def _bmm(a, b):
+    """Stacked matrix product; contiguous operands, since NumPy's stacked matmul leaves
+    BLAS for a slow loop on transposed views (a 1000x slowdown at 10 000 x 15)."""
+    return np.matmul(np.ascontiguousarray(a), np.ascontiguousarray(b))
+
+
 def _ensemble_loss_grad(net, K, P, X, Y, w, need_grad=True):
     """Loss ``(R,)`` and stacked gradients; ``X``: ``(R, b, d)``, ``Y``: ``(R, b, 1)``,
     ``w``: ``(R, b, 1)`` per-sample weights of the loss :math:`\\frac12\\sum_j w_j r_j^2`."""
     s, s_out, beta = K
     L = net.hidden_layers
     acts, derivs, A = [X], [], X
+    shared = X.strides[0] == 0  # the same inputs for every replica: one BLAS product
     for l in range(1, L + 1):
-        Z = s[l - 1] * (A @ np.swapaxes(P[f"W{l}"], 1, 2))
+        if l == 1 and shared:
+            W = P["W1"]
+            Z = s[0] * (X[0] @ W.reshape(-1, W.shape[2]).T).reshape(
+                X.shape[1], W.shape[0], W.shape[1]).swapaxes(0, 1)
+        else:
+            Z = s[l - 1] * _bmm(A, np.swapaxes(P[f"W{l}"], 1, 2))
         if net.bias:
             Z = Z + beta * np.swapaxes(P[f"b{l}"], 1, 2)
         A, dA = _ensemble_activation(net.activation)(Z)
         acts.append(A)
         derivs.append(dA)
-    F = s_out * (A @ np.swapaxes(P["a"], 1, 2))
+    F = s_out * _bmm(A, np.swapaxes(P["a"], 1, 2))
     if net.bias:
         F = F + beta * P["c"]
     Res = F - Y
@@ -1055,17 +1069,22 @@ def _ensemble_loss_grad(net, K, P, X, Y, w, need_grad=True):
     if not need_grad:
         return loss, None
     Rn = w * Res
-    grads = {"a": s_out * (np.swapaxes(Rn, 1, 2) @ acts[L])}
+    grads = {"a": s_out * _bmm(np.swapaxes(Rn, 1, 2), acts[L])}
     if net.bias:
         grads["c"] = beta * np.sum(Rn, axis=1, keepdims=True)
-    G = s_out * (Rn @ P["a"])
+    G = s_out * _bmm(Rn, P["a"])
     for l in range(L, 0, -1):
         delta = G * derivs[l - 1]
-        grads[f"W{l}"] = s[l - 1] * (np.swapaxes(delta, 1, 2) @ acts[l - 1])
+        if l == 1 and shared:
+            Rr, nb, m = delta.shape
+            grads["W1"] = s[0] * (delta.swapaxes(0, 1).reshape(nb, Rr * m).T @ X[0]).reshape(
+                Rr, m, X.shape[2])
+        else:
+            grads[f"W{l}"] = s[l - 1] * _bmm(np.swapaxes(delta, 1, 2), acts[l - 1])
         if net.bias:
             grads[f"b{l}"] = beta * np.swapaxes(np.sum(delta, axis=1, keepdims=True), 1, 2)
         if l > 1:
-            G = s[l - 1] * (delta @ P[f"W{l}"])
+            G = s[l - 1] * _bmm(delta, P[f"W{l}"])
     return loss, grads
 
 
@@ -1074,6 +1093,9 @@ def _ab_relu_pair(act):
     (the registry's ``ab_relu`` family: ReLU, leaky ReLU, abs, identity)."""
     fp = dict(act.family_params)
     a, b = float(fp["a"]), float(fp["b"])
+
+    if a == b:  # linear: the derivative is the scalar b (broadcast where it is used)
+        return lambda z: (z if b == 1 else b * z, b)
 
     def pair(z):
         slope = (z > 0).astype(np.float64)  # np.where is 6x slower here
@@ -1166,7 +1188,9 @@ def train_ensemble(net, params, X, y, *, lr, steps, method="gd", batch_size=None
             top = np.max(dist, axis=1)
         traj.max_kink_distance[alive] = np.maximum(traj.max_kink_distance, top)[alive]
 
-    with np.errstate(all="ignore"):
+    # small stacked products: several BLAS threads only spin against each other (10x slower
+    # on a shared machine), so the loop runs on one
+    with np.errstate(all="ignore"), threadpoolctl.threadpool_limits(1):
         for step in range(steps + 1):
             if track_kinks:
                 kinks()
@@ -1249,3 +1273,23 @@ def per_side_affine_fit(x, y, sample_weights=None):
         intercepts.append(float(coef[1]))
         loss += 0.5 * float(np.sum(p[side] * (coef[0] * x[side] + coef[1] - y[side]) ** 2))
     return tuple(slopes), tuple(intercepts), loss
+
+
+def compress_linear_data(X, y):
+    r"""Replace ``n`` samples by ``d + 1`` rows with the same squared loss for every model
+    linear in ``x`` (a deep linear net without biases: :math:`f(x) = v^\top x`).
+
+    With the QR factorization :math:`[X\;y] = QR`, :math:`\|Xv - y\|^2 = \|R_x v - r_y\|^2`
+    (:math:`R_x` the first ``d`` columns of R, :math:`r_y` the last), so training on
+    ``(R_x, r_y)`` with ``sample_weights`` :math:`1/n` gives exactly the loss
+    :math:`\frac1{2n}\|Xv-y\|^2`, its gradient and hence full-batch GD (clipped or not) on the
+    ``n`` samples, at the cost of ``d + 1`` samples (to rounding, ~1e-15 relative).
+    Returns ``(Xc, yc, weights)``. Not valid for nonlinear activations or biases."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if X.ndim != 2 or y.shape != (X.shape[0],) or X.shape[0] < X.shape[1] + 1:
+        raise ValueError(f"need X of shape (n, d) with n >= d + 1 and y of shape (n,), got "
+                         f"{X.shape} and {y.shape}")
+    R = np.linalg.qr(np.column_stack([X, y]), mode="r")
+    d = X.shape[1]
+    return R[:, :d].copy(), R[:, d].copy(), np.full(d + 1, 1.0 / X.shape[0])

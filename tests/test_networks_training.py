@@ -338,3 +338,23 @@ def test_ensemble_bad_input():
     with pytest.raises(ValueError, match="biases"):
         train_ensemble(deep_linear(), [deep_linear().init(0)], np.zeros((2, 15)), [0, 0],
                        lr=0.1, steps=1, track_kinks=True)
+
+
+def test_compressed_linear_data_gives_the_same_gd():
+    # GD (clipped) on 400 samples == GD on their 16-row QR compression, for a deep linear net
+    from numerics.networks import compress_linear_data
+
+    net = deep_linear()
+    X = float32_normal(9, (400, 15))
+    y = X[:, :5].sum(1) + 0.1 * X[:, 7]
+    Xc, yc, w = compress_linear_data(X, y)
+    assert Xc.shape == (16, 15)
+    ps = [net.init(s) for s in range(2)]
+    full = train_ensemble(net, ps, X, y, lr=0.2, steps=50, clip_norm=0.5, record=10)
+    comp = train_ensemble(net, ps, Xc, yc, lr=0.2, steps=50, clip_norm=0.5, record=10,
+                          sample_weights=w)
+    np.testing.assert_allclose(np.array(comp.loss), np.array(full.loss), rtol=1e-10)
+    np.testing.assert_allclose(comp.params[-1]["W1"], full.params[-1]["W1"], rtol=1e-9,
+                               atol=1e-12)
+    with pytest.raises(ValueError, match="n >= d"):
+        compress_linear_data(X[:10], y[:10])
