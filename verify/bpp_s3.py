@@ -43,13 +43,13 @@ def compute(run):
     }
     final = {k: stats.mean_and_standard_error(v[1][-1]) for k, v in curves.items()}
     m, se = final["GD + weight decay"]
-    run.checks.at_most("ratio_gd_weight_decay", float(m + Z * se), WD_CEILING,
-                       source="issue 11 (< 0.1); seed mean + 3 SE")
+    run.checks.at_most("ratio_gd_weight_decay", float(m), max(WD_CEILING - Z * float(se), 1e-12),
+                       source="issue 11 (< 0.1); seed mean below it by 3 SE")
     m, se = final["GD"]
-    run.checks.at_least("ratio_gd", float(m - Z * se), GD_FLOOR,
-                        source="issue 11 (> 0.7); seed mean - 3 SE")
+    run.checks.at_least("ratio_gd", float(m), GD_FLOOR + Z * float(se),
+                        source="issue 11 (> 0.7); seed mean above it by 3 SE")
     m, se = final["SGD b = 1"]
-    run.checks.at_most("ratio_sgd_b1", float(m + Z * se), SGD_CEILING,
+    run.checks.at_most("ratio_sgd_b1", float(m), max(SGD_CEILING - Z * float(se), 1e-12),
                        source="as S1: SGD needs no regularizer")
     run.note("ratios", {k: [float(a), float(b)] for k, (a, b) in final.items()})
     run.note("final_loss", {k: float(np.mean(v[2][-1])) for k, v in curves.items()})
