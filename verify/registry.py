@@ -221,14 +221,14 @@ CLAIMS: list[Claim] = [
         tolerance=(
             "no clipping, lr <= 1e-3 b (below the stability limit), equal flow time eta x "
             "steps (1.25 quick, 5 full) from the same initializations: the drop of the "
-            "irrelevant-weight ratio below full-batch GD, paired by seed, agrees between "
-            "(eta, b) = (0.001, 1), (0.002, 2), (0.004, 4) (every pairwise |z| <= 3) and the "
+            "irrelevant-weight ratio below full-batch GD at the same eta, paired by seed, "
+            "agrees between (eta, b) = (0.001, 1), (0.002, 2), (0.004, 4) (every pairwise |z| <= 3) and the "
             "group at 4x smaller eta/b differs from it by more than 3 standard errors "
             "(issue 11)"
         ),
         detects=(
             "a run whose eta/b is off by a factor 2 (FAIL test: (0.004, 8) in the equal group; "
-            "|z| about 4.5 with 8 seeds); an effect that does not depend on eta/b. Cannot "
+            "|z| about 5 with 8 seeds); an effect that does not depend on eta/b. Cannot "
             "see: a dependence on eta at fixed eta/b below about 15% of the drop (the paired "
             "seed spread with 8 seeds); the drop's prefactor is shown against the eta/b "
             "scaling, not derived"
