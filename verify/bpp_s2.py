@@ -9,8 +9,8 @@ initializations. Measured: the drop of ||W1[:, 5:]||_F / init below that of full
 GD at the same eta (so GD's own O(eta) term cancels), paired by initialization seed.
 Runs with equal eta/b = 1e-3, (eta, b) = (0.001, 1), (0.002, 2), (0.004, 4), agree
 within 3 standard errors of the paired seed differences; the group at 4x smaller eta/b,
-(0.001, 4), (0.002, 8), (0.004, 16), differs from it by more than 3. The theory's term predicts a drop
-proportional to eta/b: the 4x smaller group's drop is shown next to drop/4.
+(0.001, 4), (0.002, 8), (0.004, 16), differs from it by more than 3. The theory's term
+predicts a drop proportional to eta/b: the 4x smaller group's drop is shown next to drop/4.
 """
 
 from __future__ import annotations

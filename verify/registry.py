@@ -223,8 +223,8 @@ CLAIMS: list[Claim] = [
             "steps (1.25 quick, 5 full) from the same initializations: the drop of the "
             "irrelevant-weight ratio below full-batch GD at the same eta, paired by seed, "
             "agrees between (eta, b) = (0.001, 1), (0.002, 2), (0.004, 4) (every pairwise "
-            "|z| <= 3) and the group at 4x smaller eta/b differs from it by more than 3 standard errors "
-            "(issue 11)"
+            "|z| <= 3) and the group at 4x smaller eta/b differs from it by more than 3 "
+            "standard errors (issue 11)"
         ),
         detects=(
             "a run whose eta/b is off by a factor 2 (FAIL test: (0.004, 8) in the equal group; "
