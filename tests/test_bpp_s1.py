@@ -28,7 +28,8 @@ def test_quick_passes(quick):
 def test_full_batch_in_sgd_clothing_fails(batch):
     # n = 500: 1000 samples with the label-noise copies; b = 1000 is GD, b = 512 the
     # smallest batch the authors show (ratio ~0.38 only after 2e5 steps)
-    r = bpp_s1.compute("quick", n=500, sgd_batch=batch, label_noise_runs=False)
+    r = bpp_s1.compute("quick", n=500, sgd_batch=batch, label_noise_runs=False,
+                       batch_sizes=())
     assert not r.passed
     assert r.tolerance["ratio_sgd_b1"]["passed"] is False
 
