@@ -82,6 +82,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
+import threadpoolctl
 
 from numerics.precision import Backend, float32_normal, get_backend
 from theory.activations import Activation, resolve
@@ -90,14 +91,24 @@ __all__ = [
     "PARAMETERIZATIONS",
     "METHODS",
     "GDStepper",
+    "EnsembleTrajectory",
     "Network",
     "Trajectory",
     "TrainingDiverged",
+    "compress_linear_data",
     "deep_net",
     "forward",
+    "flatten_params",
+    "global_norm",
     "gradient_flow",
+    "inverse_sharpness_lr",
     "loss_and_gradient",
+    "loss_hessian",
+    "per_side_affine_fit",
+    "top_hessian_eigenvalue",
+    "unflatten_params",
     "train",
+    "train_ensemble",
     "two_layer_net",
 ]
 
@@ -363,13 +374,16 @@ def _forward_native(net, B, P, X, K):
     return acts, derivs, F
 
 
-def _loss_grad_native(net, B, P, X, Y, K, need_grad=True):
+def _loss_grad_native(net, B, P, X, Y, K, need_grad=True, weights=None):
     acts, derivs, F = _forward_native(net, B, P, X, K)
     R = B.sub(F, Y)
-    loss = B.scale(B.sum_squares(R), K.half_inv_n)
+    if weights is None:
+        loss = B.scale(B.sum_squares(R), K.half_inv_n)
+    else:  # weights = (p, sqrt p, 1/2) native: loss 1/2 sum_j p_j r_j^2
+        loss = B.scale(B.sum_squares(B.scale_rows(R, weights[1])), weights[2])
     if not need_grad:
         return loss, None
-    Rn = B.scale(R, K.inv_n)
+    Rn = B.scale(R, K.inv_n) if weights is None else B.scale_rows(R, weights[0])
     L = net.hidden_layers
     grads = {}
     grads["a"] = B.scale(B.matmul(B.transpose(Rn), acts[L]), K.s_out)
@@ -421,8 +435,10 @@ def forward(net, params, X, *, backend="float64", dps=None, bits=None):
         return B.to_numpy(_forward_native(net, B, P, B.asarray(X), K)[2])
 
 
-def loss_and_gradient(net, params, X, y, *, backend="float64", dps=None, bits=None):
-    r"""Loss :math:`\frac1{2n}\|F-Y\|^2` and its gradient on one backend.
+def loss_and_gradient(net, params, X, y, *, backend="float64", dps=None, bits=None,
+                      sample_weights=None):
+    r"""Loss :math:`\frac1{2n}\|F-Y\|^2` and its gradient on one backend (with
+    ``sample_weights`` :math:`p`: :math:`\frac12\sum_j p_j\|F_j-Y_j\|^2`).
 
     Returns ``(loss, grads)`` as native backend objects (use
     ``backend.to_numpy`` / ``to_mpmath``); ``params`` may be float64 arrays or
@@ -433,7 +449,8 @@ def loss_and_gradient(net, params, X, y, *, backend="float64", dps=None, bits=No
     with B.scope(), np.errstate(all="ignore"):
         P = _to_native(net, B, params)
         K = _Constants(net, B, X.shape[0])
-        return _loss_grad_native(net, B, P, B.asarray(X), B.asarray(Y), K)
+        W = _native_weights(B, _check_weights(sample_weights, X.shape[0]))
+        return _loss_grad_native(net, B, P, B.asarray(X), B.asarray(Y), K, weights=W)
 
 
 class GDStepper:
@@ -581,7 +598,8 @@ def train(net, params, X, y, *, lr, steps, backend="float64", dps=None, bits=Non
           mode="midpoint-reset", method="gd", batch_size=None, seed=0, weight_decay=0.0,
           temperature=0.0, label_noise=0.0, frozen=(), lr_multipliers=None, record=None,
           record_params=True, callback: Callable | None = None, progress=None,
-          on_divergence="raise", loss_threshold=1e30) -> Trajectory:
+          on_divergence="raise", loss_threshold=1e30, clip_norm=None, replace=False,
+          sample_weights=None) -> Trajectory:
     r"""Train ``net`` from ``params`` on ``(X, y)`` for ``steps`` updates.
 
     Parameters
@@ -605,6 +623,17 @@ def train(net, params, X, y, *, lr, steps, backend="float64", dps=None, bits=Non
     progress : show a tqdm bar (``None``: only for runs of >= 1000 steps on
         a terminal).
     on_divergence : ``"raise"`` (:class:`TrainingDiverged`) or ``"stop"``.
+    clip_norm : if given, every step's loss gradient :math:`g` (all trained groups
+        together, before weight decay, as ``torch.nn.utils.clip_grad_norm_``) is
+        rescaled to :math:`g\min(1, c/\|g\|)`; the factor is computed in float64.
+    replace : ``method="sgd"`` draws each batch with replacement (``batch_size``
+        may then exceed n).
+    sample_weights : per-sample weights :math:`p_j \ge 0`; the loss becomes
+        :math:`\frac12\sum_j p_j\|F_j - Y_j\|^2` (``None``: :math:`p_j = 1/n`).
+        With ``method="sgd"`` (needs ``replace=True``) a batch draws indices with
+        probabilities :math:`p_j/\sum p` and its loss is
+        :math:`\frac{\sum p}{2b}\sum_{i\in B}\|F_i - Y_i\|^2`, unbiased for the
+        weighted loss.
 
     Returns a :class:`Trajectory`.
     """
@@ -625,7 +654,7 @@ def train(net, params, X, y, *, lr, steps, backend="float64", dps=None, bits=Non
         if batch_size is None:
             raise ValueError("method='sgd' needs batch_size")
         batch_size = _positive_int(batch_size, "batch_size")
-        if batch_size > n:
+        if batch_size > n and not replace:
             raise ValueError(f"batch_size must be in [1, n={n}], got {batch_size}")
     elif batch_size is not None and batch_size != n:
         raise ValueError(f"batch_size applies to method='sgd' only (got {batch_size} with "
@@ -636,6 +665,14 @@ def train(net, params, X, y, *, lr, steps, backend="float64", dps=None, bits=Non
         raise ValueError(f"on_divergence must be 'raise' or 'stop', got {on_divergence!r}")
     if not (float(loss_threshold) > 0):
         raise ValueError(f"loss_threshold must be > 0, got {loss_threshold!r}")
+    weights = _check_weights(sample_weights, n)
+    if weights is not None and method == "sgd" and not replace:
+        raise ValueError("sample_weights with method='sgd' needs replace=True (batches are "
+                         "drawn with probabilities proportional to the weights)")
+    if clip_norm is not None:
+        _check_nonneg(clip_norm, "clip_norm")
+        if not clip_norm > 0:
+            raise ValueError(f"clip_norm must be > 0, got {clip_norm!r}")
     rates = _group_rates(net, lr, frozen, lr_multipliers)
     records = _record_set(record, steps)
     batch_rng, noise_rng, label_rng = (
@@ -647,6 +684,9 @@ def train(net, params, X, y, *, lr, steps, backend="float64", dps=None, bits=Non
         P = _to_native(net, B, params)
         K = _Constants(net, B, n)
         Kb = _Constants(net, B, batch_size) if method == "sgd" else K
+        W = _native_weights(B, weights)
+        Wb = (_native_weights(B, np.full(batch_size, weights.sum() / batch_size))
+              if weights is not None and method == "sgd" else None)
         Xn, Yn = B.asarray(X), B.asarray(Y)
         eta = {g: B.scalar(r) for g, r in rates.items()}
         lam = B.scalar(_exact(weight_decay, "weight_decay")) if weight_decay else None
@@ -691,9 +731,10 @@ def train(net, params, X, y, *, lr, steps, backend="float64", dps=None, bits=Non
                 full = method != "sgd" and not label_noise
                 if full or step == steps:
                     loss, grads = _loss_grad_native(net, B, P, Xn, Yn, K,
-                                                    need_grad=step < steps)
+                                                    need_grad=step < steps, weights=W)
                 else:
-                    loss = _loss_grad_native(net, B, P, Xn, Yn, K, need_grad=False)[0] if (
+                    loss = _loss_grad_native(net, B, P, Xn, Yn, K, need_grad=False,
+                                             weights=W)[0] if (
                         step in records) else None
                     grads = None
                 if loss is not None and check(step, loss):
@@ -703,16 +744,21 @@ def train(net, params, X, y, *, lr, steps, backend="float64", dps=None, bits=Non
                 if step == steps:
                     break
                 if grads is None:
-                    idx = (np.sort(batch_rng.choice(n, size=batch_size, replace=False))
+                    idx = (np.sort(batch_rng.choice(n, size=batch_size, replace=replace, p=None
+                                                    if weights is None else weights
+                                                    / weights.sum()))
                            if method == "sgd" else np.arange(n))
                     Yb = Y[idx]
                     if label_noise:
                         Yb = Yb + label_noise * label_rng.standard_normal(Yb.shape)
                     KK = Kb if method == "sgd" else K
                     batch_loss, grads = _loss_grad_native(net, B, P, B.asarray(X[idx]),
-                                                          B.asarray(Yb), KK)
+                                                          B.asarray(Yb), KK,
+                                                          weights=Wb if method == "sgd" else W)
                     if check(step, batch_loss):  # mini-batch loss: catches divergence early
                         break
+                if clip_norm is not None:
+                    grads = _clipped(B, grads, eta, clip_norm)
                 new = {}
                 for g, value in P.items():
                     if g not in eta:
@@ -1107,3 +1153,433 @@ def online_sgd_single_index(a0, U0, u_star, activation, target, *, lr_a, lr_u, s
 
 
 __all__ += ["online_sgd_single_index"]
+
+
+# ---------------------------------------------------------------------------
+# sample weights, gradient clipping, the loss Hessian and the step 1/lambda_max
+# ---------------------------------------------------------------------------
+
+
+def _check_weights(sample_weights, n):
+    """``None`` or a float64 vector of ``n`` finite weights >= 0 with a positive sum."""
+    if sample_weights is None:
+        return None
+    p = np.asarray(sample_weights, dtype=np.float64).ravel()
+    if p.shape != (n,):
+        raise ValueError(f"sample_weights must hold one weight per sample ({n}), got shape "
+                         f"{np.shape(sample_weights)}")
+    if not np.all(np.isfinite(p)) or np.any(p < 0) or not p.sum() > 0:
+        raise ValueError("sample_weights must be finite, >= 0 and not all zero")
+    return p
+
+
+def _native_weights(B, p):
+    """``(p, sqrt p, 1/2)`` as native columns / scalar: ``p`` exactly, ``sqrt p`` rounded
+    to float64 (it only enters the loss value, never the gradient)."""
+    if p is None:
+        return None
+    return B.asarray(p.reshape(-1, 1)), B.asarray(np.sqrt(p).reshape(-1, 1)), B.scalar(
+        sp.Rational(1, 2))
+
+
+def _clipped(B, grads, trained, clip_norm):
+    r""":math:`g\,\min(1, c/\|g\|)` with :math:`\|g\|` the global norm over the trained groups."""
+    total = float(np.sqrt(sum(B.to_float(B.sum_squares(grads[g])) for g in trained)))
+    if not total > clip_norm:  # also leaves a NaN gradient alone: divergence is caught
+        return grads
+    factor = B.scalar(clip_norm / total)
+    return {g: B.scale(v, factor) if g in trained else v for g, v in grads.items()}
+
+
+def global_norm(grads) -> float:
+    r""":math:`\sqrt{\sum_g\|g\|_F^2}` of a dict of float64 arrays (what ``clip_norm``
+    bounds)."""
+    return float(np.sqrt(sum(float(np.sum(np.asarray(v, dtype=np.float64) ** 2))
+                             for v in grads.values())))
+
+
+def flatten_params(net, params) -> np.ndarray:
+    """One float64 vector of the groups in :attr:`Network.param_names` order."""
+    return np.concatenate([np.asarray(params[k], dtype=np.float64).ravel()
+                           for k in net.param_names])
+
+
+def unflatten_params(net, theta) -> dict:
+    """Inverse of :func:`flatten_params`."""
+    theta = np.asarray(theta, dtype=np.float64)
+    if theta.shape != (net.num_params,):
+        raise ValueError(f"theta must have shape ({net.num_params},), got {theta.shape}")
+    out, i = {}, 0
+    for name, (r, c) in net.param_shapes().items():
+        out[name] = theta[i:i + r * c].reshape(r, c).copy()
+        i += r * c
+    return out
+
+
+def loss_hessian(net, params, X, y, *, sample_weights=None, step=1e-5) -> np.ndarray:
+    r"""Dense Hessian :math:`\nabla^2\mathcal L` (float64, ``num_params`` square, groups in
+    ``param_names`` order) by central differences of the analytic gradient,
+    :math:`H_{:,i} = (\nabla\mathcal L(\theta + h_i e_i) - \nabla\mathcal L(\theta - h_i e_i))/2h_i`
+    with :math:`h_i = \mathrm{step}\,\max(1, |\theta_i|)`, symmetrized. Error
+    :math:`O(h^2|\nabla^3\mathcal L|) + O(10^{-16}/h)`, about 1e-10 relative at the default
+    step for smooth activations; for ReLU exact unless a perturbation moves a
+    pre-activation across 0 (one within :math:`h|x|` of a kink). ``2 num_params``
+    gradient evaluations: meant for nets of up to a few thousand parameters."""
+    X, Y = _check_data(net, X, y)
+    p = _check_weights(sample_weights, X.shape[0])
+    if not (isinstance(step, numbers.Real) and 0 < step < 1):
+        raise ValueError(f"step must be in (0, 1), got {step!r}")
+    B = get_backend("float64")
+    theta = flatten_params(net, _to_native(net, B, params))
+    h = step * np.maximum(1.0, np.abs(theta))
+    H = np.empty((theta.size, theta.size))
+    with np.errstate(all="ignore"), threadpoolctl.threadpool_limits(1):
+        if net.output_dim == 1 and not net.unit_norm_rows:  # all columns at once
+            mult = net.multipliers()
+            K = ([float(mult[f"s{l}"]) for l in range(1, net.hidden_layers + 1)],
+                 float(mult["s_out"]), float(mult["beta"]))
+            w = (np.full(X.shape[0], 1.0 / X.shape[0]) if p is None else p)[None, :, None]
+            chunk = max(1, 2**22 // max(1, X.shape[0] * max(net.hidden_widths)))
+            for start in range(0, theta.size, chunk):
+                cols = np.arange(start, min(theta.size, start + chunk))
+                T = np.repeat(theta[None, :], 2 * cols.size, axis=0)
+                T[np.arange(cols.size), cols] += h[cols]
+                T[cols.size + np.arange(cols.size), cols] -= h[cols]
+                P = {}
+                i = 0
+                for name, (r, c) in net.param_shapes().items():
+                    P[name] = T[:, i:i + r * c].reshape(-1, r, c)
+                    i += r * c
+                R = T.shape[0]
+                grads = _ensemble_loss_grad(net, K, P, np.broadcast_to(X, (R, *X.shape)),
+                                            np.broadcast_to(Y, (R, *Y.shape)), w)[1]
+                G = np.concatenate([grads[k].reshape(R, -1) for k in net.param_names], axis=1)
+                H[:, cols] = ((G[:cols.size] - G[cols.size:]) / (2 * h[cols, None])).T
+            return (H + H.T) / 2
+        K = _Constants(net, B, X.shape[0])
+        W = _native_weights(B, p)
+        for i in range(theta.size):
+            cols = []
+            for sign in (1.0, -1.0):
+                t = theta.copy()
+                t[i] += sign * h[i]
+                grads = _loss_grad_native(net, B, unflatten_params(net, t), X, Y, K,
+                                          weights=W)[1]
+                cols.append(flatten_params(net, grads))
+            H[:, i] = (cols[0] - cols[1]) / (2 * h[i])
+    return (H + H.T) / 2
+
+
+def top_hessian_eigenvalue(net, params, X, y, *, sample_weights=None) -> float:
+    r""":math:`\lambda_{\max}(\nabla^2\mathcal L)`: dense ``eigvalsh`` of :func:`loss_hessian`."""
+    H = loss_hessian(net, params, X, y, sample_weights=sample_weights)
+    return float(np.linalg.eigvalsh(H)[-1])
+
+
+def inverse_sharpness_lr(net, params, X, y, *, sample_weights=None) -> float:
+    r"""The step size :math:`1/\lambda_{\max}` of the loss Hessian at ``params`` (paper 003
+    trains with it from the initialization; GD on a quadratic is stable below
+    :math:`2/\lambda_{\max}`)."""
+    lam = top_hessian_eigenvalue(net, params, X, y, sample_weights=sample_weights)
+    if not lam > 0:
+        raise ValueError(f"the loss Hessian has no positive eigenvalue (lambda_max = {lam})")
+    return 1.0 / lam
+
+
+# ---------------------------------------------------------------------------
+# ensembles: many independent copies of one architecture trained at once
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class EnsembleTrajectory:
+    """What :func:`train_ensemble` recorded for ``R`` replicas.
+
+    ``steps`` (record steps), ``loss`` (``(records, R)`` full-data losses), ``params``
+    (per record a dict of stacked ``(R, rows, cols)`` float64 arrays), ``max_kink_distance``
+    (``(R,)``: largest distance from the origin of any hidden unit's hyperplane
+    :math:`s_1\\langle w_i, x\\rangle + \\beta b_i = 0` over all steps, when tracked),
+    ``diverged_at`` (``(R,)`` step of the first non-finite loss, -1 if none)."""
+
+    network: Network
+    steps: list = field(default_factory=list)
+    loss: list = field(default_factory=list)
+    params: list = field(default_factory=list)
+    max_kink_distance: np.ndarray | None = None
+    diverged_at: np.ndarray | None = None
+
+    def replica(self, r, i=-1) -> dict:
+        """Parameters of replica ``r`` at record ``i`` (a dict of 2-D arrays)."""
+        return {k: v[r].copy() for k, v in self.params[i].items()}
+
+
+def _stack_params(net, params):
+    if isinstance(params, dict):
+        P = {k: np.array(params[k], dtype=np.float64) for k in net.param_names}
+    else:
+        P = {k: np.stack([np.asarray(p[k], dtype=np.float64) for p in params])
+             for k in net.param_names}
+    R = P["a"].shape[0]
+    for k, shape in net.param_shapes().items():
+        if P[k].shape != (R, *shape):
+            raise ValueError(f"params[{k!r}] must stack to shape {(R, *shape)}, got {P[k].shape}")
+    return P, R
+
+
+def _bmm(a, b):
+    """Stacked matrix product; contiguous operands, since NumPy's stacked matmul leaves
+    BLAS for a slow loop on transposed views (a 1000x slowdown at 10 000 x 15)."""
+    return np.matmul(np.ascontiguousarray(a), np.ascontiguousarray(b))
+
+
+def _ensemble_loss_grad(net, K, P, X, Y, w, need_grad=True):
+    """Loss ``(R,)`` and stacked gradients; ``X``: ``(R, b, d)``, ``Y``: ``(R, b, 1)``,
+    ``w``: ``(R, b, 1)`` per-sample weights of the loss :math:`\\frac12\\sum_j w_j r_j^2`."""
+    s, s_out, beta = K
+    L = net.hidden_layers
+    acts, derivs, A = [X], [], X
+    shared = X.strides[0] == 0  # the same inputs for every replica: one BLAS product
+    for l in range(1, L + 1):
+        if l == 1 and shared:
+            W = P["W1"]
+            Z = s[0] * (X[0] @ W.reshape(-1, W.shape[2]).T).reshape(
+                X.shape[1], W.shape[0], W.shape[1]).swapaxes(0, 1)
+        else:
+            Z = s[l - 1] * _bmm(A, np.swapaxes(P[f"W{l}"], 1, 2))
+        if net.bias:
+            Z = Z + beta * np.swapaxes(P[f"b{l}"], 1, 2)
+        A, dA = _ensemble_activation(net.activation)(Z)
+        acts.append(A)
+        derivs.append(dA)
+    F = s_out * _bmm(A, np.swapaxes(P["a"], 1, 2))
+    if net.bias:
+        F = F + beta * P["c"]
+    Res = F - Y
+    loss = 0.5 * np.sum(w * Res * Res, axis=(1, 2))
+    if not need_grad:
+        return loss, None
+    Rn = w * Res
+    grads = {"a": s_out * _bmm(np.swapaxes(Rn, 1, 2), acts[L])}
+    if net.bias:
+        grads["c"] = beta * np.sum(Rn, axis=1, keepdims=True)
+    G = s_out * _bmm(Rn, P["a"])
+    for l in range(L, 0, -1):
+        delta = G * derivs[l - 1]
+        if l == 1 and shared:
+            Rr, nb, m = delta.shape
+            grads["W1"] = s[0] * (delta.swapaxes(0, 1).reshape(nb, Rr * m).T @ X[0]).reshape(
+                Rr, m, X.shape[2])
+        else:
+            grads[f"W{l}"] = s[l - 1] * _bmm(np.swapaxes(delta, 1, 2), acts[l - 1])
+        if net.bias:
+            grads[f"b{l}"] = beta * np.swapaxes(np.sum(delta, axis=1, keepdims=True), 1, 2)
+        if l > 1:
+            G = s[l - 1] * _bmm(delta, P[f"W{l}"])
+    return loss, grads
+
+
+def _ab_relu_pair(act):
+    r""":math:`\sigma(z) = b z` for :math:`z > 0`, :math:`a z` otherwise, and its derivative
+    (the registry's ``ab_relu`` family: ReLU, leaky ReLU, abs, identity)."""
+    fp = dict(act.family_params)
+    a, b = float(fp["a"]), float(fp["b"])
+
+    if a == b:  # linear: the derivative is the scalar b (broadcast where it is used)
+        return lambda z: (z if b == 1 else b * z, b)
+
+    def pair(z):
+        slope = (z > 0).astype(np.float64)  # np.where is 6x slower here
+        if (a, b) != (0.0, 1.0):
+            slope = a + (b - a) * slope
+        return slope * z, slope
+    return pair
+
+
+#: fused float64 (value, derivative) evaluators by activation family (never by name);
+#: other activations use the compiled registry expressions
+ENSEMBLE_FAMILIES = {"ab_relu": _ab_relu_pair}
+
+
+def _ensemble_activation(act):
+    fused = ENSEMBLE_FAMILIES.get(act.family)
+    if fused is not None:
+        return fused(act)
+    backend = get_backend("float64")
+    return lambda z: backend.activation_pair(act, z)
+
+
+def train_ensemble(net, params, X, y, *, lr, steps, method="gd", batch_size=None,
+                   replace=False, sample_weights=None, clip_norm=None, weight_decay=0.0,
+                   seeds=None, record=None, track_kinks=False) -> EnsembleTrajectory:
+    r"""Train ``R`` independent replicas of ``net`` at once (float64, vectorized over
+    replicas): the fast path for sweeps over hundreds of seeds of small nets.
+
+    Each replica follows exactly the update of :func:`train` (``method="gd"`` or
+    ``"sgd"``, ``batch_size``, ``replace``, ``sample_weights``, ``clip_norm`` per replica,
+    ``weight_decay``), with its own batches: ``seeds[r]`` plays the role of
+    :func:`train`'s ``seed``, so replica ``r`` sees the batches :func:`train` would draw
+    (the tests compare the two to 1e-12). ``params``: a list of ``R`` parameter dicts
+    (or a dict of stacked ``(R, rows, cols)`` arrays); ``lr``: a number or ``R`` numbers;
+    ``sample_weights``: ``(n,)`` or ``(R, n)``. A replica whose loss becomes non-finite
+    is frozen and its ``diverged_at`` set. One output only.
+    """
+    if net.output_dim != 1 or net.unit_norm_rows:
+        raise ValueError("train_ensemble supports one output and no unit_norm_rows")
+    X, Y = _check_data(net, X, y)
+    n = X.shape[0]
+    P, R = _stack_params(net, params)
+    eta = np.broadcast_to(np.asarray(lr, dtype=np.float64), (R,)).copy()
+    if not np.all(np.isfinite(eta)) or np.any(eta <= 0):
+        raise ValueError(f"lr must be finite and > 0 for every replica, got {lr!r}")
+    steps = _positive_int(steps, "steps", minimum=0)
+    if method not in ("gd", "sgd"):
+        raise ValueError(f"method must be 'gd' or 'sgd' for ensembles, got {method!r}")
+    weight_decay = _check_nonneg(weight_decay, "weight_decay")
+    if sample_weights is None:
+        p = np.full((R, n), 1.0 / n)
+    else:
+        p = np.asarray(sample_weights, dtype=np.float64)
+        p = np.broadcast_to(p, (R, n)).copy() if p.ndim == 1 else p
+        if p.shape != (R, n):
+            raise ValueError(f"sample_weights must have shape ({n},) or ({R}, {n}), got "
+                             f"{np.shape(sample_weights)}")
+        for row in p:
+            _check_weights(row, n)
+    if method == "sgd":
+        if batch_size is None:
+            raise ValueError("method='sgd' needs batch_size")
+        batch_size = _positive_int(batch_size, "batch_size")
+        if batch_size > n and not replace:
+            raise ValueError(f"batch_size must be in [1, n={n}] without replacement")
+        if sample_weights is not None and not replace:
+            raise ValueError("sample_weights with method='sgd' needs replace=True")
+        if seeds is None or len(seeds) != R:
+            raise ValueError(f"method='sgd' needs one seed per replica ({R})")
+        rngs = [np.random.default_rng(np.random.SeedSequence(_seed_entropy(s)).spawn(3)[0])
+                for s in seeds]
+    if clip_norm is not None and not (isinstance(clip_norm, numbers.Real) and clip_norm > 0):
+        raise ValueError(f"clip_norm must be > 0, got {clip_norm!r}")
+    mult = net.multipliers()
+    K = ([float(mult[f"s{l}"]) for l in range(1, net.hidden_layers + 1)],
+         float(mult["s_out"]), float(mult["beta"]))
+    records = _record_set(record, steps)
+    Xr, Yr, wr = (np.broadcast_to(X, (R, *X.shape)), np.broadcast_to(Y, (R, *Y.shape)),
+                  p[:, :, None])
+    traj = EnsembleTrajectory(network=net, diverged_at=np.full(R, -1))
+    alive = np.ones(R, dtype=bool)
+    if track_kinks:
+        if not net.bias:
+            raise ValueError("track_kinks needs a network with biases")
+        traj.max_kink_distance = np.zeros(R)
+
+    def kinks():
+        dist = K[2] * np.abs(P["b1"][:, :, 0]) / (K[0][0] * np.linalg.norm(P["W1"], axis=2))
+        with np.errstate(invalid="ignore"):
+            top = np.max(dist, axis=1)
+        traj.max_kink_distance[alive] = np.maximum(traj.max_kink_distance, top)[alive]
+
+    # small stacked products: several BLAS threads only spin against each other (10x slower
+    # on a shared machine), so the loop runs on one
+    with np.errstate(all="ignore"), threadpoolctl.threadpool_limits(1):
+        for step in range(steps + 1):
+            if track_kinks:
+                kinks()
+            need = method == "gd" and step < steps
+            if need or step in records:  # SGD: the full loss only where it is recorded
+                loss, grads = _ensemble_loss_grad(net, K, P, Xr, Yr, wr, need_grad=need)
+                bad = alive & ~np.isfinite(loss)
+                traj.diverged_at[bad] = step
+                alive &= ~bad
+            if step in records:
+                traj.steps.append(step)
+                traj.loss.append(loss.copy())
+                traj.params.append({k: v.copy() for k, v in P.items()})
+            if step == steps:
+                break
+            if method == "sgd":
+                if replace:  # draws for many steps at once: the same stream as step by step
+                    if step % 256 == 0:
+                        ahead = min(256, steps - step)
+                        drawn = np.stack([np.sort(g.choice(
+                            n, size=(ahead, batch_size), replace=True, p=None if
+                            sample_weights is None else p[r] / p[r].sum()), axis=1)
+                            for r, g in enumerate(rngs)])
+                    idx = drawn[:, step % 256]
+                else:
+                    idx = np.stack([np.sort(g.choice(n, size=batch_size, replace=False))
+                                    for g in rngs])
+                scale = p.sum(axis=1) / batch_size
+                if replace and batch_size > n:  # the same batch as counts on the n points
+                    counts = np.stack([np.bincount(i, minlength=n) for i in idx])
+                    batch_loss, grads = _ensemble_loss_grad(
+                        net, K, P, Xr, Yr, (counts * scale[:, None])[:, :, None])
+                else:
+                    wb = np.broadcast_to(scale[:, None, None], (R, batch_size, 1))
+                    batch_loss, grads = _ensemble_loss_grad(
+                        net, K, P, np.take(X, idx, axis=0), np.take(Y, idx, axis=0), wb)
+                bad = alive & ~np.isfinite(batch_loss)
+                traj.diverged_at[bad] = step
+                alive &= ~bad
+            if clip_norm is not None:
+                norm = np.sqrt(sum(np.sum(g * g, axis=(1, 2)) for g in grads.values()))
+                factor = np.where(norm > clip_norm, clip_norm / np.where(norm > 0, norm, 1),
+                                  1.0)[:, None, None]
+                grads = {k: g * factor for k, g in grads.items()}
+            rate = np.where(alive, eta, 0.0)[:, None, None]
+            for k in P:
+                g = grads[k] + weight_decay * P[k] if weight_decay else grads[k]
+                P[k] = P[k] - rate * g
+    return traj
+
+
+def per_side_affine_fit(x, y, sample_weights=None):
+    r"""The weighted least-squares fit by one affine function on the negative inputs and
+    one on the positive inputs of 1-D data (Holzmüller & Steinwart 2020: the bad local
+    minimum GD reaches when no kink crosses a data point), and its loss
+    :math:`\frac12\sum_j p_j (f(x_j) - y_j)^2` (``p_j = 1/n`` by default).
+
+    Returns ``(slopes, intercepts, loss)`` with ``slopes = (negative side, positive
+    side)``. A side with a single point (or one distinct x) is fitted by a constant
+    (the minimum-norm solution); inputs equal to 0 are not allowed."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if x.shape != y.shape or x.size == 0 or not np.all(np.isfinite(x)) or not np.all(
+            np.isfinite(y)):
+        raise ValueError("x and y must be finite 1-D arrays of the same non-zero length")
+    if np.any(x == 0):
+        raise ValueError("inputs equal to 0 belong to neither side")
+    p = _check_weights(sample_weights, x.size)
+    p = np.full(x.size, 1.0 / x.size) if p is None else p
+    slopes, intercepts, loss = [], [], 0.0
+    for side in (x < 0, x > 0):
+        if not np.any(side):
+            slopes.append(0.0)
+            intercepts.append(0.0)
+            continue
+        sw = np.sqrt(p[side])
+        design = np.stack([x[side], np.ones(side.sum())], axis=1) * sw[:, None]
+        coef = np.linalg.lstsq(design, y[side] * sw, rcond=None)[0]
+        slopes.append(float(coef[0]))
+        intercepts.append(float(coef[1]))
+        loss += 0.5 * float(np.sum(p[side] * (coef[0] * x[side] + coef[1] - y[side]) ** 2))
+    return tuple(slopes), tuple(intercepts), loss
+
+
+def compress_linear_data(X, y):
+    r"""Replace ``n`` samples by ``d + 1`` rows with the same squared loss for every model
+    linear in ``x`` (a deep linear net without biases: :math:`f(x) = v^\top x`).
+
+    With the QR factorization :math:`[X\;y] = QR`, :math:`\|Xv - y\|^2 = \|R_x v - r_y\|^2`
+    (:math:`R_x` the first ``d`` columns of R, :math:`r_y` the last), so training on
+    ``(R_x, r_y)`` with ``sample_weights`` :math:`1/n` gives exactly the loss
+    :math:`\frac1{2n}\|Xv-y\|^2`, its gradient and hence full-batch GD (clipped or not) on the
+    ``n`` samples, at the cost of ``d + 1`` samples (to rounding, ~1e-15 relative).
+    Returns ``(Xc, yc, weights)``. Not valid for nonlinear activations or biases."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if X.ndim != 2 or y.shape != (X.shape[0],) or X.shape[0] < X.shape[1] + 1:
+        raise ValueError(f"need X of shape (n, d) with n >= d + 1 and y of shape (n,), got "
+                         f"{X.shape} and {y.shape}")
+    R = np.linalg.qr(np.column_stack([X, y]), mode="r")
+    d = X.shape[1]
+    return R[:, :d].copy(), R[:, d].copy(), np.full(d + 1, 1.0 / X.shape[0])

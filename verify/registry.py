@@ -152,6 +152,187 @@ CLAIMS: list[Claim] = [
         runtime_full_s=60.0,
     ),
     Claim(
+        id="B1",
+        module="bmz_b1",
+        paper="000",
+        statement=(
+            "plateaus: the reduced single-index flow (ELU, target phi = (0, 1, 0.5, 0.25), "
+            "r_i(0) = 0) has risk plateaus 1/2 sum_{k>l} phi_k^2 between rapid drops, reached as "
+            "eps -> 0; with phi_1 = 0 and r_i(0) ~ d^(-1/2) the risk stays near its initial "
+            "value for a time growing linearly in ln d (our finite-d formulation of the paper's "
+            "appendix E.2 point; the paper's full text was not available here)"
+        ),
+        tolerance=(
+            "reading rule: drops = first crossings of sqrt(P_{l-1} P_l) (P_2/10 for the last), "
+            "plateau l = risk at the geometric mean of the crossing times of drops l and l+1; "
+            "the Aitken extrapolation of the readings over the three smallest eps within its "
+            "own step (the last reading's remaining error, floor 1e-3 relative) of P_l, and the "
+            "deviation decreasing with eps (SETUPS.md: 23/9/4% at 1e-8/1e-10/1e-12 with unit "
+            "coefficients); stuck time: increasing in d and its increments per unit ln d equal "
+            "within 15%; moment state within 1e-5 of its definition"
+        ),
+        detects=(
+            "a 5% error in c_1 of the flow (first plateau 0.7% high, FAIL test); a 20% error "
+            "in c_2 (the last drop never reaches its level); a wrong target (phi_3 0.3 for "
+            "0.25). Cannot see: a 10% error in c_2 (plateau 2 moves by 3%, inside its Aitken "
+            "tolerance of about 7% in quick mode); errors in c_3 alone beyond the plateau-2 "
+            "tolerance; the law of the stuck time beyond 'linear in ln d'"
+        ),
+        runtime_quick_s=17.0,  # measured 17 s (verify --quick --jobs 2, shared machine)
+        runtime_full_s=60.0,
+    ),
+    Claim(
+        id="B2",
+        module="bmz_b2",
+        paper="000",
+        statement=(
+            "separated time scales (Theorem 1, section 6.5): from r_i(0) = 0 the degree-l "
+            "component is learnt at t_l ~ eps^(1/(2l)) (ELU, phi = (0, 1, 0.5, 0.25)); "
+            "t_1 ~ sqrt(eps) ln(1/eps) / (4 c_1 phi_1)"
+        ),
+        tolerance=(
+            "t_l = first crossing of sqrt(P_{l-1} P_l) (P_2/10 for the last); log-log slopes "
+            "over eps = 1e-10..1e-14 (quick; to 1e-16 and l = 3 in full) within 0.05 of "
+            "1/(2l) (l = 1 after dividing by ln(1/eps)); adjacent drops a decade apart at every "
+            "eps (measured separation); t_1 within 15% of the linearized prediction at every "
+            "eps (its O(1/ln(1/eps)) correction is 9-12% here); moment state within 1e-4"
+        ),
+        detects=(
+            "a 10% error in c_1 of the flow (t_1 off the prediction, FAIL test); the second "
+            "layer as slow as the first (flow eps = 1: exponent 0.04, later drops never "
+            "happen, FAIL test); a 20% error in c_1 also moves the l = 2 exponent to 0.33. "
+            "Cannot see: errors in c_2 or c_3 that keep the exponents within 0.05 (the "
+            "exponents do not depend on the prefactors)"
+        ),
+        runtime_quick_s=15.0,  # measured 15 s (verify --quick --jobs 2, shared machine)
+        runtime_full_s=60.0,
+    ),
+    Claim(
+        id="B3",
+        module="bmz_b3",
+        paper="000",
+        statement=(
+            "a finite ELU network (unit rows, m = d/4 neurons) trained by online mini-batch SGD "
+            "at large d on phi = (0, 1, 0.5) follows the reduced ODE with the finite-m "
+            "self-interaction (degree 8, started from each network's own a_i(0), r_i(0)); the "
+            "gap max_t |R_net - R_ODE| shrinks as d grows. Time map (our formulation): a step "
+            "with a fresh batch of ceil(sqrt d) samples is dt = 0.5/d, lr_u = dt, "
+            "lr_a = dt/eps, eps = 0.1"
+        ),
+        tolerance=(
+            "fitted slope of the seed-mean gap vs d in [-1.1, -0.4] (-1 from the O(1/m) "
+            "orthogonal dynamics with m ~ d and the a-step discretization dt/eps ~ 1/d, -1/2 "
+            "from SGD noise and the d^-1/2 overlaps of the orthogonal parts; measured -0.87); "
+            "at every d the gap below the size of the finite-m term itself (a network that "
+            "followed the mean-field ODE would give 1; measured 0.5-0.7)"
+        ),
+        detects=(
+            "the finite-m term dropped from the ODE (gap 1.6x the term's size, FAIL test). "
+            "Cannot see: errors in the ODE smaller than the remaining gap (about 1e-2 of the "
+            "risk at d = 100-400); with 2 runs per d the slope is too noisy (-1.3 seen), so the "
+            "quick form uses 3"
+        ),
+        runtime_quick_s=40.0,  # measured 22 s CPU; 83 s wall with --jobs 2 on the loaded machine
+        runtime_full_s=600.0,
+    ),
+    Claim(
+        id="SS1",
+        module="bmz_ss1",
+        paper="000",
+        statement=(
+            "the Saad-Solla ODEs (I2, I3, I4 derived in SymPy by Gaussian tilting) match online "
+            "SGD of an erf soft committee machine: K = M = 2, T = I, lr = 0.5, second layers "
+            "fixed at 1, no label noise, student entries N(0, 0.25) (our choice), each run's ODE "
+            "from its own initial overlaps"
+        ),
+        tolerance=(
+            "per N: seed-mean of (SGD - ODE) plateau height and of the time-averaged "
+            "eps_g difference up to 0.8 x the escape within 3 standard errors of the seed "
+            "spread; escape-time shift within 3 SE + 2/lambda (lambda = the plateau's unstable "
+            "eigenvalue of the ODE Jacobian: initial asymmetry and noise are both O(N^-1/2), "
+            "so the shift is O(1)/lambda and does not vanish); RMS(SGD - ODE) ~ N^slope with "
+            "slope within 0.25 of -1/2"
+        ),
+        detects=(
+            "a wrong Gaussian integral in the ODE (I2 in place of I3: the ODE leaves the reals, "
+            "FAIL test); plateau or curve offsets above 3 SE of the seed spread (about 3e-4 in "
+            "eps_g at N = 400 with 8 seeds). Cannot see: an error in the lr^2 (I4) terms "
+            "smaller than that spread, or one that only shifts the escape by less than "
+            "2/lambda (about 80 time units)"
+        ),
+        runtime_quick_s=30.0,  # measured 11 s CPU; 56 s wall with --jobs 2 on the loaded machine
+        runtime_full_s=400.0,
+    ),
+    Claim(
+        id="S1",
+        module="bpp_s1",
+        paper="001",
+        statement=(
+            "mini-batch SGD drives first-layer weights on irrelevant inputs toward zero; "
+            "full-batch GD does not (irrelevant-input weight norm relative to its value at "
+            "initialization)"
+        ),
+        tolerance=(
+            "authors' 4-layer linear MLP, 2 x 5000 samples with the +-eps label copies, their "
+            "clipping at global norm 1.0; after the same number of steps the seed mean + 3 "
+            "standard errors (5 seeds) of ||W1[:, irrelevant]||_F / init is below 0.5 for "
+            "SGD b = 1 and the mean - 3 SE above 0.7 for GD (issue 11; the authors' figures "
+            "give about 0.02 and 0.8 after 2e5 steps at lr 0.1)"
+        ),
+        detects=(
+            "an 'SGD' run that is full-batch GD in disguise (b = 2n) and one with b = 512, "
+            "the largest batch the authors show shrinking (both FAIL at 4000 steps). Cannot "
+            "see: the dependence on eta/b (that is S2), nor the per-batch-size values "
+            "beyond b = 1 in quick mode (full mode records b = 512, 128, 32, 1 next to the "
+            "authors' values without judging them)"
+        ),
+        runtime_quick_s=13.0,  # measured 12.6 s on the shared 2-core machine
+        runtime_full_s=1500.0,  # measured 1502 s on the shared machine (PASS, seed 0)
+    ),
+    Claim(
+        id="S2",
+        module="bpp_s2",
+        paper="001",
+        statement="the effect is governed by eta/b: runs with equal eta/b agree",
+        tolerance=(
+            "no clipping, lr <= 1e-3 b (below the stability limit), equal flow time eta x "
+            "steps (1.25 quick, 5 full) from the same initializations: the drop of the "
+            "irrelevant-weight ratio below full-batch GD at the same eta, paired by seed, "
+            "agrees between (eta, b) = (0.001, 1), (0.002, 2), (0.004, 4) (every pairwise "
+            "|z| <= 3) and the group at 4x smaller eta/b differs from it by more than 3 "
+            "standard errors (issue 11)"
+        ),
+        detects=(
+            "a run whose eta/b is off by a factor 2 (FAIL test: (0.004, 8) in the equal group; "
+            "|z| about 5 with 8 seeds); an effect that does not depend on eta/b. Cannot "
+            "see: a dependence on eta at fixed eta/b below about 15% of the drop (the paired "
+            "seed spread with 8 seeds); the drop's prefactor is shown against the eta/b "
+            "scaling, not derived"
+        ),
+        runtime_quick_s=9.0,  # measured 8.8 s on the shared 2-core machine
+        runtime_full_s=110.0,  # measured 105 s (before the same-eta GD baselines, ~+5 s)
+    ),
+    Claim(
+        id="S3",
+        module="bpp_s3",
+        paper="001",
+        statement="GD needs explicit regularization to find the support",
+        tolerance=(
+            "same net, data, clipping and steps for all three: GD with the authors' weight "
+            "decay 0.1 (their units) ends with ratio mean + 3 SE below 0.1, plain GD with mean "
+            "- 3 SE above 0.7, SGD b = 1 without a regularizer with mean + 3 SE below 0.5 "
+            "(issue 11; authors: GD + weight decay ~0 within 1e3 steps)"
+        ),
+        detects=(
+            "a weight decay too weak to act within the run (FAIL test: 0.001, 1/100 of the "
+            "authors'; the irrelevant norm decays like exp(-lr wd steps), so 1/10 of theirs "
+            "still passes). Cannot see: whether the relevant weights survive weight decay "
+            "(the final losses are recorded, not judged); group penalties are not run"
+        ),
+        runtime_quick_s=5.0,  # measured 4.5 s on the shared 2-core machine
+        runtime_full_s=30.0,  # measured 29 s on the shared machine
+    ),
+    Claim(
         id="T1",
         module="ts_t1",
         paper="002",
@@ -264,6 +445,58 @@ CLAIMS: list[Claim] = [
         runtime_full_s=40000.0,  # estimate: twice T3's runs (not run)
     ),
     Claim(
+        id="H1",
+        module="hs_h1",
+        paper="003",
+        statement=(
+            "1-D data, He init, biases 0, GD on squared loss: with high probability the net "
+            "ends at the per-side least-squares fit (one affine function on the negative "
+            "inputs, one on the positive), kinks do not cross the data, probability -> 1 as "
+            "width grows"
+        ),
+        tolerance=(
+            "at every width >= 32: the 99% Wilson lower bound of the fraction of runs that "
+            "never moved a kink to |x| >= 1 and end within 1% of the per-side fit's loss "
+            "(1.0 with uniform weights; the global minimum is 0) is above 0.8 (issue 11); the "
+            "log-log slope of the crossing probability over widths plus 1.645 bootstrap "
+            "standard errors is below 0 (one-sided 95%)"
+        ),
+        detects=(
+            "initial biases that put kinks inside the data: random biases b_i, c ~ N(0, "
+            "0.01^2) (1% of the gap between the origin and the nearest point) already drop "
+            "the fraction to 0.68-0.78 and make the crossing probability rise with width "
+            "(FAIL tests: std 0.01 and 1.0). Cannot see: crossings after the fixed number "
+            "of steps (300 quick, 5000 full; the authors run up to 1e6 steps or to a "
+            "no-crossing certificate), so the crossing probability is a lower bound; width "
+            "16 is not judged (crossing about 0.18 at 300 steps)"
+        ),
+        runtime_quick_s=8.0,  # measured 7-8 s on the shared 2-core machine
+        runtime_full_s=4000.0,  # estimated, one core: 5e9 unit-steps at 2e6/s + Hessians
+    ),
+    Claim(
+        id="H2",
+        module="hs_h2",
+        paper="003",
+        statement="SGD behaves alike; other initializations change it",
+        tolerance=(
+            "SGD (batches of 16 drawn with replacement by the sample weights, step 1/lambda_max): "
+            "at every width >= 32 the 99% Wilson lower bound of the fraction of runs whose "
+            "kinks never reach |x| = 1 (and whose loss never goes below the per-side fit) is "
+            "above 0.8; crossing slope + 1.645 se < 0; random biases N(0, 1) at the largest "
+            "width: the upper 99% Wilson bound of their fraction is below He's lower bound"
+        ),
+        detects=(
+            "SGD runs that leave the per-side affine basin at the rate GD with random biases "
+            "does (FAIL test: the SGD runs themselves started with biases of std 0.01); an "
+            "escaping initialization that is not distinguishable from He's (FAIL test: the "
+            "'escaping' variant at the paper's zero biases). Cannot see: SGD's loss sits "
+            "5-7% above the fit (mini-batch noise at step 1/lambda_max), so convergence to "
+            "the fit is not judged for SGD; the swapped-variance variant is reported only"
+        ),
+        runtime_quick_s=16.0,  # measured 16-18 s on the shared 2-core machine
+        runtime_full_s=2500.0,  # estimated, one core, from the quick run's rate
+    ),
+    Claim(
         id="I1",
         module="ssly_i1",
         paper="004",
@@ -355,134 +588,12 @@ CLAIMS: list[Claim] = [
         runtime_quick_s=5.0,
         runtime_full_s=40.0,
     ),
-    Claim(
-        id="B1",
-        module="bmz_b1",
-        paper="000",
-        statement=(
-            "plateaus: the reduced single-index flow (ELU, target phi = (0, 1, 0.5, 0.25), "
-            "r_i(0) = 0) has risk plateaus 1/2 sum_{k>l} phi_k^2 between rapid drops, reached as "
-            "eps -> 0; with phi_1 = 0 and r_i(0) ~ d^(-1/2) the risk stays near its initial "
-            "value for a time growing linearly in ln d (our finite-d formulation of the paper's "
-            "appendix E.2 point; the paper's full text was not available here)"
-        ),
-        tolerance=(
-            "reading rule: drops = first crossings of sqrt(P_{l-1} P_l) (P_2/10 for the last), "
-            "plateau l = risk at the geometric mean of the crossing times of drops l and l+1; "
-            "the Aitken extrapolation of the readings over the three smallest eps within its "
-            "own step (the last reading's remaining error, floor 1e-3 relative) of P_l, and the "
-            "deviation decreasing with eps (SETUPS.md: 23/9/4% at 1e-8/1e-10/1e-12 with unit "
-            "coefficients); stuck time: increasing in d and its increments per unit ln d equal "
-            "within 15%; moment state within 1e-5 of its definition"
-        ),
-        detects=(
-            "a 5% error in c_1 of the flow (first plateau 0.7% high, FAIL test); a 20% error "
-            "in c_2 (the last drop never reaches its level); a wrong target (phi_3 0.3 for "
-            "0.25). Cannot see: a 10% error in c_2 (plateau 2 moves by 3%, inside its Aitken "
-            "tolerance of about 7% in quick mode); errors in c_3 alone beyond the plateau-2 "
-            "tolerance; the law of the stuck time beyond 'linear in ln d'"
-        ),
-        runtime_quick_s=17.0,  # measured 17 s (verify --quick --jobs 2, shared machine)
-        runtime_full_s=60.0,
-    ),
-    Claim(
-        id="B2",
-        module="bmz_b2",
-        paper="000",
-        statement=(
-            "separated time scales (Theorem 1, section 6.5): from r_i(0) = 0 the degree-l "
-            "component is learnt at t_l ~ eps^(1/(2l)) (ELU, phi = (0, 1, 0.5, 0.25)); "
-            "t_1 ~ sqrt(eps) ln(1/eps) / (4 c_1 phi_1)"
-        ),
-        tolerance=(
-            "t_l = first crossing of sqrt(P_{l-1} P_l) (P_2/10 for the last); log-log slopes "
-            "over eps = 1e-10..1e-14 (quick; to 1e-16 and l = 3 in full) within 0.05 of "
-            "1/(2l) (l = 1 after dividing by ln(1/eps)); adjacent drops a decade apart at every "
-            "eps (measured separation); t_1 within 15% of the linearized prediction at every "
-            "eps (its O(1/ln(1/eps)) correction is 9-12% here); moment state within 1e-4"
-        ),
-        detects=(
-            "a 10% error in c_1 of the flow (t_1 off the prediction, FAIL test); the second "
-            "layer as slow as the first (flow eps = 1: exponent 0.04, later drops never "
-            "happen, FAIL test); a 20% error in c_1 also moves the l = 2 exponent to 0.33. "
-            "Cannot see: errors in c_2 or c_3 that keep the exponents within 0.05 (the "
-            "exponents do not depend on the prefactors)"
-        ),
-        runtime_quick_s=15.0,  # measured 15 s (verify --quick --jobs 2, shared machine)
-        runtime_full_s=60.0,
-    ),
-    Claim(
-        id="SS1",
-        module="bmz_ss1",
-        paper="000",
-        statement=(
-            "the Saad-Solla ODEs (I2, I3, I4 derived in SymPy by Gaussian tilting) match online "
-            "SGD of an erf soft committee machine: K = M = 2, T = I, lr = 0.5, second layers "
-            "fixed at 1, no label noise, student entries N(0, 0.25) (our choice), each run's ODE "
-            "from its own initial overlaps"
-        ),
-        tolerance=(
-            "per N: seed-mean of (SGD - ODE) plateau height and of the time-averaged "
-            "eps_g difference up to 0.8 x the escape within 3 standard errors of the seed "
-            "spread; escape-time shift within 3 SE + 2/lambda (lambda = the plateau's unstable "
-            "eigenvalue of the ODE Jacobian: initial asymmetry and noise are both O(N^-1/2), "
-            "so the shift is O(1)/lambda and does not vanish); RMS(SGD - ODE) ~ N^slope with "
-            "slope within 0.25 of -1/2"
-        ),
-        detects=(
-            "a wrong Gaussian integral in the ODE (I2 in place of I3: the ODE leaves the reals, "
-            "FAIL test); plateau or curve offsets above 3 SE of the seed spread (about 3e-4 in "
-            "eps_g at N = 400 with 8 seeds). Cannot see: an error in the lr^2 (I4) terms "
-            "smaller than that spread, or one that only shifts the escape by less than "
-            "2/lambda (about 80 time units)"
-        ),
-        runtime_quick_s=30.0,  # measured 11 s CPU; 56 s wall with --jobs 2 on the loaded machine
-        runtime_full_s=400.0,
-    ),
-    Claim(
-        id="B3",
-        module="bmz_b3",
-        paper="000",
-        statement=(
-            "a finite ELU network (unit rows, m = d/4 neurons) trained by online mini-batch SGD "
-            "at large d on phi = (0, 1, 0.5) follows the reduced ODE with the finite-m "
-            "self-interaction (degree 8, started from each network's own a_i(0), r_i(0)); the "
-            "gap max_t |R_net - R_ODE| shrinks as d grows. Time map (our formulation): a step "
-            "with a fresh batch of ceil(sqrt d) samples is dt = 0.5/d, lr_u = dt, "
-            "lr_a = dt/eps, eps = 0.1"
-        ),
-        tolerance=(
-            "fitted slope of the seed-mean gap vs d in [-1.1, -0.4] (-1 from the O(1/m) "
-            "orthogonal dynamics with m ~ d and the a-step discretization dt/eps ~ 1/d, -1/2 "
-            "from SGD noise and the d^-1/2 overlaps of the orthogonal parts; measured -0.87); "
-            "at every d the gap below the size of the finite-m term itself (a network that "
-            "followed the mean-field ODE would give 1; measured 0.5-0.7)"
-        ),
-        detects=(
-            "the finite-m term dropped from the ODE (gap 1.6x the term's size, FAIL test). "
-            "Cannot see: errors in the ODE smaller than the remaining gap (about 1e-2 of the "
-            "risk at d = 100-400); with 2 runs per d the slope is too noisy (-1.3 seen), so the "
-            "quick form uses 3"
-        ),
-        runtime_quick_s=40.0,  # measured 22 s CPU; 83 s wall with --jobs 2 on the loaded machine
-        runtime_full_s=600.0,
-    ),
 ]
 
 
 #: the catalog's claims not implemented yet; when one lands its entry
 #: moves into CLAIMS with its full statement
 PLANNED: list[PlannedClaim] = [
-    PlannedClaim("S1", "001", "mini-batch SGD drives first-layer weights on irrelevant inputs "
-                 "toward zero; full-batch GD does not (irrelevant-input weight norm relative to "
-                 "its value at initialization)"),
-    PlannedClaim("S2", "001", "the effect is governed by eta/b: runs with equal eta/b agree"),
-    PlannedClaim("S3", "001", "GD needs explicit regularization to find the support"),
-    PlannedClaim("H1", "003", "1-D data, He init, biases 0, GD on squared loss: with high "
-                 "probability the net ends at the per-side least-squares fit (one affine function "
-                 "on the negative inputs, one on the positive), kinks do not cross the data, "
-                 "probability -> 1 as width grows"),
-    PlannedClaim("H2", "003", "SGD behaves alike; other initializations change it"),
 ]
 
 

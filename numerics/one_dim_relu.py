@@ -1,0 +1,160 @@
+r"""Two-layer ReLU nets on one-dimensional data: the experiment of Holzmüller & Steinwart,
+"Training two-layer ReLU networks with gradient descent is inconsistent" (arXiv
+2002.04861, JMLR 2022; code: dholzmueller/nn_inconsistency, ``mc_training.py``).
+
+The net :math:`f(x) = c + \sum_i w_i\,\mathrm{relu}(a_i x + b_i)` with He initialization
+:math:`a_i\sim N(0,2)`, :math:`w_i\sim N(0,2/n)`, :math:`b_i = c = 0` (variants: the two
+variances swapped, random biases :math:`b_i, c\sim N(0,\sigma_b^2)`) is trained on six
+points :math:`x = \pm1,\pm2,\pm3`, labels :math:`(1,-2,1)+D` on each side, with sample
+weights equal to the empirical frequencies of :math:`n^2` uniform draws from the six points,
+by full-batch GD (or SGD with batches of 16 drawn with replacement) at the step
+:math:`1/\lambda_{\max}` of the loss Hessian at initialization.
+
+With zero biases every kink :math:`-b_i/a_i` starts at 0; while no kink reaches a data
+point the net is affine on each side, so its loss is at least that of the per-side
+least-squares affine fit (:func:`numerics.networks.per_side_affine_fit`; slope 0 and
+intercept D here, loss exactly 1 with uniform weights). A run *ends at the bad minimum*
+when no kink ever reached :math:`|x| = 1` (the smallest :math:`|x_j|`) and its final loss
+is within ``tolerance`` (relative) of that fit's loss.
+
+:func:`train_chunk` trains one chunk of independent runs (one point of a
+:func:`numerics.parallel.run_sweep`) with :func:`numerics.networks.train_ensemble`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import threadpoolctl
+
+from numerics.networks import Network, inverse_sharpness_lr, per_side_affine_fit, train_ensemble
+
+__all__ = ["DATA_X", "DATA_Y", "INITS", "crossing_slope", "plot_learned_functions", "relu_net",
+           "sweep_widths", "train_chunk"]
+
+#: the data of mc_training.get_standard_dataset (labels before the offset D)
+DATA_X = (-3.0, -2.0, -1.0, 1.0, 2.0, 3.0)
+DATA_Y = (-1.0, 2.0, -1.0, 1.0, -2.0, 1.0)
+INITS = ("he", "swapped")
+#: grid on which learned functions are returned for plots
+PLOT_GRID = np.linspace(-4.0, 4.0, 161)
+
+
+def relu_net(width, init="he", bias_std=0.0) -> Network:
+    """The paper's net: ``"he"`` (a ~ N(0, 2), w ~ N(0, 2/width)) or ``"swapped"``
+    (a ~ N(0, 2/width), w ~ N(0, 2)); biases b_i and c ~ N(0, bias_std^2) (0: zero)."""
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    if init == "he":
+        return Network(1, (width,), "relu", parameterization="standard",
+                       sigma_w=math.sqrt(2.0), sigma_b=bias_std, bias=True)
+    return Network(1, (width,), "relu", parameterization="standard",
+                   sigma_w=math.sqrt(2.0 / width), readout_std=math.sqrt(2.0),
+                   sigma_b=bias_std, bias=True)
+
+
+def train_chunk(point, seed) -> dict:
+    """Train ``point["runs"]`` independent runs (a sweep point) and classify them.
+
+    ``point`` keys: ``width, runs, steps, offset, method ("gd" | "sgd"), batch_size,
+    init, bias_std, tolerance, plot_runs``. ``seed``: a SeedSequence; child 0 draws
+    the sample weights, child ``1 + r`` initializes run ``r``, child ``1 + runs + r``
+    its batches. Returns ``crossed, at_bad_minimum`` (bool arrays), ``gap`` (final loss /
+    per-side fit loss - 1), ``lr``, ``max_kink``, and ``curves`` (outputs of the first
+    ``plot_runs`` runs on :data:`PLOT_GRID`)."""
+    with threadpoolctl.threadpool_limits(1):  # tiny eigvalsh calls: threads only cost
+        return _train_chunk(point, seed)
+
+
+def _train_chunk(point, seed):
+    width, runs = int(point["width"]), int(point["runs"])
+    net = relu_net(width, point.get("init", "he"), point.get("bias_std", 0.0))
+    children = seed.spawn(1 + 2 * runs)
+    x = np.array(DATA_X)[:, None]
+    y = np.array(DATA_Y) + point.get("offset", 0.0)
+    draws = width * width  # N = n^2 draws (mc_training.mc_runner)
+    weights = np.random.default_rng(children[0]).multinomial(draws, [1 / 6] * 6,
+                                                             size=runs) / draws
+    params = [net.init(children[1 + r]) for r in range(runs)]
+    lrs = np.array([inverse_sharpness_lr(net, p, x, y, sample_weights=w)
+                    for p, w in zip(params, weights, strict=True)])
+    method = point.get("method", "gd")
+    traj = train_ensemble(net, params, x, y, lr=lrs, steps=int(point["steps"]), method=method,
+                          batch_size=point.get("batch_size") if method == "sgd" else None,
+                          replace=method == "sgd", sample_weights=weights,
+                          seeds=children[1 + runs:] if method == "sgd" else None,
+                          record=[int(point["steps"])], track_kinks=True)
+    fit = np.array([per_side_affine_fit(x[:, 0], y, w)[2] for w in weights])
+    gap = traj.loss[-1] / fit - 1
+    crossed = traj.max_kink_distance >= np.min(np.abs(x))
+    tol = point.get("tolerance", 0.01)
+    # GD must have converged to the fit (|gap| <= tol); SGD's loss fluctuates above it, so
+    # only "never below the fit" is asked of it (an affine-per-side net cannot be)
+    near = np.abs(gap) <= tol if method == "gd" else gap >= -tol
+    ok = ~crossed & near & (traj.diverged_at < 0)
+    k = min(runs, int(point.get("plot_runs", 0)))
+    grid = PLOT_GRID[None, :, None]
+    P = traj.params[-1]
+    curves = (np.maximum(P["W1"][:k, :, 0][:, None, :] * grid + P["b1"][:k, :, 0][:, None, :],
+                         0) @ P["a"][:k, 0, :, None])[:, :, 0] + P["c"][:k, 0]
+    return {"width": width, "crossed": crossed, "at_bad_minimum": ok, "gap": gap, "lr": lrs,
+            "max_kink": traj.max_kink_distance, "curves": curves}
+
+
+def sweep_widths(base, widths, runs, *, seed, executor="serial", chunk=100,
+                 desc="widths") -> dict:
+    """Run :func:`train_chunk` for ``runs`` runs at every width (chunks of at most ``chunk``
+    runs as points of :func:`numerics.parallel.run_sweep`); returns width -> merged
+    outcome arrays (``curves`` from the first chunk only)."""
+    from numerics.parallel import run_sweep
+
+    runs_by_width = dict(zip(widths, runs if isinstance(runs, (list, tuple)) else
+                             [runs] * len(widths), strict=True))
+    grid = []
+    for w in widths:
+        left = runs_by_width[w]
+        while left > 0:
+            grid.append({**base, "width": w, "runs": min(chunk, left),
+                         "plot_runs": base.get("plot_runs", 0) if left == runs_by_width[w]
+                         else 0})
+            left -= chunk
+    results = run_sweep(train_chunk, grid, executor=executor, seed=seed, desc=desc,
+                        progress=executor != "serial")
+    out = {}
+    for res in results:
+        agg = out.setdefault(res["width"], {"curves": res["curves"]})
+        for key in ("crossed", "at_bad_minimum", "gap", "lr", "max_kink"):
+            agg[key] = np.concatenate([agg.get(key, np.zeros(0, res[key].dtype)), res[key]])
+    return out
+
+
+def crossing_slope(outcomes, *, bootstrap=400, rng=None):
+    """Log-log slope of the crossing probability against width, with a bootstrap standard
+    error over runs (:func:`numerics.stats.loglog_slope`); every width needs a crossing."""
+    from numerics import stats
+
+    widths = sorted(outcomes)
+    counts = [int(outcomes[w]["crossed"].sum()) for w in widths]
+    if min(counts) == 0:
+        raise ValueError(f"no kink crossed at some width (counts {counts}): the crossing "
+                         "probability's slope needs more runs")
+    size = min(outcomes[w]["crossed"].size for w in widths)
+    # equal replicate counts per width: subsample the first `size` runs of each width
+    reps = np.array([outcomes[w]["crossed"][:size] for w in widths], dtype=float)
+    return stats.loglog_slope(widths, replicates=reps, bootstrap=bootstrap, rng=rng)
+
+
+def plot_learned_functions(ax, curves, offset=0.0, *, title=""):
+    """Learned functions (rows of ``curves`` on :data:`PLOT_GRID`) over the data, with the
+    per-side fit f = D of the paper's data."""
+    ax.plot(DATA_X, np.array(DATA_Y) + offset, "ko", ms=5, label="data")
+    for i, c in enumerate(curves):
+        ax.plot(PLOT_GRID, c, lw=1, alpha=0.8, label="learned" if i == 0 else None)
+    ax.axhline(offset, color="0.5", ls="--", lw=0.8, label="per-side fit f = D")
+    ax.axvspan(-1, 1, color="0.9", lw=0)
+    ax.set_xlabel("x")
+    ax.set_ylabel("f(x)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return ax
