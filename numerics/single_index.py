@@ -11,6 +11,7 @@ coefficients even when the flow was given deliberately wrong ones. Readings:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -39,6 +40,11 @@ def _coefficients(activation, k_max):
 
 @functools.lru_cache(maxsize=32)
 def _compiled(activation, target, coefficients, epsilon, m, finite_m):
+    if not finite_m and m != 1:
+        # the mean-field flow does not depend on m (only the arrays' length does): compile
+        # once, rebind the particle count (SymPy compilation is the cost of a claim here)
+        return dataclasses.replace(_compiled(activation, target, coefficients, epsilon, 1,
+                                             False), m=m)
     if coefficients is None:
         coefficients = _coefficients(activation, len(target) - 1)
     ode = si.single_index_ode(activation, list(target), coefficients=list(coefficients),
