@@ -55,13 +55,7 @@ def _check_method(method):
 
 
 def _substitutions(ode: ReducedODE, values):
-    subs = dict(ode.values)
-    by_name = {str(p): p for p in ode.parameters}
-    for key, v in values.items():
-        if key not in by_name:
-            raise ValueError(f"{ode.name}: unknown parameter {key!r}; parameters: "
-                             f"{sorted(by_name)}")
-        subs[by_name[key]] = v
+    subs = ode.substitution(**values)
     missing = [str(p) for p in ode.parameters if p not in subs]
     if missing:
         raise ValueError(f"{ode.name}: give values for the parameters {missing}")

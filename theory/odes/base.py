@@ -100,8 +100,9 @@ class ReducedODE:
             raise ValueError(f"{exc.args[0]} is not a state symbol of {self.name}") from None
         return sp.Matrix(exprs).jacobian(sp.Matrix(list(cols)))
 
-    def substituted(self, **values) -> tuple:
-        """The rhs with ``self.values`` and the given ``name=number`` values substituted."""
+    def substitution(self, **values) -> dict:
+        """``self.values`` updated with the given ``name=number`` parameter values (an
+        unknown name is a ValueError listing the parameters)."""
         subs = dict(self.values)
         by_name = {str(p): p for p in self.parameters}
         for key, v in values.items():
@@ -109,6 +110,11 @@ class ReducedODE:
                 raise ValueError(f"{self.name}: unknown parameter {key!r}; parameters: "
                                  f"{sorted(by_name)}")
             subs[by_name[key]] = v
+        return subs
+
+    def substituted(self, **values) -> tuple:
+        """The rhs with ``self.values`` and the given ``name=number`` values substituted."""
+        subs = self.substitution(**values)
         return tuple(e.subs(subs) for e in self.rhs)
 
     def equations(self) -> list:
