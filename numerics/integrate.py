@@ -124,6 +124,13 @@ class CompiledParticles:
     risk_fn: object
     self_fn: object
     mu_grad: object  # K*p
+    #: True when the particle count m is an argument of the compiled functions (the
+    #: finite-m flow), so one compilation serves every m (``dataclasses.replace(cp, m=...)``)
+    runtime_m: bool = False
+
+    @property
+    def extra(self) -> tuple:
+        return (float(self.m),) if self.runtime_m else ()
     evaluations: dict = field(default_factory=lambda: {"rhs": 0, "jacobian": 0})
 
     # -- layout ---------------------------------------------------------------
@@ -162,7 +169,7 @@ class CompiledParticles:
         self.evaluations["rhs"] += 1
         theta, M = self.split(y, augmented)
         cols, Ms = theta.T, tuple(M)
-        F = np.column_stack(self.f(*cols, *Ms))
+        F = np.column_stack(self.f(*cols, *Ms, *self.extra))
         if not augmented:
             return F.ravel()
         # dM_k/dt = mean_i grad mu_k(theta_i) . F_i (the same as self.g, cheaper)
@@ -172,7 +179,7 @@ class CompiledParticles:
 
     def _blocks(self, y, augmented):
         theta, M = self.split(y, augmented)
-        args = (*theta.T, *M)
+        args = (*theta.T, *M, *self.extra)
         m, p, K = self.m, self.p, self.K
         A = np.stack(self.dF_dtheta(*args), axis=-1).reshape(m, p, p)
         B = np.stack(self.dF_dM(*args), axis=-1).reshape(m, p, K)
@@ -225,15 +232,21 @@ def compile_particles(ode: ParticleODE, m: int, **values) -> CompiledParticles:
     (``epsilon=1e-4``, ``m=...`` for a finite-m term)."""
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
         raise ValueError(f"m must be an integer >= 1, got {m!r}")
-    if any(str(prm) == "m" for prm in ode.parameters):
-        values.setdefault("m", int(m))
+    m_symbol = next((prm for prm in ode.parameters if str(prm) == "m"), None)
+    runtime_m = m_symbol is not None and "m" not in values
+    if runtime_m:  # keep m symbolic: an argument of the rhs and Jacobian functions
+        values["m"] = m_symbol
     subs = _substitutions(ode, values)
     th, Ms = list(ode.state), list(ode.moments)
     F = [e.subs(subs) for e in ode.rhs]
     g = [e.subs(subs) for e in ode.moment_rate()]
     Fm = sp.Matrix(F)
     gm = sp.Matrix(g)
-    args = th + Ms
+    args = th + Ms + ([m_symbol] if runtime_m else [])
+    if runtime_m and any(e.subs(subs).has(m_symbol) for e in (
+            ode.risk, ode.self_term, *ode.moment_functions)):
+        raise ValueError(f"{ode.name}: m enters the risk or the moments; pass m=... to "
+                         "compile it in")
     mu_grad = sp.Matrix(ode.moment_functions).jacobian(sp.Matrix(th))
     self_term = ode.self_term.subs(subs)
     cp = CompiledParticles(
@@ -248,6 +261,7 @@ def compile_particles(ode: ParticleODE, m: int, **values) -> CompiledParticles:
         risk_fn=sp.lambdify(Ms, ode.risk.subs(subs), modules="numpy"),
         self_fn=None if self_term == 0 else _first(_lambdify(th, [self_term])),
         mu_grad=_lambdify(th, list(mu_grad)),
+        runtime_m=runtime_m,
     )
     return cp
 

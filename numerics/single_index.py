@@ -40,11 +40,11 @@ def _coefficients(activation, k_max):
 
 @functools.lru_cache(maxsize=32)
 def _compiled(activation, target, coefficients, epsilon, m, finite_m):
-    if not finite_m and m != 1:
-        # the mean-field flow does not depend on m (only the arrays' length does): compile
-        # once, rebind the particle count (SymPy compilation is the cost of a claim here)
+    if m != 1:
+        # one compilation for every particle count: the mean-field flow does not depend on
+        # m, the finite-m one takes it as an argument (SymPy compilation is the cost here)
         return dataclasses.replace(_compiled(activation, target, coefficients, epsilon, 1,
-                                             False), m=m)
+                                             finite_m), m=m)
     if coefficients is None:
         coefficients = _coefficients(activation, len(target) - 1)
     ode = si.single_index_ode(activation, list(target), coefficients=list(coefficients),
