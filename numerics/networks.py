@@ -146,6 +146,18 @@ def _exact(value, name):
     return sp.Rational(f)
 
 
+def _sgd_batch_size(batch_size, n, replace):
+    """The mini-batch size of method='sgd': required, >= 1, and <= n unless batches are
+    drawn with replacement."""
+    if batch_size is None:
+        raise ValueError("method='sgd' needs batch_size")
+    batch_size = _positive_int(batch_size, "batch_size")
+    if batch_size > n and not replace:
+        raise ValueError(f"batch_size must be in [1, n={n}] without replacement, got "
+                         f"{batch_size}")
+    return batch_size
+
+
 def _positive_int(value, name, minimum=1):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -651,11 +663,7 @@ def train(net, params, X, y, *, lr, steps, backend="float64", dps=None, bits=Non
     temperature = _check_nonneg(temperature, "temperature")
     label_noise = _check_nonneg(label_noise, "label_noise")
     if method == "sgd":
-        if batch_size is None:
-            raise ValueError("method='sgd' needs batch_size")
-        batch_size = _positive_int(batch_size, "batch_size")
-        if batch_size > n and not replace:
-            raise ValueError(f"batch_size must be in [1, n={n}], got {batch_size}")
+        batch_size = _sgd_batch_size(batch_size, n, replace)
     elif batch_size is not None and batch_size != n:
         raise ValueError(f"batch_size applies to method='sgd' only (got {batch_size} with "
                          f"method={method!r})")
@@ -1446,11 +1454,7 @@ def train_ensemble(net, params, X, y, *, lr, steps, method="gd", batch_size=None
         for row in p:
             _check_weights(row, n)
     if method == "sgd":
-        if batch_size is None:
-            raise ValueError("method='sgd' needs batch_size")
-        batch_size = _positive_int(batch_size, "batch_size")
-        if batch_size > n and not replace:
-            raise ValueError(f"batch_size must be in [1, n={n}] without replacement")
+        batch_size = _sgd_batch_size(batch_size, n, replace)
         if sample_weights is not None and not replace:
             raise ValueError("sample_weights with method='sgd' needs replace=True")
         if seeds is None or len(seeds) != R:
