@@ -65,6 +65,7 @@ from collections.abc import Callable
 import mpmath
 import numpy as np
 
+from numerics import gram as _gram
 from numerics.compile import dual_function, dual_pair_function
 from numerics.quadrature import gaussian_diagonal, gaussian_dual
 from theory.activations import Activation, resolve
@@ -78,6 +79,7 @@ __all__ = [
     "dual_diagonal",
     "nngp",
     "ntk",
+    "kernel_path",
     "nngp_ntk",
     "predict",
 ]
@@ -602,7 +604,7 @@ def _overflow_check(name, arr):
 
 def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagonal=False,
              parameterization="ntk", width=None, want_ntk=True, quadrature_method=None,
-             quadrature_order=None, max_chunk_elements=None):
+             quadrature_order=None, max_chunk_elements=None, engine="auto"):
     r"""NNGP :math:`\Sigma^{L+1}` and NTK :math:`\Theta^{L+1}` together (the engine behind
     :func:`nngp` and :func:`ntk`; see the module docstring for the recursion).
 
@@ -612,6 +614,10 @@ def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagon
     ('auto', 'hermite', 'panels') forces quadrature even where a closed form exists,
     with ``quadrature_order`` points (used to validate and benchmark);
     ``max_chunk_elements`` overrides :data:`MAX_CHUNK_ELEMENTS`.
+    ``engine``: ``"auto"`` (the compiled engine of :mod:`numerics.gram` where the
+    activation has one, else NumPy), ``"compiled"`` (require it: ValueError if there is
+    none) or ``"numpy"`` (the vectorized NumPy path, the reference the engine is tested
+    against). :func:`kernel_path` says which path a call takes.
     """
     act, L, sw, sb, width = _check_setup(
         activation, hidden_layers, sigma_w, sigma_b, parameterization, width
@@ -624,6 +630,7 @@ def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagon
         raise ValueError(f"max_chunk_elements must be >= 1, got {max_chunk_elements!r}")
     setup = _Setup(act, L, sw, sb, parameterization, width,
                    _dual_map(act, quadrature_method, quadrature_order))
+    compiled = _choose_engine(act, engine, quadrature_method)
     d = x1.shape[1]
     symmetric = x2 is None
     with np.errstate(over="ignore", invalid="ignore"):
@@ -637,6 +644,11 @@ def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagon
             _overflow_check(name, v)
         s1 = [np.sqrt(v) for v in var1]
         s2 = [np.sqrt(v) for v in var2]
+        if diagonal and symmetric:
+            return var1[-1].copy(), (theta1.copy() if want_ntk else None)
+        if compiled is not None:
+            return _engine_kernels(compiled, setup, x1, x2, var1, var2, theta1, s1, s2,
+                                   want_ntk, diagonal, budget)
         if diagonal:
             if symmetric:
                 return var1[-1].copy(), (theta1.copy() if want_ntk else None)
@@ -690,6 +702,79 @@ def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagon
                         M *= 0.5
                     M[np.diag_indices(n1)] = diag
         return _finish(K, T)
+
+
+ENGINES = ("auto", "compiled", "numpy")
+
+
+def _choose_engine(act, engine, quadrature_method):
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine == "numpy" or quadrature_method is not None:
+        return None
+    compiled = _gram.engine(act)
+    if compiled is None and engine == "compiled":
+        why = "numba is not available or NNTHEORY_JIT=0" if not _gram.available() else \
+            f"{act.label} has no closed form the engine can compile"
+        raise ValueError(f"engine='compiled' is not available: {why}")
+    return compiled
+
+
+def kernel_path(activation, *, engine="auto", quadrature_method=None) -> str:
+    """Which evaluator :func:`nngp_ntk` uses for an activation: ``"compiled"``
+    (:mod:`numerics.gram`), ``"numpy fused"`` (:data:`FUSED_FAMILIES`), ``"numpy closed
+    form"`` (:mod:`numerics.compile`) or ``"quadrature"``."""
+    act = resolve(activation)
+    if _choose_engine(act, engine, quadrature_method) is not None:
+        return "compiled"
+    dmap = _dual_map(act, quadrature_method)
+    return {_Compiled: "numpy closed form", _Quadrature: "quadrature"}.get(
+        type(dmap), "numpy fused")
+
+
+def _engine_kernels(eng, setup, x1, x2, var1, var2, theta1, s1, s2, want_ntk, diagonal,
+                    budget):
+    """The Gram through the compiled engine; rows it flags (a non-finite entry) are
+    recomputed on the NumPy path, which handles removable singularities or raises."""
+    L, d = setup.L, x1.shape[1]
+    args = (L, setup.sw2, setup.sb2, d, setup.standard, setup.width or 0, want_ntk)
+    S1 = np.sqrt(np.stack(var1[:L]))
+    if diagonal:
+        S2 = np.sqrt(np.stack(var2[:L]))
+        if x1.shape[0] != x2.shape[0]:
+            raise ValueError("diagonal=True with x2 needs as many rows in x2 as in x1 "
+                             f"(got {x1.shape[0]} and {x2.shape[0]})")
+        K, T, bad = eng.pairs(np.einsum("ij,ij->i", x1, x2), S1, S2, *args)
+        idx = np.flatnonzero(bad)
+        if idx.size:
+            K[idx], Tb = _pairs(setup, x1, x2, s1, s2, idx, idx, want_ntk, budget)
+            if want_ntk:
+                T[idx] = Tb
+        return _finish(K, T)
+    symmetric = x2 is None
+    K = x1 @ (x1 if symmetric else x2).T  # the dot products, overwritten in place
+    T = np.empty_like(K) if want_ntk else np.empty((1, 1))
+    if symmetric:
+        bad = eng.symmetric(K, T, S1, var1[-1], theta1 if want_ntk else var1[-1], *args)
+    else:
+        bad = eng.cross(K, T, S1, np.sqrt(np.stack(var2[:L])), *args)
+    rows = np.flatnonzero(bad)
+    if rows.size:
+        n2 = K.shape[1]
+        r, c = np.repeat(rows, n2), np.tile(np.arange(n2), rows.size)
+        Kb, Tb = _pairs(setup, x1, x1 if symmetric else x2, s1, s1 if symmetric else s2, r,
+                        c, want_ntk, budget)
+        _finish(Kb, Tb)
+        K[r, c] = Kb
+        if want_ntk:
+            T[r, c] = Tb
+        if symmetric:
+            K[c, r] = Kb
+            K[rows, rows] = var1[-1][rows]
+            if want_ntk:
+                T[c, r] = Tb
+                T[rows, rows] = theta1[rows]
+    return K, (T if want_ntk else None)
 
 
 def _pairs(setup, xa, xb, s1, s2, rows, cols, want_ntk, budget):

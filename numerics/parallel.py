@@ -45,7 +45,8 @@ __all__ = ["blas_threads", "limit_blas_threads", "product_grid", "run_sweep"]
 #: read by BLAS/OpenMP libraries when they are loaded: covers libraries a worker imports
 #: after the limit is set, which threadpoolctl (acting on loaded libraries) cannot reach
 _THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-               "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+               "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
+               "NUMBA_NUM_THREADS")
 
 
 def limit_blas_threads(n: int = 1) -> None:
@@ -59,6 +60,9 @@ def limit_blas_threads(n: int = 1) -> None:
     # a process-wide limit: the returned context is not used as a `with` block, so the
     # limit stays in force for the rest of the (worker) process
     threadpoolctl.threadpool_limits(limits=n)
+    numba = sys.modules.get("numba")
+    if numba is not None:  # the compiled Gram engine's threads (numerics.gram)
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
 def blas_threads() -> int | None:

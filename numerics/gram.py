@@ -1,0 +1,313 @@
+r"""Compiled Gram engine: the whole depth-L NNGP + NTK recursion of one entry in one pass.
+
+For an activation whose registry entry has closed-form dual kernels
+(:mod:`theory.activations`: ``dual``, ``dual_derivative`` and their diagonals), this
+module *generates* Python source from those SymPy expressions and compiles it with
+numba: scalar functions ``pair(s1, s2, rho) -> (E[s s], E[s' s'])`` and
+``diag(q)``, and loops that run, for every Gram entry, all L layers
+
+.. math:: \Sigma^{l+1} = \sigma_w^2\,k(\Sigma^l) + \sigma_b^2,\qquad
+          \Theta^{l+1} = \Sigma^{l+1} + \sigma_w^2\,\dot k(\Sigma^l)\,\Theta^l
+
+(standard parameterization: :math:`\Theta^{l+1} = n\,k + 1 + \sigma_w^2\dot k\,\Theta^l`)
+without leaving compiled code, in parallel over rows (``numba.prange``), on the upper
+triangle only for a symmetric Gram. A closed form registered for a new activation is
+compiled the first time it is used; nothing here is written per activation.
+
+Numerical guards, as on the NumPy path (:mod:`numerics.kernels`): the expressions are
+evaluated in :math:`(s_1, s_2, \rho)` with :math:`s_i = \sqrt{q_{ii}}` (no overflow of
+:math:`q_{11}q_{22}`); :math:`\rho = q_{12}\,(1/s_1)(1/s_2)` is clipped to
+:math:`[-1, 1]` and snapped to :math:`\pm1` within 4 ulp; square roots of polynomials are
+factored before printing, so :math:`\sqrt{s_1^2s_2^2-\rho^2s_1^2s_2^2}` becomes
+:math:`s_1s_2\sqrt{(1-\rho)(1+\rho)}`; the diagonal :math:`x = x'` of a symmetric Gram is
+the registry's diagonal formula at every layer. An entry whose value comes out
+non-finite (a removable 0/0 of a closed form at a zero variance, or an overflow) is
+flagged, and :mod:`numerics.kernels` recomputes it on the NumPy path, which handles
+those cases or raises its overflow error.
+
+Generated modules are cached on disk by :mod:`numerics.codecache` (key: the
+activation's expressions and the source of this module and of
+:mod:`numerics.jit_special`), and numba caches their machine code next to them, so a
+second process neither runs SymPy nor recompiles. Special functions that numba's
+``math`` lacks come from :mod:`numerics.jit_special` (``JIT_FUNCTIONS``); an expression
+with a function neither knows is not compiled (:func:`engine` returns None) and the
+NumPy path is used. ``NNTHEORY_JIT=0`` in the environment, or numba missing, disables
+the engine.
+
+Memory: the engine writes into the two output arrays and allocates nothing of size
+:math:`n_1 n_2`; the dot products :math:`\langle x, x'\rangle` are formed in the NNGP
+output first (BLAS) and overwritten entry by entry.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
+
+from numerics import codecache
+from theory.activations import Activation
+from theory.symbols import q11, q12, q22
+
+__all__ = ["available", "engine", "Engine"]
+
+S1, S2 = sp.symbols("s1 s2", positive=True)
+RHO = sp.Symbol("rho", real=True)
+QD = sp.Symbol("q", nonnegative=True)
+
+
+def _jit_functions() -> dict[str, str]:
+    try:
+        from numerics.jit_special import JIT_FUNCTIONS
+    except ImportError:
+        return {}
+    return dict(JIT_FUNCTIONS)
+
+
+@functools.lru_cache(maxsize=1)
+def available() -> bool:
+    """Whether the compiled engine can be used (numba importable, not disabled)."""
+    if os.environ.get("NNTHEORY_JIT", "1").strip() in ("0", "false", "no", "off"):
+        return False
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------
+# source generation
+# ---------------------------------------------------------------------------
+
+def _root_base(base):
+    """A radicand that is even in rho, c0 + c2 rho^2, as (c0 + c2) - c2 (1-rho)(1+rho):
+    the sum c0 + c2 cancels symbolically, so nothing cancels in floating point as
+    rho -> 1 (ReLU: s1^2 s2^2 (1-rho)(1+rho); erf: 1 + 2 s1^2 + 2 s2^2 +
+    4 s1^2 s2^2 (1-rho)(1+rho))."""
+    if not base.is_polynomial(RHO, S1, S2):
+        return base  # rational radicands are arranged in the registry (GELU's scale-free t^2)
+    expanded = sp.expand(base)
+    poly = sp.Poly(expanded, RHO)
+    if poly.degree() != 2 or poly.coeff_monomial(RHO) != 0:
+        return base
+    c0, c2 = poly.coeff_monomial(1), poly.coeff_monomial(RHO**2)
+    return sp.expand(c0 + c2) - c2 * sp.Mul(1 - RHO, 1 + RHO, evaluate=False)
+
+
+def _factor_roots(expr):
+    def is_root(e):
+        return e.is_Pow and e.exp.is_Rational and e.exp.q == 2 and e.base.has(RHO)
+    return expr.replace(is_root, lambda e: sp.Pow(_root_base(e.base), e.exp))
+
+
+def _in_s_rho(expr):
+    return _factor_roots(expr.subs({q11: S1**2, q22: S2**2, q12: RHO * S1 * S2}))
+
+
+class _Printer(PythonCodePrinter):
+    """Python source with ``math.*`` for the elementary functions and the names of
+    :mod:`numerics.jit_special` for the rest; anything else is refused."""
+
+    def __init__(self, special):
+        super().__init__({"fully_qualified_modules": True, "user_functions": special,
+                          "allow_unknown_functions": False, "strict": True})
+        self.special_used = set()
+
+    def _print_Function(self, expr):
+        name = type(expr).__name__
+        if name in self.known_functions:
+            self.special_used.add(self.known_functions[name])
+        return super()._print_Function(expr)
+
+
+class NotCompilable(Exception):
+    """An expression uses a function the engine cannot print."""
+
+
+def _assignments(targets, exprs, printer):
+    """Source lines ``c0 = ...`` ... ``target = ...`` evaluating ``exprs`` with cse."""
+    # no cse "optimizations": they recombine fractions and undo the registry's cancellation-
+    # free arrangements (GELU's scale-free form, factors (1-rho)(1+rho))
+    reps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("c"))
+    try:
+        lines = [f"{sym} = {printer.doprint(e)}" for sym, e in reps]
+        lines += [f"{t} = {printer.doprint(e)}" for t, e in zip(targets, reduced, strict=True)]
+    except Exception as err:  # PrintMethodNotImplementedError and friends
+        raise NotCompilable(str(err)) from None
+    return lines
+
+
+# One entry (i, j) through all layers; {nngp} and {both} become the activation's
+# generated assignments (e = E[s s], ed = E[s' s'] from s1, s2, rho). Written out in
+# every loop rather than called, so that each loop is one function for LLVM (numba's
+# own inlining of a called function costs seconds of compile time).
+_LAYERS = """
+k = sw2 * dot * inv_d + sb2
+t = dot + 1.0 if standard else k
+for layer in range(L):
+    s1 = S1[layer, i]
+    s2 = S2[layer, j]
+    rho = k * (I1[layer, i] * I2[layer, j])  # I = 1/s: a commutative product
+    if rho > 1.0 - 4.0 * EPS:
+        rho = 1.0
+    elif rho < -1.0 + 4.0 * EPS:
+        rho = -1.0
+    if want_ntk:
+        {both}
+        k = sw2 * e + sb2
+        if standard:
+            t = width * e + 1.0 + sw2 * ed * t
+        else:
+            t = k + sw2 * ed * t
+    else:
+        {nngp}
+        k = sw2 * e + sb2
+"""
+
+_LOOPS = """
+@njit(cache=True, error_model="numpy", parallel=True)
+def gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, inv_d, standard, width, want_ntk,
+         mode, bad):
+    # mode 0: cross Gram K[i, j], j < n2; mode 1: symmetric, the upper triangle j > i
+    # (rows in pairs (p, n-1-p) so every thread gets the same share), diagonal exact,
+    # mirrored afterwards; mode 2: pairs (x1_i, x2_i) in K[i, 0]. K holds the dot products
+    # on entry and is overwritten.
+    n1, n2 = K.shape
+    last = np.int64(n1) - 1
+    rows = (n1 + 1) // 2 if mode == 1 else n1
+    for p in prange(rows):
+        first = np.int64(p)  # prange's index may be unsigned: keep i an int64
+        for side in range(2 if mode == 1 else 1):
+            i = first if side == 0 else last - first
+            if side == 1 and i == first:
+                continue
+            j0, j1 = (i + 1, n1) if mode == 1 else ((i, i + 1) if mode == 2 else (0, n2))
+            flag = False
+            for j in range(j0, j1):
+                col = 0 if mode == 2 else j
+                dot = K[i, col]
+                {layers_4}
+                if not (np.isfinite(k) and np.isfinite(t)):
+                    flag = True
+                K[i, col] = k
+                if want_ntk:
+                    T[i, col] = t
+            if mode == 1:
+                K[i, i] = Vlast[i]
+                if want_ntk:
+                    T[i, i] = theta[i]
+            bad[i] = flag
+
+
+@njit(cache=True, parallel=True)
+def mirror(M):
+    # lower triangle := upper, by 64 x 64 tiles (a column-wise copy misses the cache)
+    n = M.shape[0]
+    tiles = (n + 63) // 64
+    for bi in prange(tiles):
+        for bj in range(bi + 1):
+            for i in range(bi * 64, min(n, bi * 64 + 64)):
+                for j in range(bj * 64, min(i, bj * 64 + 64)):
+                    M[i, j] = M[j, i]
+"""
+
+
+def _indent(lines, level):
+    return ("\n" + "    " * level).join(lines)
+
+
+def _generate(act: Activation) -> str:
+    printer = _Printer(_jit_functions())
+    k = _in_s_rho(act.dual)
+    nngp = _assignments(["e"], [k], printer)
+    if act.derivative is not None and act.dual_derivative is not None:
+        both = _assignments(["e", "ed"], [k, _in_s_rho(act.dual_derivative)], printer)
+    else:  # NNGP only (step): never called with want_ntk (numerics.kernels refuses it)
+        both = nngp + ["ed = 0.0"]
+    body = _LAYERS.strip("\n").replace("{both}", _indent(both, 2)) \
+        .replace("{nngp}", _indent(nngp, 2)).split("\n")
+    loops = _LOOPS
+    loops = loops.replace("{layers_4}", _indent(body, 4))
+    header = ["import math", "", "import numpy as np", "from numba import njit, prange"]
+    if printer.special_used:
+        header.append(f"from numerics.jit_special import {', '.join(sorted(printer.special_used))}")
+    header += ["", "EPS = 2.220446049250313e-16"]
+    return f"# {act.label}: dual kernels of the registry, in (s1, s2, rho)\n" + \
+        "\n".join(header) + "\n\n" + loops
+
+
+def _key(act: Activation) -> str:
+    exprs = (act.dual, act.dual_derivative, act.dual_diagonal, act.dual_derivative_diagonal,
+             act.derivative)
+    modules = ["numerics.gram"]
+    if _jit_functions():
+        modules.append("numerics.jit_special")
+    return "|".join([codecache.source_fingerprint(*modules)] +
+                    [sp.srepr(e) if e is not None else "None" for e in exprs])
+
+
+class Engine:
+    """The compiled functions of one activation (a generated, cached module)."""
+
+    def __init__(self, act: Activation, module):
+        self.act, self.module = act, module
+        self.has_derivative = act.dual_derivative is not None
+
+    def symmetric(self, K, T, S, Vlast, theta, L, sw2, sb2, d, standard, width, want_ntk):
+        """Symmetric Gram in place (``K`` holds the dot products on entry, ``T`` is
+        written if ``want_ntk``); returns the rows that have a non-finite entry."""
+        inv = _inverse(S)
+        bad = self._run(K, T, S, S, inv, inv, Vlast, theta, L, sw2, sb2, d, standard, width,
+                        want_ntk, 1)
+        self.module.mirror(K)
+        if want_ntk:
+            self.module.mirror(T)
+        return bad
+
+    def cross(self, K, T, S1, S2, L, sw2, sb2, d, standard, width, want_ntk):
+        return self._run(K, T, S1, S2, _inverse(S1), _inverse(S2), S1[0], S1[0], L, sw2, sb2,
+                         d, standard, width, want_ntk, 0)
+
+    def pairs(self, dots, S1, S2, L, sw2, sb2, d, standard, width, want_ntk):
+        K, T = dots.reshape(-1, 1).copy(), np.empty((dots.size, 1))
+        bad = self._run(K, T, S1, S2, _inverse(S1), _inverse(S2), S1[0], S1[0], L, sw2, sb2,
+                        d, standard, width, want_ntk, 2)
+        return K[:, 0], (T[:, 0] if want_ntk else None), bad
+
+    def _run(self, K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, d, standard, width,
+             want_ntk, mode):
+        bad = np.zeros(K.shape[0], dtype=np.bool_)
+        self.module.gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, 1.0 / d, standard,
+                         float(width), want_ntk, mode, bad)
+        return bad
+
+
+def _inverse(S):
+    """1/s per point and layer; NaN where s = 0, so that such entries are flagged and left
+    to the NumPy path: a closed form at rho = 0 is the zero-variance value only if it is
+    continuous there (the step kernel gives 1/4 where the truth is step(0)^2 = 0)."""
+    with np.errstate(divide="ignore"):
+        return np.where(S > 0, 1.0 / np.where(S > 0, S, 1.0), np.nan)
+
+
+@functools.lru_cache(maxsize=128)
+def _engine(act: Activation):
+    if act.dual is None or act.dual_diagonal is None:
+        return None
+    try:
+        module = codecache.cached_module("gram", _key(act), lambda: _generate(act))
+    except NotCompilable:
+        return None
+    return Engine(act, module)
+
+
+def engine(act: Activation) -> Engine | None:
+    """The compiled engine of an activation, or None (no closed form, a function the
+    printer does not know, or the engine disabled: :func:`available`)."""
+    if not available():
+        return None
+    return _engine(act)

@@ -1,0 +1,170 @@
+"""numerics.gram: the compiled Gram engine against the NumPy path (its reference), on
+every builtin activation with a closed form, in every layout (symmetric, cross, pairs,
+NNGP only, standard parameterization), at the numerical edges (identical and
+near-identical points, zero inputs, overflow), and its disk cache."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from numerics import gram, kernels
+from theory.activations import builtin_examples, get
+
+pytestmark = pytest.mark.skipif(not gram.available(), reason="numba not available")
+
+EPS = np.finfo(float).eps
+CLOSED = [a for a in builtin_examples() if gram.engine(a) is not None]
+# Both paths evaluate the same closed forms in float64 with different operation order;
+# each layer multiplies the relative rounding error by the condition number of the
+# layer map (<= ~10 for these inputs away from rho = 1) and adds ~50 ulp of its own,
+# so after L = 3 layers the two agree to 1e3 * 50 ulp ~ 1e-11 relative to the kernel
+# scale; observed ~1e-15. A formula error (the smallest the tests below inject, 1e-6)
+# is 1e5 times larger.
+TOL = 1e-11
+
+
+def _scale(A, B=None):
+    da = np.sqrt(np.abs(np.diag(A))) if B is None else np.sqrt(np.abs(A))
+    return da[:, None] * da[None, :]
+
+
+def _both(x1, x2=None, **kw):
+    a = kernels.nngp_ntk(x1, x2, engine="compiled", **kw)
+    b = kernels.nngp_ntk(x1, x2, engine="numpy", **kw)
+    return a, b
+
+
+def _kw(act, **extra):
+    act = get(act) if isinstance(act, str) else act
+    kw = dict(activation=act, hidden_layers=3, sigma_w=1.5, sigma_b=0.1,
+              want_ntk=act.dual_derivative is not None and act.derivative is not None)
+    kw.update(extra)
+    return kw
+
+
+def _rel(u, v, scale):
+    return 0.0 if u is None else float(np.max(np.abs(u - v) / scale))
+
+
+def test_every_closed_form_builtin_is_compiled():
+    names = {a.name for a in CLOSED}
+    assert {"relu", "erf", "gelu", "step", "sin", "cos", "identity", "abs"} <= names
+    assert "tanh" not in names  # no closed form: the quadrature path
+    assert kernels.kernel_path("relu") == "compiled"
+    assert kernels.kernel_path("relu", engine="numpy") == "numpy fused"
+    assert kernels.kernel_path("tanh") == "quadrature"
+    with pytest.raises(ValueError, match="engine='compiled' is not available: tanh"):
+        kernels.nngp_ntk(np.ones((2, 3)), activation="tanh", hidden_layers=1, sigma_w=1.0,
+                         sigma_b=0.0, engine="compiled")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        kernels.nngp_ntk(np.ones((2, 3)), activation="relu", hidden_layers=1, sigma_w=1.0,
+                         sigma_b=0.0, engine="jit")
+
+
+@pytest.mark.parametrize("act", CLOSED, ids=[a.label for a in CLOSED])
+def test_compiled_equals_numpy_path(act):
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal((40, 7)), rng.standard_normal((25, 7))
+    (K, T), (Kn, Tn) = _both(x1, **_kw(act))
+    assert np.array_equal(K, K.T) and (T is None or np.array_equal(T, T.T))
+    assert np.array_equal(np.diag(K), np.diag(Kn))  # the same exact diagonal formula
+    assert _rel(K, Kn, _scale(Kn)) < TOL and _rel(T, Tn, _scale(Tn) if T is not None else 1) \
+        < TOL
+    (K, T), (Kn, Tn) = _both(x1, x2, **_kw(act))
+    assert _rel(K, Kn, np.abs(Kn).max()) < TOL
+    assert _rel(T, Tn, np.abs(Tn).max() if Tn is not None else 1) < TOL
+    (K, T), (Kn, Tn) = _both(x1[:25], x2, diagonal=True, **_kw(act))
+    assert _rel(K, Kn, np.abs(Kn).max()) < TOL
+
+
+@pytest.mark.parametrize("name", ["relu", "erf", "gelu"])
+def test_standard_parameterization_and_nngp_only(name):
+    x = np.random.default_rng(1).standard_normal((30, 5))
+    (K, T), (Kn, Tn) = _both(x, **_kw(name, parameterization="standard", width=64))
+    assert _rel(K, Kn, _scale(Kn)) < TOL and _rel(T, Tn, _scale(Tn)) < TOL
+    (K, T), (Kn, _) = _both(x, **_kw(name, want_ntk=False))
+    assert T is None and _rel(K, Kn, _scale(Kn)) < TOL
+
+
+@pytest.mark.parametrize("name", ["relu", "erf", "gelu"])
+def test_identical_and_near_identical_points(name):
+    """x against itself (rho = 1 off the diagonal of the cross Gram) and against copies
+    moved by 1e-9 (1 - rho ~ 1e-18, below float64 resolution) or 1e-5: the snapped rho
+    gives the diagonal value up to the rounding of the first layer's dot product (the
+    Gram diagonal uses |x|^2 / d, the cross entry <x, x> inv_d), and both paths agree."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((20, 6))
+    kw = _kw(name)
+    (Kx, Tx), _ = _both(x, x, **kw)
+    (K, T), _ = _both(x, **kw)
+    np.testing.assert_allclose(np.diag(Kx), np.diag(K), rtol=TOL, atol=0)
+    np.testing.assert_allclose(np.diag(Tx), np.diag(T), rtol=TOL, atol=0)
+    for step in (1e-9, 1e-5):
+        y = x + step * rng.standard_normal(x.shape)
+        (K, T), (Kn, Tn) = _both(x, y, **kw)
+        assert _rel(K, Kn, np.abs(Kn).max()) < TOL
+        # the derivative kernels of ReLU-like maps have a sqrt(1 - rho) singularity:
+        # a rounding error of eps in rho moves them by ~sqrt(eps) ~ 1.5e-8
+        assert _rel(T, Tn, np.abs(Tn).max()) < (2e-8 if name == "relu" else TOL)
+
+
+def test_zero_inputs_and_zero_sigmas_fall_back_cleanly():
+    """s = 0 (a zero input with sigma_b = 0): the engine flags such entries and the NumPy
+    path recomputes them (the step kernel's closed form at rho = 0 would give 1/4 where
+    E[step(0) step(v)] = 0)."""
+    x = np.random.default_rng(3).standard_normal((8, 4))
+    x[2] = 0.0
+    for act in CLOSED:
+        kw = _kw(act, sigma_b=0.0)
+        (K, T), (Kn, Tn) = _both(x, **kw)
+        assert np.all(np.isfinite(K)), act.label
+        np.testing.assert_allclose(K, Kn, rtol=0, atol=TOL * np.abs(Kn).max(), err_msg=act.label)
+
+
+def test_overflow_raises_the_same_clear_error():
+    x = np.random.default_rng(4).standard_normal((4, 3))
+    for engine in ("compiled", "numpy"):
+        with pytest.raises(ValueError, match="exceeds the float64 range"):
+            kernels.nngp_ntk(x, activation="sin", hidden_layers=3, sigma_w=1e200,
+                             sigma_b=0.0, engine=engine)
+
+
+def test_a_wrong_registry_formula_is_seen():
+    """The engine compiles whatever the registry holds: a dual kernel scaled by
+    1 + 1e-6 gives kernels that differ from the NumPy path's fused ReLU by ~1e-6."""
+    import dataclasses
+
+    relu = get("relu")
+    wrong = dataclasses.replace(relu, name="relu_wrong", dual=relu.dual * (1 + 1e-6),
+                                family=None, family_params=())
+    x = np.random.default_rng(5).standard_normal((10, 4))
+    K = kernels.nngp_ntk(x, engine="compiled", **_kw(wrong))[0]
+    Kn = kernels.nngp_ntk(x, engine="numpy", **_kw(relu))[0]
+    assert _rel(K, Kn, _scale(Kn)) > 1e-7
+
+
+def test_second_process_uses_the_disk_cache(tmp_path):
+    """A second process imports the generated module (no SymPy generation) and numba's
+    cached machine code."""
+    code = (
+        "import numpy as np\n"
+        "from numerics import gram, kernels\n"
+        "from theory.activations import get\n"
+        "{patch}"
+        "k = kernels.nngp_ntk(np.eye(3), activation='erf', hidden_layers=2, sigma_w=1.0,\n"
+        "                     sigma_b=0.1, engine='compiled')[0]\n"
+        "print(repr(float(k[0, 1])))\n"
+    )
+    env = {**os.environ, "NNTHEORY_CACHE_DIR": str(tmp_path)}
+    run = [sys.executable, "-c"]
+    first = subprocess.run(run + [code.format(patch="")], env=env, capture_output=True,
+                           text=True, check=True).stdout
+    refuse = ("def _refuse(act):\n    raise AssertionError('regenerated')\n"
+              "gram._generate = _refuse\n")
+    second = subprocess.run(run + [code.format(patch=refuse)], env=env, capture_output=True,
+                            text=True, check=True).stdout
+    assert first == second
+    assert list(tmp_path.glob("_nntheory_gram_*.py"))
