@@ -8,7 +8,7 @@ import pathlib
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.linalg import expm
 
@@ -25,6 +25,16 @@ REFERENCE = json.loads(
 FAST = [a for a in builtin_examples() if a.name != "tanh"]  # tanh (quadrature) tested apart
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def both_engines(request, monkeypatch):
+    """Run a test on the compiled engine (numerics.gram) and on the NumPy path."""
+    if request.param == "numpy":
+        monkeypatch.setattr(kernels._gram, "engine", lambda act: None)
+    elif not kernels._gram.available():
+        pytest.skip("numba not available")
+    return request.param
+
+
 def _kw(act="relu", L=2, **extra):
     return dict(activation=act, hidden_layers=L, sigma_w=1.5, sigma_b=0.1, **extra)
 
@@ -38,6 +48,7 @@ def _kw(act="relu", L=2, **extra):
     ids=[f"{c['activation']}-L{c['hidden_layers']}-{c['parameterization']}"
          for c in REFERENCE["cases"]],
 )
+@pytest.mark.usefixtures("both_engines")
 def test_matches_neural_tangents(case):
     """Both codes evaluate the same closed forms in float64 with different operation
     order: entries differ by a few ulp times the condition number of the depth-L map
@@ -103,9 +114,11 @@ points = st.integers(2, 7).flatmap(
                            max_size=n * d).map(lambda v: np.array(v).reshape(n, d))))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(x=points, act=st.sampled_from(FAST), L=st.integers(1, 3),
        sw=st.floats(0.5, 2.0), sb=st.floats(0.0, 1.0))
+@pytest.mark.usefixtures("both_engines")
 def test_gram_is_symmetric_psd(x, act, L, sw, sb):
     """Gram matrices of a kernel are PSD: the smallest eigenvalue is >= -(rounding),
     bounded by ||E||_2 <= n max|E_ij| with entry errors of a few ulp (16 eps allowed)."""
@@ -131,6 +144,7 @@ def test_tanh_gram_psd_and_matches_mpmath():
     assert K[0, 1] == pytest.approx(ref, rel=1e-10)
 
 
+@pytest.mark.usefixtures("both_engines")
 def test_diagonal_matches_full_and_pairs():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(2, 6, 3))
@@ -183,6 +197,7 @@ def test_dps_path_agrees_with_float64():
 # deep networks
 # ---------------------------------------------------------------------------
 
+@pytest.mark.usefixtures("both_engines")
 def test_relu_deep_large_sigma_w_is_finite_and_exact():
     """neural-tangents issue #197: ReLU, sigma_w = 16, 100 hidden layers.  The diagonal
     obeys q_{l+1} = sw^2 q_l / 2 + sb^2 exactly (reaching ~1e212); off-diagonals are
@@ -200,6 +215,7 @@ def test_relu_deep_large_sigma_w_is_finite_and_exact():
     assert np.all(T > 0)
 
 
+@pytest.mark.usefixtures("both_engines")
 def test_overflow_raises_clear_error():
     x = np.array([[1.0, 0.0], [0.0, 1.0]])
     with pytest.raises(ValueError, match="float64 range"):
@@ -207,6 +223,7 @@ def test_overflow_raises_clear_error():
 
 
 @pytest.mark.parametrize("sigma_w,sigma_b,phase", [(1.0, 0.3, "ordered"), (4.0, 0.1, "chaotic")])
+@pytest.mark.usefixtures("both_engines")
 def test_erf_deep_no_nan(sigma_w, sigma_b, phase):
     """Erf, 100 hidden layers.  Ordered phase (chi_1 < 1): all inputs collapse to one
     point, so the arcsin argument reaches 1; chaotic phase: correlations go to a
@@ -366,6 +383,7 @@ def test_elu_mpmath_reference_matches_independent_quadrature(q):
         assert float(closed) == pytest.approx(quad, rel=1e-12)
 
 
+@pytest.mark.usefixtures("both_engines")
 def test_deep_elu_large_sigma_w_finite_psd_and_accurate():
     """sigma_w = 2.5, 4 hidden layers: the variances grow ~3x a layer to ~700, through the
     range where exp(E) Phi2 is finite but wrong (the old closed form missed by 1e27
