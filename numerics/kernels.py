@@ -32,7 +32,13 @@ hidden ``width`` n (the first layer's fan-in is d),
 layer has a bias, even at :math:`\sigma_b = 0`).  ``width`` is required for the
 standard parameterization and refused for the NTK one.
 
-Dual kernels come from, in order of preference: hand-fused float64 forms
+Evaluation: where the activation's closed forms compile, the Gram comes from the
+compiled engine :mod:`numerics.gram` (generated from the registry, all layers of an
+entry in one numba pass, parallel, upper triangle only; ``engine="auto"``, the
+default). The vectorized NumPy path below is the fallback (no numba, no compilable
+closed form, ``NNTHEORY_JIT=0``, ``engine="numpy"``) and the reference the engine is
+tested against; :func:`kernel_path` names the path taken. On the NumPy path dual
+kernels come from, in order of preference: hand-fused float64 forms
 registered per activation family in :data:`FUSED_FAMILIES` (keyed by
 ``Activation.family``, never by name): ``ab_relu`` (ReLU, leaky ReLU, abs,
 identity; arc-cosine kernels with ``arctan2``), step, erf and GELU (tested
@@ -48,7 +54,8 @@ exceed float64 raise ValueError (ReLU with :math:`\sigma_w=16` and 100 hidden
 layers reaches ~1e212 and stays finite: positively homogeneous kernels are
 evaluated as :math:`s_1 s_2 J(\rho)`).
 
-Memory: rows of ``x1`` are processed in blocks so that one block has at most
+Memory: the compiled engine writes into the two outputs and allocates nothing else of
+size :math:`n_1 n_2`. On the NumPy path rows of ``x1`` are processed in blocks so that one block has at most
 :data:`MAX_CHUNK_ELEMENTS` entries (default :math:`2^{22}`, 32 MB per float64
 temporary); peak memory is about the two outputs (:math:`16\,n_1 n_2` bytes)
 plus ten block-sized temporaries (~350 MB at the default), whatever
