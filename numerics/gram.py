@@ -168,10 +168,15 @@ for layer in range(L):
         k = sw2 * e + sb2
 """
 
+# fastmath without "nnan"/"ninf" (NaN and inf propagate): reciprocals, contraction and
+# reassociation halve GELU's time and change results by ~1 ulp (the tests bound compiled
+# vs NumPy at 1e-11 of the kernel scale, near rho = 1 included). Non-finite entries are
+# found afterwards by nonfinite_rows, compiled without fastmath, where isfinite is exact.
 _LOOPS = """
-@njit(cache=True, error_model="numpy", parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True,
+      fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
 def gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, inv_d, standard, width, want_ntk,
-         mode, bad):
+         mode):
     # mode 0: cross Gram K[i, j], j < n2; mode 1: symmetric, the upper triangle j > i
     # (rows in pairs (p, n-1-p) so every thread gets the same share), diagonal exact,
     # mirrored afterwards; mode 2: pairs (x1_i, x2_i) in K[i, 0]. K holds the dot products
@@ -186,13 +191,10 @@ def gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, inv_d, standard, width
             if side == 1 and i == first:
                 continue
             j0, j1 = (i + 1, n1) if mode == 1 else ((i, i + 1) if mode == 2 else (0, n2))
-            flag = False
             for j in range(j0, j1):
                 col = 0 if mode == 2 else j
                 dot = K[i, col]
                 {layers_4}
-                if not (np.isfinite(k) and np.isfinite(t)):
-                    flag = True
                 K[i, col] = k
                 if want_ntk:
                     T[i, col] = t
@@ -200,7 +202,15 @@ def gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, inv_d, standard, width
                 K[i, i] = Vlast[i]
                 if want_ntk:
                     T[i, i] = theta[i]
-            bad[i] = flag
+
+
+@njit(cache=True, parallel=True)
+def nonfinite_rows(K, T, want_ntk, bad):
+    for i in prange(K.shape[0]):
+        for j in range(K.shape[1]):
+            if not np.isfinite(K[i, j]) or (want_ntk and not np.isfinite(T[i, j])):
+                bad[i] = True
+                break
 
 
 @njit(cache=True, parallel=True)
@@ -261,12 +271,8 @@ class Engine:
         """Symmetric Gram in place (``K`` holds the dot products on entry, ``T`` is
         written if ``want_ntk``); returns the rows that have a non-finite entry."""
         inv = _inverse(S)
-        bad = self._run(K, T, S, S, inv, inv, Vlast, theta, L, sw2, sb2, d, standard, width,
-                        want_ntk, 1)
-        self.module.mirror(K)
-        if want_ntk:
-            self.module.mirror(T)
-        return bad
+        return self._run(K, T, S, S, inv, inv, Vlast, theta, L, sw2, sb2, d, standard, width,
+                         want_ntk, 1)
 
     def cross(self, K, T, S1, S2, L, sw2, sb2, d, standard, width, want_ntk):
         return self._run(K, T, S1, S2, _inverse(S1), _inverse(S2), S1[0], S1[0], L, sw2, sb2,
@@ -280,9 +286,16 @@ class Engine:
 
     def _run(self, K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, d, standard, width,
              want_ntk, mode):
-        bad = np.zeros(K.shape[0], dtype=np.bool_)
+        """One pass of the generated loop (mode 0 cross, 1 symmetric, 2 pairs); returns
+        the rows that hold a non-finite entry (after mirroring a symmetric Gram)."""
         self.module.gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, 1.0 / d, standard,
-                         float(width), want_ntk, mode, bad)
+                         float(width), want_ntk, mode)
+        if mode == 1:
+            self.module.mirror(K)
+            if want_ntk:
+                self.module.mirror(T)
+        bad = np.zeros(K.shape[0], dtype=np.bool_)
+        self.module.nonfinite_rows(K, T, want_ntk, bad)
         return bad
 
 
