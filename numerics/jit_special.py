@@ -132,18 +132,29 @@ def bivariate_normal_cdf(h, k, rho):
 
 @numba.njit(cache=True)
 def _tilted_orthant_owen(a, b, rho):
-    """Owen's form e^E Phi_2(-(a + b rho), -(a rho + b); rho) and its factor e^E; for a = 0
-    the one-T form of numerics.compile._tilted_orthant_owen_a0."""
-    if a == 0.0 and b != 0.0 and rho != 0.0:
+    r"""Owen's form :math:`e^E\Phi_2(h, k;\rho)`, :math:`h = -(a+b\rho)`, :math:`k =
+    -(a\rho+b)`, and its factor :math:`e^E`. Owen's T arguments are written out:
+    :math:`(k-\rho h)/(hr) = br/(a+b\rho)`, :math:`(h-\rho k)/(kr) = ar/(a\rho+b)`
+    (:math:`r = \sqrt{1-\rho^2}`), because forming :math:`k - \rho h = -br^2` from
+    :math:`h, k` cancels and costs :math:`\epsilon/r^2` relative as :math:`\rho \to 1`. For
+    :math:`a = 0` the second T vanishes and :math:`e^{b^2/2}\Phi(-b) =
+    \operatorname{erfcx}(b/\sqrt2)/2` (numerics.compile._tilted_orthant_owen_a0)."""
+    h = -(a + b * rho)
+    k = -(a * rho + b)
+    if h == 0.0 or k == 0.0:
+        grow = math.exp((a * a + 2 * a * b * rho + b * b) / 2)
+        return grow * bivariate_normal_cdf(h, k, rho), grow
+    r = math.sqrt((1.0 - rho) * (1.0 + rho))
+    beta = 0.0 if (h > 0) == (k > 0) else 0.5
+    if a == 0.0:
         grow = math.exp(b * b / 2)
-        br = b * rho
-        inner = 0.5 * ndtr(-br) - _owens_t_nonzero(br, math.sqrt((1.0 - rho) * (1.0 + rho))
-                                                   / rho)
-        if rho < 0:
-            inner -= 0.5
+        inner = 0.5 * ndtr(h) - _owens_t_nonzero(h, -b * r / h) - beta
         return grow * inner + 0.25 * erfcx(b * _INV_SQRT2), grow
     grow = math.exp((a * a + 2 * a * b * rho + b * b) / 2)
-    return grow * bivariate_normal_cdf(-(a + b * rho), -(a * rho + b), rho), grow
+    inner = 0.5 * (ndtr(h) + ndtr(k)) - beta
+    inner -= _owens_t_nonzero(h, -b * r / h)
+    inner -= _owens_t_nonzero(k, -a * r / k)
+    return grow * inner, grow
 
 
 # Gauss-Legendre rule on [0, 1] for the scaled integral (20 nodes a panel, two panels)
