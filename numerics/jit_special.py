@@ -45,6 +45,7 @@ __all__ = [
     "elu_pair_near_one",
     "tilted_orthant_vec",
     "bivariate_normal_cdf_vec",
+    "tilted_orthant_scaled_vec",
     "elu_pair_near_one_vec",
     "ELU_NEAR_ONE",
     "OWEN_RTOL",
@@ -298,6 +299,9 @@ _F3 = ["float64(float64, float64, float64)"]
 tilted_orthant_vec = numba.vectorize(_F3, cache=True)(lambda a, b, rho: tilted_orthant(a, b, rho))
 bivariate_normal_cdf_vec = numba.vectorize(_F3, cache=True)(
     lambda h, k, rho: bivariate_normal_cdf(h, k, rho))
+#: the scaled integral alone (a, b >= 0, |rho| < 1), numerics.compile's fallback
+tilted_orthant_scaled_vec = numba.vectorize(_F3, cache=True)(
+    lambda a, b, rho: _tilted_orthant_scaled(a, b, rho))
 
 
 @numba.njit(cache=True)
