@@ -277,7 +277,11 @@ def elu_pair_near_one(q11, q12, q22, alpha):
     :func:`tilted_orthant` (accurate for :math:`|\rho| \to 1`). Exact at :math:`\rho=\pm1`."""
     s1 = math.sqrt(q11)
     s2 = math.sqrt(q22)
-    rho = max(-1.0, min(1.0, q12 / (s1 * s2)))
+    rho = q12 / (s1 * s2)
+    if rho > 1.0:  # comparisons, not min/max: NaN stays NaN
+        rho = 1.0
+    elif rho < -1.0:
+        rho = -1.0
     r = math.sqrt((1.0 - rho) * (1.0 + rho))
     both_negative = math.acos(-rho) / (2 * math.pi)
     a_12 = tilted_orthant(s1, s2, rho)
