@@ -7,7 +7,9 @@ the way the Gram engine produces it: ``sympy.lambdify`` of the registry expressi
 ``numba.njit``. Regimes: generic (q11, q22 in [1, 4], rho uniform in [-0.9, 0.9]), near
 rho = 1 (1 - rho log-uniform in [1e-12, 1e-4], the lambdified form and
 ``elu_pair_near_one``), exactly rho = 1 (q11 = q22 = q12), and large variance (q up to 1e3).
-The machine is shared: best-of-N is the honest number, the spread is printed.
+For comparison, the NumPy path (``numerics.compile.dual_pair_function``, the registry
+closed form as NumPy/SciPy array code, without numerics.kernels' near-one replacement) on the
+same inputs. The machine is shared: best-of-N is the honest number, the spread is printed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import sympy as sp
 
 import numerics.jit_special as js
+from numerics.compile import dual_pair_function
 from theory.activations import get
 from theory.symbols import q11, q12, q22
 
@@ -120,6 +123,17 @@ def main():
     for name, loop, a in rows:
         best, worst = timed(loop, *a, repeat=rep)
         print(f"{name:45s} {best:9.0f} {worst:9.0f}")
+    numpy_pair = dual_pair_function("elu")
+    for name, a in (("generic", (qa, rho * np.sqrt(qa * qb), qb)),
+                    ("q ~ 1e2..1e3", (big_a, rho * np.sqrt(big_a * big_b), big_b)),
+                    ("near rho = 1", (qa, near * np.sqrt(qa * qb), qb))):
+        times = []
+        for _ in range(rep):
+            t = time.perf_counter()
+            numpy_pair(*a)
+            times.append(time.perf_counter() - t)
+        print(f"{'ELU pair, NumPy compile path, ' + name:45s} {min(times) / n * 1e9:9.0f} "
+              f"{max(times) / n * 1e9:9.0f}")
     best, worst = timed(_loop_near, qa, near * np.sqrt(qa * qb), qb, 1.0, repeat=rep)
     print(f"{'elu_pair_near_one near rho = 1':45s} {best:9.0f} {worst:9.0f}")
     best, worst = timed(_loop_near, qa, qa, qa, 1.0, repeat=rep)

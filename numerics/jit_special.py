@@ -78,8 +78,10 @@ _EPS = float(np.finfo(float).eps)
 #: eps e^E / (A (1 + min(rho, 0))) is below this (numerics.compile.TILTED_ORTHANT_RTOL)
 OWEN_RTOL = 1e-12
 #: use :func:`elu_pair_near_one` where 1 - |rho| is below this: there the registry form's
-#: inconsistent square root costs eps/(4 pi sqrt(1-rho^2)) > 16 eps of the kernel scale
-ELU_NEAR_ONE = 1e-4
+#: inconsistent square root may cost more than eps s1 s2 / sqrt(1-rho^2) = 7 eps of s1 s2
+#: (its measured error: 155 ulp of the kernel scale at 1 - rho = 1e-6). Both forms cost the
+#: same (the same five tilted orthants), so the threshold is set by accuracy alone.
+ELU_NEAR_ONE = 1e-2
 
 
 @numba.njit(cache=True)
@@ -263,7 +265,8 @@ def elu_pair_near_one(q11, q12, q22, alpha):
     r"""ELU :math:`(\mathbb{E}[s(u)s(v)], \mathbb{E}[s'(u)s'(v)])` for the covariance
     :math:`(q_{11}, q_{12}, q_{22})`, :math:`q_{11}, q_{22} > 0`: the registry closed form
     (``theory.gaussian.elu_kernels``) with every :math:`\rho`-dependent term formed from the
-    same rounded :math:`\rho = q_{12}/(s_1s_2)` (clipped to [-1, 1]),
+    same rounded :math:`\rho = q_{12}/(s_1s_2)` (clipped to [-1, 1], snapped to
+    :math:`\pm1` within 4 ulp),
     :math:`r = \sqrt{(1-\rho)(1+\rho)}`:
 
     .. math:: k = \frac{s_1s_2(r + (\pi-\arccos\rho)\rho)}{2\pi} + \alpha(s_1R(s_2)+s_2R(s_1))
@@ -278,9 +281,12 @@ def elu_pair_near_one(q11, q12, q22, alpha):
     s1 = math.sqrt(q11)
     s2 = math.sqrt(q22)
     rho = q12 / (s1 * s2)
-    if rho > 1.0:  # comparisons, not min/max: NaN stays NaN
+    # |rho| within 4 ulp of 1 is 1 up to the rounding of q12 and s1 s2 (numerics.kernels'
+    # rule; the kernel moves by O(eps)), and takes the exact rho = +-1 forms, ~10x cheaper;
+    # comparisons, not min/max, so that NaN stays NaN
+    if rho > 1.0 - 4 * _EPS:
         rho = 1.0
-    elif rho < -1.0:
+    elif rho < -1.0 + 4 * _EPS:
         rho = -1.0
     r = math.sqrt((1.0 - rho) * (1.0 + rho))
     both_negative = math.acos(-rho) / (2 * math.pi)

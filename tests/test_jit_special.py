@@ -83,7 +83,7 @@ def owen_estimate(a, b, rho):
     return EPS * grow / (out * (1 + min(rho, 0.0))) if out > 0 else math.inf
 
 
-def kernel_bounds(alpha, a, b, c, registry):
+def kernel_bounds(alpha, a, b, c, registry, piece_tolerance=tilted_tolerance):
     """Error bounds of (k, kd) from the magnitudes of the closed form's terms."""
     s1, s2 = math.sqrt(a), math.sqrt(c)
     rho = correlation(a, b, c)
@@ -92,7 +92,7 @@ def kernel_bounds(alpha, a, b, c, registry):
         "a12": (s1, s2, rho), "a1": (0.0, s1, rho), "a2": (0.0, s2, rho),
         "a1m": (0.0, s1, -rho), "a2m": (0.0, s2, -rho)}
     val = {n: js.tilted_orthant(*p) for n, p in pieces.items()}
-    tol = {n: tilted_tolerance(*p) for n, p in pieces.items()}
+    tol = {n: piece_tolerance(*p) for n, p in pieces.items()}
     both_negative = math.acos(-rho) / (2 * math.pi)
     k_terms = [  # (|term|, its relative tolerance)
         (s1 * s2 * (r + (math.pi - math.acos(rho)) * abs(rho)) / (2 * math.pi), 4 * EPS),
@@ -202,13 +202,48 @@ def test_owen_form_error_is_within_its_estimate():
 
 
 def test_near_one_branch_is_needed_below_threshold_and_accurate_everywhere():
-    # below ELU_NEAR_ONE the registry form's error bound eps s1 s2 / r exceeds 70 eps of s1 s2
-    assert 1 / math.sqrt(2 * js.ELU_NEAR_ONE) > 70
+    # below ELU_NEAR_ONE the registry form's error bound eps s1 s2 / r exceeds 7 eps of s1 s2
+    assert 1 / math.sqrt(2 * js.ELU_NEAR_ONE) > 7
     for row in REF["kernels"]:
         a, b, c, alpha = row["q11"], row["q12"], row["q22"], row["alpha"]
         k, kd = js.elu_pair_near_one(a, b, c, alpha)
         bk, bkd = kernel_bounds(alpha, a, b, c, registry=False)
         assert abs(k - row["k"]) <= bk and abs(kd - row["kd"]) <= bkd, row
+
+
+def test_registry_form_alone_misses_near_one():
+    # the registry form below the threshold exceeds the bound of the near-one form somewhere
+    # (at q = 1e3, 1 - rho = 1e-12 the inconsistent sqrt costs ~1e4 ulp of s1 s2)
+    worst = 0.0
+    for row in REF["kernels"]:
+        a, b, c, alpha = row["q11"], row["q12"], row["q22"], row["alpha"]
+        if 0 < 1 - abs(correlation(a, b, c)) < js.ELU_NEAR_ONE and min(a, c) >= 1:
+            k, _ = PAIRS[alpha](a, b, c)
+            worst = max(worst, abs(k - row["k"]) / kernel_bounds(alpha, a, b, c, False)[0])
+    assert worst > 1
+
+
+def test_numpy_path_of_numerics_kernels_near_one_and_everywhere():
+    # numerics.kernels.dual_kernel: the NumPy closed form (its tilted orthant correct to
+    # 2.3e-13 relative, numerics.compile) and the numba near-one pair below ELU_NEAR_ONE
+    import numerics.kernels as nk
+
+    def numpy_piece(a, b, rho):
+        return 4 * EPS if abs(rho) >= 1 or (a == 0 and b == 0) else 2.3e-13
+
+    for alpha in (1.0, 0.5):
+        rows = [r for r in REF["kernels"] if r["alpha"] == alpha]
+        q11v, q12v, q22v = (np.array([r[n] for r in rows]) for n in ("q11", "q12", "q22"))
+        for derivative, name in ((False, "k"), (True, "kd")):
+            got = nk.dual_kernel(get("elu", alpha=alpha), q11v, q12v, q22v,
+                                 derivative=derivative)
+            for g, row in zip(got, rows, strict=True):
+                a, b, c = row["q11"], row["q12"], row["q22"]
+                registry = 1 - abs(correlation(a, b, c)) >= js.ELU_NEAR_ONE
+                bound = kernel_bounds(alpha, a, b, c, registry, numpy_piece)[int(derivative)]
+                if not registry:
+                    bound = kernel_bounds(alpha, a, b, c, False)[int(derivative)]
+                assert abs(g - row[name]) <= bound, (row, name)
 
 
 def test_vectorized_versions_agree_with_scalar_ones():
