@@ -74,6 +74,7 @@ import numpy as np
 
 from numerics import gram as _gram
 from numerics.compile import dual_function, dual_pair_function
+from numerics.jit_special import ELU_NEAR_ONE, elu_pair_near_one_vec
 from numerics.quadrature import gaussian_diagonal, gaussian_dual
 from theory.activations import Activation, resolve
 from theory.arithmetic import Arithmetic, check_dps
@@ -383,6 +384,8 @@ class _Compiled:
         # special-function forms (ELU): evaluated on the upper triangle only, and
         # replaced near |rho| = 1 where their square-root terms cancel (see _eval)
         self.expensive = act.dual.has(BivariateNormalCDF, TiltedOrthant)
+        near_one = NEAR_ONE_FAMILIES.get(act.family)
+        self.near_one = near_one(act) if near_one is not None else None
 
     def _eval(self, fn, s1, s2, q12, derivatives):
         q11, q22 = s1 * s1, s2 * s2
@@ -390,25 +393,29 @@ class _Compiled:
         q12 = np.clip(q12, -bound, bound)
         out = fn(q11, q12, q22)
         if self.expensive:
-            # the closed form's sqrt(1-rho^2) terms (and Owen's T) cancel as |rho| -> 1
-            # (error ~ eps / sqrt(1-rho^2), 1e-10 at 1-rho = 1e-12): within
-            # 1-|rho| < 5e-7 (error bound 1e-12) use the exact diagonal (rho = 1,
+            # the closed form's sqrt(1-rho^2) terms (and Owen's T) cancel as |rho| -> 1:
+            # within 1-|rho| < threshold use the family's near-one form (ELU:
+            # numerics.jit_special.elu_pair_near_one, exact to rounding), else (error
+            # ~ eps / sqrt(1-rho^2), bound 1e-12 at 5e-7) the exact diagonal (rho = 1,
             # q11 = q22) or the kink-split quadrature
+            threshold = self.near_one[0] if self.near_one is not None else 5e-7
             rho = _correlation(s1, s2, q12)
-            near = np.broadcast_to(np.abs(rho) > 1 - 5e-7, np.shape(out[0] if isinstance(
+            near = np.broadcast_to(np.abs(rho) > 1 - threshold, np.shape(out[0] if isinstance(
                 out, tuple) else out))
             if np.any(near):
                 values = out if isinstance(out, tuple) else (out,)
                 args = [np.broadcast_to(a, near.shape)[near] for a in (q11, q12, q22)]
-                exact = (args[0] == args[2]) & (args[1] == args[0])
-                for v, derivative in zip(values, derivatives, strict=True):
-                    sub = np.empty(args[0].shape)
-                    if np.any(exact):
-                        sub[exact] = self.kdiag_pair(args[0][exact], derivative)
-                    if np.any(~exact):
-                        sub[~exact] = gaussian_dual(self.act, *(a[~exact] for a in args),
-                                                    derivative=derivative)
-                    v[near] = sub
+                if self.near_one is not None:
+                    pair = self.near_one[1](*args)
+                    # identical inputs: the diagonal formula, bitwise as on the diagonal
+                    exact = (args[0] == args[2]) & (args[1] == args[0])
+                    for v, derivative in zip(values, derivatives, strict=True):
+                        sub = pair[1 if derivative else 0]
+                        if np.any(exact):
+                            sub[exact] = self.kdiag_pair(args[0][exact], derivative)
+                        v[near] = sub
+                else:
+                    self._near_one_quadrature(values, derivatives, near, args)
         values = out if isinstance(out, tuple) else (out,)
         bad = np.zeros(np.shape(values[0]), dtype=bool)
         for v in values:
@@ -432,6 +439,17 @@ class _Compiled:
                 for v, derivative in zip(values, derivatives, strict=True):
                     v[still] = gaussian_dual(self.act, *args, derivative=derivative)
         return out
+
+    def _near_one_quadrature(self, values, derivatives, near, args):
+        exact = (args[0] == args[2]) & (args[1] == args[0])
+        for v, derivative in zip(values, derivatives, strict=True):
+            sub = np.empty(args[0].shape)
+            if np.any(exact):
+                sub[exact] = self.kdiag_pair(args[0][exact], derivative)
+            if np.any(~exact):
+                sub[~exact] = gaussian_dual(self.act, *(a[~exact] for a in args),
+                                            derivative=derivative)
+            v[near] = sub
 
     def kdiag_pair(self, q, derivative):
         return dual_function(self.act, derivative=derivative, diagonal=True)(q)
@@ -489,6 +507,17 @@ FUSED_FAMILIES: dict[str, Callable[[Activation], object]] = {
     "erf": lambda act: _Erf(),
     "gelu": lambda act: _Gelu(),
 }
+
+
+def _elu_near_one(act: Activation):
+    (alpha,) = _family_floats(act, "alpha")
+    return ELU_NEAR_ONE, lambda q11, q12, q22: elu_pair_near_one_vec(q11, q12, q22, alpha)
+
+
+#: activation family -> builder of (threshold on 1 - |rho|, vectorized (q11, q12, q22) ->
+#: (k, kd) accurate there) for the compiled closed forms whose terms cancel near |rho| = 1;
+#: families absent here use the exact diagonal or quadrature within 5e-7 of |rho| = 1
+NEAR_ONE_FAMILIES: dict[str, Callable[[Activation], tuple]] = {"elu": _elu_near_one}
 
 
 def _dual_map(act: Activation, method=None, order=None):

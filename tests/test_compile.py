@@ -152,8 +152,8 @@ def test_tilted_orthant_matches_mpmath():
 
 
 def test_tilted_orthant_integral_path_to_1e_14():
-    # the conditioning integral alone (12-node Gauss-Legendre on panels graded by 2):
-    # measured worst 1.1e-15 relative on 900 random points; 1e-14 leaves a margin of 10
+    # the conditioning integral alone (the scaled integral, a fixed 40-node rule):
+    # bound 32 eps = 7e-15 (tests/test_jit_special.py)
     from numerics.compile import _tilted_orthant_integral
     from theory.gaussian import mp_tilted_orthant
 

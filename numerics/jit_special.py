@@ -1,0 +1,340 @@
+r"""Scalar float64 special functions for numba-compiled kernels (``numba.njit(cache=True)``).
+
+The Gram engine prints registry expressions into Python source and imports the special
+functions that numba's ``math`` lacks from here, by the names in :data:`JIT_FUNCTIONS`
+(e.g. ``from numerics.jit_special import tilted_orthant as TiltedOrthant``).
+
+* :func:`erfcx`, :func:`owens_t`, :func:`ndtr` — SciPy's Cython kernels
+  (``scipy.special.cython_special``), called through their C addresses;
+* :func:`bivariate_normal_cdf` — :math:`\Phi_2(h, k; \rho)`, Owen's T form with the edge
+  cases of :func:`numerics.compile.bivariate_normal_cdf` (same semantics);
+* :func:`tilted_orthant` — :math:`A(a,b;\rho) = \mathbb{E}[e^{aZ_1+bZ_2}1\{Z_1<0,Z_2<0\}]`:
+  Owen's form where its error estimate (:data:`OWEN_RTOL`, as in
+  :func:`numerics.compile.tilted_orthant`) allows, else, for :math:`a, b \ge 0`, the
+  positive scaled integral :func:`_tilted_orthant_scaled` (a fixed 40-node rule, no
+  cancellation beyond a factor 2, accurate for every :math:`\rho \in (-1, 1)`);
+* :func:`elu_pair_near_one` — the ELU pair :math:`(\mathbb{E}[s(u)s(v)],
+  \mathbb{E}[s'(u)s'(v)])`, the registry closed form (``theory.gaussian.elu_kernels``)
+  with its ReLU part written as :math:`s_1s_2(\sqrt{1-\rho^2} + (\pi - \arccos\rho)\rho)/2\pi`
+  (the registry's :math:`\sqrt{q_{11}q_{22}-q_{12}^2}` is formed from the q's, not from
+  the rounded :math:`\rho` that every other term sees, and that inconsistency costs
+  :math:`\approx\epsilon/(4\pi\sqrt{1-\rho^2})` of the kernel scale near
+  :math:`|\rho| = 1`); use it for :math:`1-|\rho| <` :data:`ELU_NEAR_ONE`;
+* ``*_vec`` — NumPy ufuncs of the same (``numba.vectorize``) for the NumPy path.
+
+Accuracy, measured against 30-digit mpmath (tests/reference/elu_all_regimes.json,
+tests/test_jit_special.py; q from 1e-6 to 1e3, 1 - |rho| from 0 to 1): see the test module
+for the bounds and the measured maxima. NaN in gives NaN out.
+"""
+
+from __future__ import annotations
+
+import math
+
+import llvmlite.binding as llvm
+import numba
+import numpy as np
+from numba.extending import get_cython_function_address
+
+__all__ = [
+    "erfcx",
+    "owens_t",
+    "ndtr",
+    "bivariate_normal_cdf",
+    "tilted_orthant",
+    "elu_pair_near_one",
+    "tilted_orthant_vec",
+    "bivariate_normal_cdf_vec",
+    "tilted_orthant_scaled_vec",
+    "elu_pair_near_one_vec",
+    "ELU_NEAR_ONE",
+    "OWEN_RTOL",
+    "JIT_FUNCTIONS",
+]
+
+_SPECIAL = "scipy.special.cython_special"
+
+
+def _scipy_kernel(symbol, cython_name, nargs):
+    """SciPy's Cython kernel as a numba external function. The address is registered with
+    LLVM under a fixed symbol name, so compiled code refers to the name (and numba can cache
+    it on disk) instead of embedding this process's pointer. The last C argument is
+    Cython's ``__pyx_skip_dispatch``."""
+    llvm.add_symbol(symbol, get_cython_function_address(_SPECIAL, cython_name))
+    return numba.types.ExternalFunction(
+        symbol, numba.float64(*([numba.float64] * nargs), numba.intc))
+
+
+# erfcx and ndtr are fused functions: __pyx_fuse_1 is the double version (0: complex)
+_erfcx = _scipy_kernel("nntheory_scipy_erfcx", "__pyx_fuse_1erfcx", 1)
+_ndtr = _scipy_kernel("nntheory_scipy_ndtr", "__pyx_fuse_1ndtr", 1)
+_owens_t = _scipy_kernel("nntheory_scipy_owens_t", "owens_t", 2)
+
+_INV_SQRT2 = 1 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_EPS = float(np.finfo(float).eps)
+
+#: Owen's form of the tilted orthant is kept where its estimated relative error
+#: eps e^E / (A (1 + min(rho, 0))) is below this (numerics.compile.TILTED_ORTHANT_RTOL)
+OWEN_RTOL = 1e-12
+#: use :func:`elu_pair_near_one` where 1 - |rho| is below this: there the registry form's
+#: inconsistent square root may cost more than eps s1 s2 / sqrt(1-rho^2) = 7 eps of s1 s2
+#: (its measured error: 155 ulp of the kernel scale at 1 - rho = 1e-6). Both forms cost the
+#: same (the same five tilted orthants), so the threshold is set by accuracy alone.
+ELU_NEAR_ONE = 1e-2
+
+
+@numba.njit(cache=True)
+def erfcx(x):
+    """Scaled complementary error function e^{x^2} erfc(x) (SciPy's Faddeeva kernel)."""
+    return _erfcx(x, 0)
+
+
+@numba.njit(cache=True)
+def ndtr(x):
+    """Standard normal CDF (SciPy's ndtr)."""
+    return _ndtr(x, 0)
+
+
+@numba.njit(cache=True)
+def owens_t(h, a):
+    r"""Owen's T function :math:`T(h,a)=\frac1{2\pi}\int_0^a e^{-h^2(1+x^2)/2}/(1+x^2)\,dx`
+    (SciPy's ``owens_t``, Patefield and Tandy 2000)."""
+    return _owens_t(h, a, 0)
+
+
+@numba.njit(cache=True)
+def _owens_t_nonzero(h, a):
+    # T(h, 0) = 0: the ELU's Phi_2(-b rho, -b; rho) has such an argument
+    return 0.0 if a == 0.0 else _owens_t(h, a, 0)
+
+
+@numba.njit(cache=True)
+def bivariate_normal_cdf(h, k, rho):
+    r""":math:`\Phi_2(h,k;\rho) = P(Z_1<h, Z_2<k)`; Owen (1956) eq. (3.1), as
+    :func:`numerics.compile.bivariate_normal_cdf` (same edge cases: :math:`\rho=\pm1`,
+    :math:`h` or :math:`k = 0`, Sheppard at :math:`h=k=0`). ``rho`` in [-1, 1] (unchecked)."""
+    if rho >= 1.0:
+        return ndtr(min(h, k))
+    if rho <= -1.0:
+        return max(0.0, ndtr(h) - ndtr(-k))
+    r = math.sqrt((1.0 - rho) * (1.0 + rho))
+    if h == 0.0 and k == 0.0:
+        return 0.25 + math.asin(rho) / (2 * math.pi)
+    if h == 0.0:
+        return 0.5 * ndtr(k) + _owens_t_nonzero(k, rho / r)
+    if k == 0.0:
+        return 0.5 * ndtr(h) + _owens_t_nonzero(h, rho / r)
+    out = 0.5 * (ndtr(h) + ndtr(k))
+    out -= _owens_t_nonzero(h, (k - rho * h) / (h * r))
+    out -= _owens_t_nonzero(k, (h - rho * k) / (k * r))
+    if (h > 0) != (k > 0):
+        out -= 0.5
+    return out
+
+
+@numba.njit(cache=True)
+def _tilted_orthant_owen(a, b, rho):
+    r"""Owen's form :math:`e^E\Phi_2(h, k;\rho)`, :math:`h = -(a+b\rho)`, :math:`k =
+    -(a\rho+b)`, and its factor :math:`e^E`. Owen's T arguments are written out:
+    :math:`(k-\rho h)/(hr) = br/(a+b\rho)`, :math:`(h-\rho k)/(kr) = ar/(a\rho+b)`
+    (:math:`r = \sqrt{1-\rho^2}`), because forming :math:`k - \rho h = -br^2` from
+    :math:`h, k` cancels and costs :math:`\epsilon/r^2` relative as :math:`\rho \to 1`. For
+    :math:`a = 0` the second T vanishes and :math:`e^{b^2/2}\Phi(-b) =
+    \operatorname{erfcx}(b/\sqrt2)/2` (numerics.compile._tilted_orthant_owen_a0)."""
+    h = -(a + b * rho)
+    k = -(a * rho + b)
+    if h == 0.0 or k == 0.0:
+        grow = math.exp((a * a + 2 * a * b * rho + b * b) / 2)
+        return grow * bivariate_normal_cdf(h, k, rho), grow
+    r = math.sqrt((1.0 - rho) * (1.0 + rho))
+    beta = 0.0 if (h > 0) == (k > 0) else 0.5
+    if a == 0.0:
+        grow = math.exp(b * b / 2)
+        inner = 0.5 * ndtr(h) - _owens_t_nonzero(h, -b * r / h) - beta
+        return grow * inner + 0.25 * erfcx(b * _INV_SQRT2), grow
+    grow = math.exp((a * a + 2 * a * b * rho + b * b) / 2)
+    inner = 0.5 * (ndtr(h) + ndtr(k)) - beta
+    inner -= _owens_t_nonzero(h, -b * r / h)
+    inner -= _owens_t_nonzero(k, -a * r / k)
+    return grow * inner, grow
+
+
+# Gauss-Legendre rule on [0, 1] for the scaled integral (20 nodes a panel, two panels)
+_GL_T, _GL_W = np.polynomial.legendre.leggauss(20)
+_GL_T = (_GL_T + 1) / 2
+_GL_W = _GL_W / 2
+#: the panels of _weighted_erfcx_integral end where the exponent lam w + w^2/2 reaches
+#: these: e^-41 = 1.6e-18 truncates; the split at 4 keeps each panel's variation small
+_SPLIT_EXPONENT = 4.0
+_CUT_EXPONENT = 41.0
+
+
+@numba.njit(cache=True)
+def _weighted_erfcx_integral(lam, width, offset, slope):
+    r""":math:`\int_0^{W} e^{-\lambda w - w^2/2}\,\operatorname{erfcx}((o + c\,w)/\sqrt2)/2\,dw`
+    for :math:`\lambda \ge 0` and :math:`o + c w \ge 0` on the range (erfcx of a non-negative
+    argument: smooth, in (0, 1]). Two Gauss-Legendre panels of 20 nodes, split where the
+    exponent :math:`\lambda w + w^2/2` is 4 and truncated where it is 41 (or at
+    :math:`W`): the weight is entire and varies by at most :math:`e^{-4}` and then
+    :math:`e^{-37}` across a panel; measured relative error of this rule on
+    :math:`e^{-\lambda w - w^2/2}`, :math:`\lambda \in [0, 10^4]`: 3e-15."""
+    split = _SPLIT_EXPONENT / (lam / 2 + math.sqrt(lam * lam / 4 + _SPLIT_EXPONENT / 2))
+    cut = _CUT_EXPONENT / (lam / 2 + math.sqrt(lam * lam / 4 + _CUT_EXPONENT / 2))
+    hi = min(width, cut)
+    total = 0.0
+    lo = 0.0
+    for end in (min(split, hi), hi):
+        span = end - lo
+        if span > 0.0:
+            acc = 0.0
+            for i in range(_GL_T.size):
+                w = lo + span * _GL_T[i]
+                acc += _GL_W[i] * math.exp(-w * (lam + w / 2)) * erfcx((offset + slope * w)
+                                                                       * _INV_SQRT2)
+            total += span * acc
+        lo = end
+    return 0.5 * total
+
+
+@numba.njit(cache=True)
+def _tilted_orthant_scaled(a, b, rho):
+    r""":math:`A(a,b;\rho)` for :math:`a, b \ge 0`, :math:`|\rho| < 1`, without cancellation.
+
+    Condition on :math:`Z_1 = -s w` (:math:`s=\sqrt{1-\rho^2}`; ``theory.special.
+    mp_tilted_orthant``): :math:`A = s\int_0^\infty \varphi(w)e^{-asw}
+    \operatorname{erfcx}(t/\sqrt2)/2\,dw`, :math:`t = bs - \rho w`. For :math:`\rho \le 0`,
+    :math:`t \ge 0` throughout: one positive integral. For :math:`\rho > 0`, :math:`t < 0`
+    beyond :math:`w_0 = bs/\rho`; there :math:`\operatorname{erfcx}(t/\sqrt2) = 2e^{t^2/2} -
+    \operatorname{erfcx}(-t/\sqrt2)`, whose first part integrates in closed form:
+
+    .. math:: A = s\!\int_0^{w_0}\!\!\varphi(w)e^{-asw}\tfrac12\operatorname{erfcx}
+              \tfrac{bs-\rho w}{\sqrt2}dw + P - s\varphi(w_0)e^{-asw_0}\!\int_0^\infty\!\!
+              e^{-(w_0+as)w - w^2/2}\tfrac12\operatorname{erfcx}\tfrac{\rho w}{\sqrt2}dw,
+
+    :math:`P = e^{-b^2s^2/2 - abs^2/\rho - b^2s^4/(2\rho^2)}\operatorname{erfcx}((a + b\rho +
+    bs^2/\rho)/\sqrt2)/2`. The subtracted term is the part of :math:`P` with :math:`Z_2 > 0`,
+    whose conditional probability under the tilted law is below 1/2 there, so at most about
+    one bit cancels. Every integrand is :math:`e^{-\lambda w - w^2/2}` times erfcx of a
+    non-negative linear argument (:func:`_weighted_erfcx_integral`): no scale
+    :math:`\sqrt{1-\rho^2}` left, so a fixed rule serves every :math:`\rho`.
+    """
+    s = math.sqrt((1.0 - rho) * (1.0 + rho))
+    bs = b * s
+    lam = a * s
+    if rho <= 0.0:
+        return s * _INV_SQRT_2PI * _weighted_erfcx_integral(lam, math.inf, bs, -rho)
+    w0 = bs / rho
+    direct = _weighted_erfcx_integral(lam, w0, bs, -rho)
+    exponent = -bs * bs / 2 - a * b * s * s / rho - (bs * s / rho) ** 2 / 2
+    bulk = math.exp(exponent) * erfcx((a + b * rho + bs * s / rho) * _INV_SQRT2) / 2
+    mirror = math.exp(-w0 * (w0 / 2 + lam)) * _weighted_erfcx_integral(w0 + lam, math.inf,
+                                                                       0.0, rho)
+    return bulk + s * _INV_SQRT_2PI * (direct - mirror)
+
+
+@numba.njit(cache=True)
+def tilted_orthant(a, b, rho):
+    r""":math:`A(a,b;\rho) = \mathbb{E}[e^{aZ_1+bZ_2}1\{Z_1<0,Z_2<0\}] =
+    e^{E}\Phi_2(-(a+b\rho), -(a\rho+b);\rho)`, :math:`E = (a^2+2ab\rho+b^2)/2`, with the
+    semantics of :func:`numerics.compile.tilted_orthant`: Owen's form where
+    :math:`\epsilon e^E/(A(1+\min(\rho,0))) \le` :data:`OWEN_RTOL`, else (for
+    :math:`a, b \ge 0`) :func:`_tilted_orthant_scaled`; :math:`\rho \ge 1`:
+    :math:`\operatorname{erfcx}((a+b)/\sqrt2)/2`, :math:`\rho \le -1`: 0,
+    :math:`a = b = 0`: :math:`\arccos(-\rho)/2\pi` (Sheppard). ``rho`` in [-1, 1]
+    (unchecked: an inner kernel)."""
+    if math.isnan(a) or math.isnan(b) or math.isnan(rho):
+        return math.nan
+    if rho >= 1.0:
+        return 0.5 * erfcx((a + b) * _INV_SQRT2)
+    if rho <= -1.0:
+        return 0.0
+    if a == 0.0 and b == 0.0:
+        return math.acos(-rho) / (2 * math.pi)
+    out, grow = _tilted_orthant_owen(a, b, rho)
+    # keep Owen where its error estimate is small; NaN (overflow) and out <= 0 are not kept
+    if out > 0 and out * (1.0 + min(rho, 0.0)) * (OWEN_RTOL / _EPS) >= grow:
+        return out
+    if a >= 0 and b >= 0 and math.isfinite(a + b):
+        return _tilted_orthant_scaled(a, b, rho)
+    return out
+
+
+@numba.njit(cache=True)
+def elu_pair_near_one(q11, q12, q22, alpha):
+    r"""ELU :math:`(\mathbb{E}[s(u)s(v)], \mathbb{E}[s'(u)s'(v)])` for the covariance
+    :math:`(q_{11}, q_{12}, q_{22})`, :math:`q_{11}, q_{22} > 0`: the registry closed form
+    (``theory.gaussian.elu_kernels``) with every :math:`\rho`-dependent term formed from the
+    same rounded :math:`\rho = q_{12}/(s_1s_2)` (clipped to [-1, 1], snapped to
+    :math:`\pm1` within 4 ulp),
+    :math:`r = \sqrt{(1-\rho)(1+\rho)}`:
+
+    .. math:: k = \frac{s_1s_2(r + (\pi-\arccos\rho)\rho)}{2\pi} + \alpha(s_1R(s_2)+s_2R(s_1))
+              + \alpha^2(A(s_1,s_2;\rho) - A(0,s_1;\rho) - A(0,s_2;\rho) + P),\quad
+              \dot k = P + \alpha(A(0,s_1;-\rho) + A(0,s_2;-\rho)) + \alpha^2A(s_1,s_2;\rho),
+
+    :math:`R(b) = (\operatorname{erfcx}(br/\sqrt2)-1)/(2\sqrt{2\pi}) + \rho bA(0,b;-\rho)`,
+    :math:`P = \arccos(-\rho)/(2\pi)`. The kernel is a smooth function of :math:`\rho`, so
+    a consistent :math:`\rho` makes the :math:`1/r` sensitivities of the terms cancel
+    exactly and leaves only each term's own rounding; the tilted orthants come from
+    :func:`tilted_orthant` (accurate for :math:`|\rho| \to 1`). Exact at :math:`\rho=\pm1`."""
+    s1 = math.sqrt(q11)
+    s2 = math.sqrt(q22)
+    rho = q12 / (s1 * s2)
+    # |rho| within 4 ulp of 1 is 1 up to the rounding of q12 and s1 s2 (numerics.kernels'
+    # rule; the kernel moves by O(eps)), and takes the exact rho = +-1 forms, ~10x cheaper;
+    # comparisons, not min/max, so that NaN stays NaN
+    if rho > 1.0 - 4 * _EPS:
+        rho = 1.0
+    elif rho < -1.0 + 4 * _EPS:
+        rho = -1.0
+    r = math.sqrt((1.0 - rho) * (1.0 + rho))
+    both_negative = math.acos(-rho) / (2 * math.pi)
+    a_12 = tilted_orthant(s1, s2, rho)
+    a1_minus = tilted_orthant(0.0, s1, -rho)
+    a2_minus = tilted_orthant(0.0, s2, -rho)
+    norm = 2 * math.sqrt(2 * math.pi)
+    relu_times_tilted_2 = (erfcx(s2 * r * _INV_SQRT2) - 1) / norm + rho * s2 * a2_minus
+    relu_times_tilted_1 = (erfcx(s1 * r * _INV_SQRT2) - 1) / norm + rho * s1 * a1_minus
+    k = s1 * s2 * (r + (math.pi - math.acos(rho)) * rho) / (2 * math.pi)
+    k += alpha * (s1 * relu_times_tilted_2 + s2 * relu_times_tilted_1)
+    k += alpha * alpha * (a_12 - tilted_orthant(0.0, s1, rho) - tilted_orthant(0.0, s2, rho)
+                          + both_negative)
+    kd = both_negative + alpha * (a1_minus + a2_minus) + alpha * alpha * a_12
+    return k, kd
+
+
+_F3 = ["float64(float64, float64, float64)"]
+#: NumPy ufuncs of the scalar functions (broadcasting, float64)
+tilted_orthant_vec = numba.vectorize(_F3, cache=True)(lambda a, b, rho: tilted_orthant(a, b, rho))
+bivariate_normal_cdf_vec = numba.vectorize(_F3, cache=True)(
+    lambda h, k, rho: bivariate_normal_cdf(h, k, rho))
+#: the scaled integral alone (a, b >= 0, |rho| < 1), numerics.compile's fallback
+tilted_orthant_scaled_vec = numba.vectorize(_F3, cache=True)(
+    lambda a, b, rho: _tilted_orthant_scaled(a, b, rho))
+
+
+@numba.njit(cache=True)
+def _elu_pair_loop(q11, q12, q22, alpha, k, kd):
+    for i in range(q11.size):
+        k[i], kd[i] = elu_pair_near_one(q11[i], q12[i], q22[i], alpha)
+
+
+def elu_pair_near_one_vec(q11, q12, q22, alpha):
+    """:func:`elu_pair_near_one` on arrays (broadcast): returns the arrays (k, kd)."""
+    arrays = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (q11, q12, q22)))
+    shape = arrays[0].shape
+    flat = [np.ascontiguousarray(v).ravel() for v in arrays]
+    k, kd = np.empty(flat[0].size), np.empty(flat[0].size)
+    _elu_pair_loop(*flat, float(alpha), k, kd)
+    return k.reshape(shape), kd.reshape(shape)
+
+
+#: SymPy function name -> name of its numba implementation in this module, for generated
+#: source (``from numerics.jit_special import <value> as <key>``); the ELU expressions need
+#: TiltedOrthant and Erfcx beyond numba's math (acos, asin, sqrt, pi)
+JIT_FUNCTIONS = {
+    "TiltedOrthant": "tilted_orthant",
+    "BivariateNormalCDF": "bivariate_normal_cdf",
+    "Erfcx": "erfcx",
+}
