@@ -120,7 +120,13 @@ class _Printer(PythonCodePrinter):
     def _print_Function(self, expr):
         name = type(expr).__name__
         if name in self.known_functions:
-            self.special_used.add(self.known_functions[name])
+            target = self.known_functions[name]
+            self.special_used.add(target)
+            # float arguments throughout: an integer literal would make numba compile a
+            # second specialization of the special function
+            args = ", ".join(self._print(sp.Float(a) if a.is_Integer else a)
+                             for a in expr.args)
+            return f"{target}({args})"
         return super()._print_Function(expr)
 
 

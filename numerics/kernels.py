@@ -55,9 +55,9 @@ layers reaches ~1e212 and stays finite: positively homogeneous kernels are
 evaluated as :math:`s_1 s_2 J(\rho)`).
 
 Memory: the compiled engine writes into the two outputs and allocates nothing else of
-size :math:`n_1 n_2`. On the NumPy path rows of ``x1`` are processed in blocks so that one block has at most
-:data:`MAX_CHUNK_ELEMENTS` entries (default :math:`2^{22}`, 32 MB per float64
-temporary); peak memory is about the two outputs (:math:`16\,n_1 n_2` bytes)
+size :math:`n_1 n_2`. On the NumPy path rows of ``x1`` are processed in blocks so
+that one block has at most :data:`MAX_CHUNK_ELEMENTS` entries (default :math:`2^{22}`,
+32 MB per float64 temporary); peak memory is about the two outputs (:math:`16\,n_1 n_2` bytes)
 plus ten block-sized temporaries (~350 MB at the default), whatever
 :math:`n`.  Expensive kernels (special functions, quadrature) on a symmetric
 Gram evaluate only the upper triangle.

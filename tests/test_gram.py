@@ -51,7 +51,7 @@ def _rel(u, v, scale):
 
 def test_every_closed_form_builtin_is_compiled():
     names = {a.name for a in CLOSED}
-    assert {"relu", "erf", "gelu", "step", "sin", "cos", "identity", "abs"} <= names
+    assert {"relu", "erf", "gelu", "elu", "step", "sin", "cos", "identity", "abs"} <= names
     assert "tanh" not in names  # no closed form: the quadrature path
     assert kernels.kernel_path("relu") == "compiled"
     assert kernels.kernel_path("relu", engine="numpy") == "numpy fused"
@@ -89,7 +89,7 @@ def test_standard_parameterization_and_nngp_only(name):
     assert T is None and _rel(K, Kn, _scale(Kn)) < TOL
 
 
-@pytest.mark.parametrize("name", ["relu", "erf", "gelu"])
+@pytest.mark.parametrize("name", ["relu", "erf", "gelu", "elu"])
 def test_identical_and_near_identical_points(name):
     """x against itself (rho = 1 off the diagonal of the cross Gram) and against copies
     moved by 1e-9 (1 - rho ~ 1e-18, below float64 resolution) or 1e-5: the snapped rho
