@@ -1,6 +1,8 @@
-"""Regenerate tests/reference/mehler_dual.json (NOT run by pytest; ~30 min on one core):
+"""Regenerate tests/reference/mehler_dual_tanh.json and mehler_dual_user.json (NOT run by
+pytest; about 30 min each on one core, run them side by side):
 
-    python tests/reference/make_mehler_reference.py
+    python tests/reference/make_mehler_reference.py tanh
+    python tests/reference/make_mehler_reference.py user
 
 Dual kernels E[f(u)f(v)] with f = sigma and f = sigma' (``derivative``) for tanh and the
 user activation sin(x) + x (registered here from that string) at a set of covariances
@@ -19,6 +21,7 @@ import json
 import math
 import pathlib
 import platform
+import sys
 import time
 
 import mpmath
@@ -39,41 +42,42 @@ POINTS = (
 )
 
 
-def main():
-    activations = {"tanh": get("tanh"), "user": register("mehler_reference_user",
-                                                         USER_EXPRESSION)}
+def main(label):
+    if label not in ("tanh", "user"):
+        raise SystemExit(f"activation must be 'tanh' or 'user', got {label!r}")
+    act = get("tanh") if label == "tanh" else register("mehler_reference_user",
+                                                       USER_EXPRESSION)
     rows = []
-    for label, act in activations.items():
-        for q11, q22, rho in POINTS:
-            q12 = rho * math.sqrt(q11 * q22)
-            for derivative in (False, True):
-                t0 = time.time()
-                value = dual_kernel(act, q11, q12, q22, derivative=derivative, dps=DPS)
-                d1 = dual_diagonal(act, q11, derivative=derivative, dps=DPS)
-                d2 = dual_diagonal(act, q22, derivative=derivative, dps=DPS)
-                rows.append({"activation": label, "q11": q11, "q12": q12, "q22": q22,
-                             "rho": rho, "derivative": derivative,
-                             "value": mpmath.nstr(value, DPS),
-                             "diagonal_1": mpmath.nstr(d1, DPS),
-                             "diagonal_2": mpmath.nstr(d2, DPS)})
-                print(label, q11, q22, rho, derivative, mpmath.nstr(value, DPS),
-                      f"{time.time() - t0:.1f} s", flush=True)
+    for q11, q22, rho in POINTS:
+        q12 = rho * math.sqrt(q11 * q22)
+        for derivative in (False, True):
+            t0 = time.time()
+            value = dual_kernel(act, q11, q12, q22, derivative=derivative, dps=DPS)
+            d1 = dual_diagonal(act, q11, derivative=derivative, dps=DPS)
+            d2 = dual_diagonal(act, q22, derivative=derivative, dps=DPS)
+            rows.append({"activation": label, "q11": q11, "q12": q12, "q22": q22,
+                         "rho": rho, "derivative": derivative,
+                         "value": mpmath.nstr(value, DPS),
+                         "diagonal_1": mpmath.nstr(d1, DPS),
+                         "diagonal_2": mpmath.nstr(d2, DPS)})
+            print(label, q11, q22, rho, derivative, mpmath.nstr(value, DPS),
+                  f"{time.time() - t0:.1f} s", flush=True)
     out = {
         "provenance": {
             "generator": "tests/reference/make_mehler_reference.py",
             "date": datetime.date.today().isoformat(),
             "reference": f"theory.dual.dual_kernel(act, q11, q12, q22, derivative, dps={DPS}) "
                          f"and theory.dual.dual_diagonal(act, q, derivative, dps={DPS})",
-            "activations": {"tanh": "registry tanh", "user": USER_EXPRESSION},
+            "activation": "registry tanh" if label == "tanh" else USER_EXPRESSION,
             "mpmath": mpmath.__version__,
             "python": platform.python_version(),
         },
         "rows": rows,
     }
-    path = pathlib.Path(__file__).with_name("mehler_dual.json")
+    path = pathlib.Path(__file__).with_name(f"mehler_dual_{label}.json")
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {path} ({len(rows)} rows)")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1] if len(sys.argv) > 1 else "")
