@@ -113,10 +113,22 @@ def test_second_moment_matches_mpmath(derivative):
             pts = [0] + [mpmath.mpf(2) ** j / si for j in range(-4, 5)] + [14]
             ref = 2 * mpmath.quad(lambda z, si=si: f(si * z) * mpmath.npdf(z), sorted(pts))
             assert abs(got - float(ref)) <= 1e-15 * float(ref), (si, got - float(ref))
-    # numerics.quadrature's panels agree at moderate scales (they lose accuracy beyond:
-    # 6e-10 relative at s = 30, where their graded panels stop at 8/s < 2)
-    panels = gaussian_diagonal("tanh", np.array(s[:6]) ** 2, derivative=derivative)
-    np.testing.assert_allclose(table.second_moment[:6], panels, rtol=1e-13, atol=0)
+    # numerics.quadrature's panels agree (before their graded panels reached 2 s they lost
+    # 6e-10 relative at s = 30)
+    panels = gaussian_diagonal("tanh", np.array(s) ** 2, derivative=derivative)
+    np.testing.assert_allclose(table.second_moment, panels, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("q", [900.0, 1e4])
+def test_panels_agree_with_the_series_at_large_variance(q):
+    # two independent rules; before the panels were graded up to 2 s, they were off by
+    # 2e-10 (NNGP) and 2e-7 of the scale (derivative kernel) at q = 1e4
+    for rho in (0.5, 0.9):
+        for derivative in (False, True):
+            v, b = M.mehler_dual("tanh", q, rho * q, q, derivative=derivative, fallback=None)
+            scale = gaussian_diagonal("tanh", q, derivative=derivative)
+            p = gaussian_dual("tanh", q, rho * q, q, derivative=derivative)
+            assert abs(p - v) <= b + 1e-12 * scale, (rho, derivative, p - v, b)
 
 
 def test_tails_and_lengths():
