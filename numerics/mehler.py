@@ -250,9 +250,10 @@ def mehler_sum(a_i, a_j, tail_i, tail_j, rho, stop=0.0):
     remainder bound falls below ``stop`` first, checked every 8 terms); ``tail_i,
     tail_j``: the tails T_n of :func:`hermite_table` (same lengths as the rows). The
     bound is :math:`|\rho|^{N+1}\sqrt{T_N^iT_N^j}` plus :math:`(2\varepsilon_c +
-    (N+2)\epsilon)` times the scale :math:`\sqrt{(a_i[0]^2+T^i_0)(a_j[0]^2+T^j_0)}`
+    (N/4+4)\epsilon)` times the scale :math:`\sqrt{(a_i[0]^2+T^i_0)(a_j[0]^2+T^j_0)}`
     (coefficient errors, and rounding: :math:`\sum|a_i[n]a_j[n]\rho^n|` is at most the
-    scale by Cauchy-Schwarz). Four interleaved partial sums (powers
+    scale by Cauchy-Schwarz; each of the four partial sums adds about N/4 roundings).
+    Four interleaved partial sums (powers
     :math:`\rho^{n+k}`, :math:`k<4`, advanced by :math:`\rho^4`) keep the loop from
     waiting on one multiply-add chain. Returns ``(value, bound)``."""
     count = min(a_i.size, a_j.size)
@@ -292,7 +293,7 @@ def mehler_sum(a_i, a_j, tail_i, tail_j, rho, stop=0.0):
     last = max(n - 1, 0)
     truncation = abs(p0) * math.sqrt(tail_i[last] * tail_j[last])
     scale = math.sqrt((a_i[0] * a_i[0] + tail_i[0]) * (a_j[0] * a_j[0] + tail_j[0]))
-    bound = truncation + (2.0 * COEFFICIENT_RTOL + (n + 2) * 2.220446049250313e-16) * scale
+    bound = truncation + (2.0 * COEFFICIENT_RTOL + (n / 4 + 4) * 2.220446049250313e-16) * scale
     return total, bound
 
 
