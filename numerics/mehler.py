@@ -51,9 +51,12 @@ within 1e-10 up to :math:`q = 9` for both; at :math:`q = 100` the series alone r
 1e-8 of the scale for :math:`|\rho| \le 0.993` (:math:`\sigma`) and 0.988
 (:math:`\sigma'`); tanh's :math:`a_n(s)^2` fall like :math:`n^{-3/2}` up to
 :math:`n \sim s^2`), :func:`mehler_dual` recomputes the entry with
-:func:`numerics.quadrature.gaussian_dual` (graded panels, accurate at
-:math:`\rho \to \pm1`, milliseconds per entry) and reports as its error the difference
-to the panel rule of order 16 (an estimate, not a bound). :math:`|\rho| = 1` exactly is
+:func:`numerics.quadrature.gaussian_dual` (its own choice of rule: graded panels,
+accurate at :math:`\rho \to \pm1`, milliseconds per entry, or Gauss–Hermite for entire
+activations), evaluated at its default order and at a higher one (panels 16, Hermite
+128), returns the higher-order value with, as its error, the difference plus
+:data:`PANEL_FLOOR` of the scale (an estimate, not a bound), where that is smaller than the
+series' bound. :math:`|\rho| = 1` exactly is
 the one-dimensional integral :math:`\mathbb E[f(s_1 Z) f(\pm s_2 Z)]` on the
 coefficient nodes (``ntk(x, x)`` has these on its diagonal).
 
@@ -78,7 +81,12 @@ import numpy as np
 from numpy.polynomial.legendre import leggauss
 
 from numerics.compile import activation_function
-from numerics.quadrature import check_covariance, gaussian_dual
+from numerics.quadrature import (
+    DEFAULT_HERMITE_ORDER,
+    check_covariance,
+    gaussian_dual,
+    is_entire,
+)
 from theory.activations import Activation, resolve
 
 __all__ = [
@@ -86,6 +94,7 @@ __all__ = [
     "DEFAULT_TOL",
     "FIRST_ORDER",
     "N_MAX",
+    "PANEL_FLOOR",
     "TAIL_RTOL",
     "HermiteTable",
     "hermite_table",
@@ -96,13 +105,19 @@ __all__ = [
     "require_kinks_at_zero",
 ]
 
-#: relative l2 error of a computed coefficient vector (a_0..a_N)(s) (measured: ~1e-15
-#: against 30-digit mpmath and a rule of twice the resolution; see tests/test_mehler.py)
+#: relative l2 error of a computed coefficient vector (a_0..a_N)(s), N = 1024 (measured:
+#: <= 3.1e-15 against the exact coefficients of sin(x) + x for s <= 30, <= 6e-15 for tanh
+#: against a rule of half the panel length for s <= 40; tests/test_mehler.py)
 COEFFICIENT_RTOL = 1e-14
 #: tails below TAIL_RTOL E[f^2] are not resolved (rounding of E[f^2] - sum a_n^2)
 TAIL_RTOL = 1e-13
 #: default tolerance of mehler_dual, relative to the kernel scale sqrt(E f(u)^2 E f(v)^2)
 DEFAULT_TOL = 1e-10
+#: error floor of the panel fallback relative to the kernel scale: float64 summation over
+#: ~1e4 nodes (tests/test_quadrature.py), added to the order-10 vs order-16 difference
+PANEL_FLOOR = 1e-14
+#: panel order of the fallback's second evaluation (the first uses the default, 10)
+FINE_PANEL_ORDER = 16
 FIRST_ORDER = 256
 N_MAX = 1024
 #: integration range in z and panel length of the coefficient rule
@@ -182,6 +197,7 @@ class HermiteTable(NamedTuple):
 
 
 def require_kinks_at_zero(act: Activation):
+    """ValueError unless every kink of the activation is at 0 (a panel edge of the rule)."""
     if any(float(k) != 0.0 for k in act.kinks):
         raise ValueError(
             f"activation {act.label!r} has kinks at {act.kinks}; the Mehler coefficients "
@@ -246,9 +262,11 @@ def hermite_table(activation, s, *, derivative=False, n_max=N_MAX):
 def mehler_sum(a_i, a_j, tail_i, tail_j, rho, stop=0.0):
     r""":math:`\sum_{n\le N} a_i[n] a_j[n] \rho^n` and a bound on its error.
 
-    ``a_i, a_j``: coefficient rows (any lengths; N + 1 = the shorter, or fewer when the
-    remainder bound falls below ``stop`` first, checked every 8 terms); ``tail_i,
-    tail_j``: the tails T_n of :func:`hermite_table` (same lengths as the rows). The
+    ``a_i, a_j``: coefficient rows (N + 1 = the shorter length, or fewer when the
+    remainder bound falls below ``stop`` first, checked every 8 terms; pass the rows of a
+    :func:`hermite_table` to the *longer* of their two ``lengths``: a row is zero-padded
+    and its tail stays a valid bound past its own length); ``tail_i, tail_j``: the tails
+    T_n of :func:`hermite_table` (same lengths as the rows). The
     bound is :math:`|\rho|^{N+1}\sqrt{T_N^iT_N^j}` plus :math:`(2\varepsilon_c +
     (N/4+4)\epsilon)` times the scale :math:`\sqrt{(a_i[0]^2+T^i_0)(a_j[0]^2+T^j_0)}`
     (coefficient errors, and rounding: :math:`\sum|a_i[n]a_j[n]\rho^n|` is at most the
@@ -305,9 +323,11 @@ def mehler_sums(coef1, tail1, len1, idx1, coef2, tail2, len2, idx2, rho, stop):
     bounds = np.empty(rho.size)
     for e in range(rho.size):
         i, j = idx1[e], idx2[e]
-        n1, n2 = len1[i], len2[j]
-        out[e], bounds[e] = mehler_sum(coef1[i, :n1], coef2[j, :n2], tail1[i, :n1],
-                                       tail2[j, :n2], rho[e], stop[e])
+        # the longer of the two lengths: past its own length a row's tail is at its floor,
+        # so the remainder bound sqrt(T_i T_j) is not held up by the other row's tail
+        n = min(max(len1[i], len2[j]), coef1.shape[1], coef2.shape[1])
+        out[e], bounds[e] = mehler_sum(coef1[i, :n], coef2[j, :n], tail1[i, :n],
+                                       tail2[j, :n], rho[e], stop[e])
     return out, bounds
 
 
@@ -327,15 +347,16 @@ def _one_dimensional(f, s1, s2, sign):
 
 
 def mehler_dual(activation, q11, q12, q22, *, derivative=False, tol=DEFAULT_TOL,
-                n_max=N_MAX, fallback="panels"):
+                n_max=N_MAX, fallback="quadrature"):
     r"""Dual kernel :math:`\mathbb E[f(u)f(v)]`, :math:`f = \sigma` or :math:`\sigma'`
     (``derivative``), by Mehler's formula, elementwise over broadcastable ``q11, q12,
     q22``; returns ``(values, bounds)``.
 
     ``bounds`` bound the error of each value (module docstring); entries whose bound
     exceeds ``tol`` times the kernel scale :math:`\sqrt{\mathbb E f(u)^2\,\mathbb E f(v)^2}`
-    are recomputed with ``fallback="panels"`` (:func:`numerics.quadrature.gaussian_dual`;
-    their bound is then the difference to the panel rule of order 16, an estimate) or
+    are recomputed with ``fallback="quadrature"`` (:func:`numerics.quadrature.gaussian_dual`
+    at two orders; their bound is then the difference plus :data:`PANEL_FLOOR` of the
+    scale, an estimate) or
     left as they are with ``fallback=None``. ValueError for invalid covariances, a
     non-positive ``tol``, or an unknown ``fallback``."""
     act = resolve(activation)
@@ -344,8 +365,8 @@ def mehler_dual(activation, q11, q12, q22, *, derivative=False, tol=DEFAULT_TOL,
     if not (isinstance(tol, (int, float)) and not isinstance(tol, bool) and tol > 0
             and math.isfinite(tol)):
         raise ValueError(f"tol must be a positive finite number, got {tol!r}")
-    if fallback not in ("panels", None):
-        raise ValueError(f"fallback must be 'panels' or None, got {fallback!r}")
+    if fallback not in ("quadrature", None):
+        raise ValueError(f"fallback must be 'quadrature' or None, got {fallback!r}")
     a, b, c = check_covariance(q11, q12, q22)
     shape = a.shape
     a, b, c = a.ravel(), b.ravel(), c.ravel()
@@ -356,7 +377,7 @@ def mehler_dual(activation, q11, q12, q22, *, derivative=False, tol=DEFAULT_TOL,
 
 
 def mehler_pair(act: Activation, s1, s2, q12, *, derivatives=(False,), tol=DEFAULT_TOL,
-                n_max=N_MAX, fallback="panels"):
+                n_max=N_MAX, fallback="quadrature"):
     """The work of :func:`mehler_dual` on validated 1-D arrays of standard deviations
     ``s1, s2`` and covariances ``q12`` (|q12| <= s1 s2), for the Gram code: one
     ``(values, bounds)`` per flag in ``derivatives`` (f = sigma for False, sigma' for
@@ -385,10 +406,19 @@ def _sum_entries(act, derivative, scales, idx1, idx2, s1, s2, q12, rho, tol, n_m
         values[edge] = _one_dimensional(f, s1[edge], s2[edge], rho[edge])
         bounds[edge] = 2 * COEFFICIENT_RTOL * kernel_scale[edge]
     flagged = bounds > tol * kernel_scale
-    if fallback == "panels" and np.any(flagged):
+    if fallback == "quadrature" and np.any(flagged):
         args = (s1[flagged] ** 2, q12[flagged], s2[flagged] ** 2)
-        panels = gaussian_dual(act, *args, derivative=derivative, method="panels")
-        finer = gaussian_dual(act, *args, derivative=derivative, method="panels", order=16)
-        values[flagged] = panels
-        bounds[flagged] = np.abs(finer - panels) + 4 * _EPS * kernel_scale[flagged]
+        # numerics.quadrature's own choice (panels, or Gauss-Hermite for entire
+        # activations such as sin(x) + x, whose oscillation the panels do not resolve),
+        # and the same rule at higher order as the error estimate
+        finer_order = 2 * DEFAULT_HERMITE_ORDER if is_entire(act) else FINE_PANEL_ORDER
+        rule = gaussian_dual(act, *args, derivative=derivative)
+        finer = gaussian_dual(act, *args, derivative=derivative, order=finer_order)
+        estimate = np.abs(finer - rule) + PANEL_FLOOR * kernel_scale[flagged]
+        # keep the series where its bound is the smaller (Gauss-Hermite aliases for
+        # sin(x) + x at q = 100: its estimate is 1e-2 there, the series' 1e-13)
+        better = estimate < bounds[flagged]
+        where = np.flatnonzero(flagged)[better]
+        values[where] = finer[better]
+        bounds[where] = estimate[better]
     return values, bounds
