@@ -295,3 +295,18 @@ def test_gram_matches_panels_including_duplicates():
     K1, T1 = nk.nngp_ntk(x2[:3], x2, quadrature_method="mehler", **wide)
     for A0, A1 in ((K0, K1), (T0, T1)):
         assert np.abs(A1 - A0).max() <= 1e-9 * np.abs(A0).max()
+
+
+@pytest.mark.skipif(not (REFERENCE / "mehler_gram_tanh.json").exists(),
+                    reason="run tests/reference/make_mehler_gram_reference.py")
+def test_gram_against_20_digit_reference():
+    # issue 14's target: the depth-3 tanh NTK (and NNGP) within 1e-8 of a 20-digit
+    # reference relative to sqrt(k(x,x) k(x',x'))
+    ref = json.loads((REFERENCE / "mehler_gram_tanh.json").read_text())
+    x = np.random.RandomState(0).randn(2000, 50)[ref["rows"]]
+    K, T = nk.nngp_ntk(x, activation="tanh", hidden_layers=3, sigma_w=1.5, sigma_b=0.1,
+                       quadrature_method="mehler")
+    for got, name in ((K, "nngp"), (T, "ntk")):
+        exact = np.array([[float(v) for v in row] for row in ref[name]])
+        scale = np.sqrt(np.outer(np.diag(exact), np.diag(exact)))
+        assert np.max(np.abs(got - exact) / scale) <= 1e-8, name
