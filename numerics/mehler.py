@@ -373,7 +373,8 @@ def mehler_dual(activation, q11, q12, q22, *, derivative=False, tol=DEFAULT_TOL,
     ((values, bounds),) = mehler_pair(act, np.sqrt(a), np.sqrt(c), b,
                                       derivatives=(bool(derivative),), tol=tol, n_max=n_max,
                                       fallback=fallback)
-    return values.reshape(shape), bounds.reshape(shape)
+    values, bounds = values.reshape(shape), bounds.reshape(shape)
+    return (values, bounds) if values.ndim else (values[()], bounds[()])
 
 
 def mehler_pair(act: Activation, s1, s2, q12, *, derivatives=(False,), tol=DEFAULT_TOL,

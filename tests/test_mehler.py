@@ -310,3 +310,23 @@ def test_gram_against_20_digit_reference():
         exact = np.array([[float(v) for v in row] for row in ref[name]])
         scale = np.sqrt(np.outer(np.diag(exact), np.diag(exact)))
         assert np.max(np.abs(got - exact) / scale) <= 1e-8, name
+
+
+def test_random_covariances_against_panels_and_shapes():
+    # 40 covariances, q log-uniform in [1e-3, 30], rho uniform in [-1, 1]; the panel rule
+    # is accurate to ~1e-12 of the scale (numerics.quadrature: Bernstein bound for m = 10)
+    rng = np.random.default_rng(7)
+    q11, q22 = 10.0 ** rng.uniform(-3, np.log10(30), (2, 40))
+    q12 = rng.uniform(-1, 1, 40) * np.sqrt(q11 * q22)
+    for derivative in (False, True):
+        v, b = M.mehler_dual("tanh", q11, q12, q22, derivative=derivative)
+        p = gaussian_dual("tanh", q11, q12, q22, derivative=derivative)
+        scale = np.sqrt(gaussian_diagonal("tanh", q11, derivative=derivative)
+                        * gaussian_diagonal("tanh", q22, derivative=derivative))
+        assert np.all(np.abs(v - p) <= b + 1e-12 * scale)
+    v, b = M.mehler_dual("tanh", [[1.0], [2.0]], 0.3, [2.0, 3.0, 4.0])
+    assert v.shape == b.shape == (2, 3)
+    v, b = M.mehler_dual("tanh", np.zeros(0), np.zeros(0), np.zeros(0))
+    assert v.shape == b.shape == (0,)
+    v, b = M.mehler_dual("tanh", 1.0, 0.3, 2.0)
+    assert np.ndim(v) == 0 and np.ndim(b) == 0
