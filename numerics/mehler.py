@@ -159,10 +159,12 @@ def _rule(n_max: int, j_min: int, s_cap: float):
 
 
 def _grading(s_max):
-    """Finest graded edge 2^j_min <= 1/(8 s_max) (and <= 1/8); the frequency cap of the
-    rule, rounded up to a power of 2 so that the cached rules are few."""
+    """Finest graded edge 2^j_min <= 1/(8 s_max) (and <= 1/8); the activation's share of
+    the frequency the rule resolves, s_max rounded up to a power of 2 (so that the cached
+    rules are few) and at most 64: beyond, sin(s z) has its coefficients near n = s^2 >
+    N_MAX, which the tails report, and tanh(s z) needs no more nodes."""
     j_min = min(-3, int(math.floor(math.log2(1.0 / (8.0 * s_max)))) if s_max > 0 else -3)
-    s_cap = 2.0 ** math.ceil(math.log2(max(s_max, 1.0)))
+    s_cap = min(64.0, 2.0 ** math.ceil(math.log2(max(s_max, 1.0))))
     return j_min, s_cap
 
 
