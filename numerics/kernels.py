@@ -75,6 +75,8 @@ import numpy as np
 from numerics import gram as _gram
 from numerics.compile import dual_function, dual_pair_function
 from numerics.jit_special import ELU_NEAR_ONE, elu_pair_near_one_vec
+from numerics.mehler import DEFAULT_TOL as DEFAULT_MEHLER_TOL
+from numerics.mehler import mehler_pair, require_kinks_at_zero
 from numerics.quadrature import gaussian_diagonal, gaussian_dual
 from theory.activations import Activation, resolve
 from theory.arithmetic import Arithmetic, check_dps
@@ -493,6 +495,38 @@ class _Quadrature:
         return k, kd
 
 
+class _Mehler:
+    """Activations without closed form by Mehler's formula (numerics.mehler): Hermite
+    coefficients per scale, a bound on every entry, panel quadrature where the bound
+    exceeds ``tol`` of the kernel scale (|rho| near 1 at large variance); the diagonal
+    by panel quadrature as in _Quadrature. ``last_bounds`` keeps the bounds of the last
+    ``pair`` call (NNGP, derivative) to say with what error a result was produced."""
+
+    expensive = True
+    symmetric_exact = False
+
+    def __init__(self, act, tol=DEFAULT_MEHLER_TOL):
+        require_kinks_at_zero(act)
+        self.act, self.tol, self.last_bounds = act, tol, None
+
+    def pair(self, s1, s2, q12, want_derivative, scale=1.0):
+        shape = np.broadcast_shapes(np.shape(s1), np.shape(s2), np.shape(q12))
+        s1, s2, q12 = (np.broadcast_to(v, shape).ravel() for v in (s1, s2, q12))
+        bound = s1 * s2
+        q12 = np.clip(q12, -bound, bound)
+        flags = (False, True) if want_derivative else (False,)
+        results = mehler_pair(self.act, s1, s2, q12, derivatives=flags, tol=self.tol)
+        self.last_bounds = tuple(b.reshape(shape) for _, b in results)
+        k = scale * results[0][0].reshape(shape)
+        kd = scale * results[1][0].reshape(shape) if want_derivative else None
+        return k, kd
+
+    def diag(self, q, want_derivative):
+        k = gaussian_diagonal(self.act, q)
+        kd = gaussian_diagonal(self.act, q, derivative=True) if want_derivative else None
+        return k, kd
+
+
 def _family_floats(act: Activation, *names):
     params = dict(act.family_params)
     return tuple(float(params[n]) for n in names)
@@ -523,8 +557,11 @@ NEAR_ONE_FAMILIES: dict[str, Callable[[Activation], tuple]] = {"elu": _elu_near_
 def _dual_map(act: Activation, method=None, order=None):
     """The evaluator for one activation: the fused form of its family
     (:data:`FUSED_FAMILIES`), else the compiled closed form, else quadrature.
-    ``method`` forces quadrature ('hermite' / 'panels' / 'auto') even where a closed
-    form exists (used to compare and benchmark)."""
+    ``method`` forces quadrature ('hermite' / 'panels' / 'auto') or Mehler's formula
+    ('mehler', :mod:`numerics.mehler`) even where a closed form exists (used to compare
+    and benchmark)."""
+    if method == "mehler":
+        return _Mehler(act)
     if method is not None:
         return _Quadrature(act, method, order)
     fused = FUSED_FAMILIES.get(act.family)
@@ -648,7 +685,8 @@ def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagon
     ``(n1, n2)``, or ``(n,)`` with ``diagonal=True`` (entries :math:`(x_i, x_i)` when
     ``x2`` is None, else the pairs :math:`(x1_i, x2_i)`).  ``quadrature_method``
     ('auto', 'hermite', 'panels') forces quadrature even where a closed form exists,
-    with ``quadrature_order`` points (used to validate and benchmark);
+    with ``quadrature_order`` points (used to validate and benchmark); ``'mehler'``
+    uses Mehler's formula (:mod:`numerics.mehler`, error bounded per entry);
     ``max_chunk_elements`` overrides :data:`MAX_CHUNK_ELEMENTS`.
     ``engine``: ``"auto"`` (the compiled engine of :mod:`numerics.gram` where the
     activation has one, else NumPy), ``"compiled"`` (require it: ValueError if there is

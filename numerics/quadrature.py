@@ -53,6 +53,7 @@ live in one temporary, whatever the number of entries.
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 
 import mpmath
@@ -79,7 +80,7 @@ DEFAULT_PANEL_ORDER = 10
 TRUNCATION = 10.0
 MAX_ELEMENTS = 2**21
 _C_FLOOR = 1e-8
-_J_MAX = 3  # graded offsets 2^j reach 8 in pre-activation space, then the z grid takes over
+_J_MAX = 3  # graded offsets 2^j reach at least 8 in pre-activation space ...
 _J_MIN = -3
 
 
@@ -200,8 +201,17 @@ _INV_SQRT_2PI = 1 / np.sqrt(2 * np.pi)
 # panel machinery
 # ---------------------------------------------------------------------------
 
-def _graded_offsets(j_min):
-    powers = 2.0 ** np.arange(j_min, _J_MAX + 1)
+def _j_max(s_max):
+    """... and at least 2 s_max, where the z grid (panels of length 2) takes over: a grid
+    panel [a, a + 2] must not be longer than its distance a to a singularity at 0 (tanh's
+    poles at +-i pi/(2 s)); with 8 only, q = 900 lost 6e-10 relative in E[tanh(u)^2]."""
+    if not s_max > 4.0:
+        return _J_MAX
+    return int(min(60, math.ceil(math.log2(2.0 * s_max))))
+
+
+def _graded_offsets(j_min, j_max=_J_MAX):
+    powers = 2.0 ** np.arange(j_min, j_max + 1)
     return np.concatenate([[0.0], powers, -powers])
 
 
@@ -230,9 +240,9 @@ def _edges(points, L):
     return edges[..., keep]
 
 
-def _panels_chunk(f, kinks, s1, s2, rho, c, m, j_min):
+def _panels_chunk(f, kinks, s1, s2, rho, c, m, j_min, j_max=_J_MAX):
     L = TRUNCATION
-    offsets = _graded_offsets(j_min)
+    offsets = _graded_offsets(j_min, j_max)
     kinks = np.asarray(kinks, dtype=float)
     targets = (kinks[:, None] + offsets[None, :]).ravel()  # pre-activation breakpoints
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -297,7 +307,8 @@ def gaussian_dual(activation, q11, q12, q22, *, derivative=False, order=None, me
     else:
         m = _check_order(order, DEFAULT_PANEL_ORDER)
         kinks = tuple(float(k) for k in act.kinks) or (0.0,)
-        n_edges = 2 * len(kinks) * (2 * (_J_MAX - _J_MIN) + 3) + int(TRUNCATION) + 1
+        j_max = _j_max(max(s1.max(initial=0.0), s2.max(initial=0.0)))
+        n_edges = 2 * len(kinks) * (2 * (j_max - _J_MIN) + 3) + int(TRUNCATION) + 1
         per_entry = (n_edges * m) ** 2  # rough upper bound used only for chunking
     step = max(1, MAX_ELEMENTS // per_entry)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -309,7 +320,8 @@ def gaussian_dual(activation, q11, q12, q22, *, derivative=False, order=None, me
                 smear = (s2[sl] * c[sl])[~at_one[sl]]
                 smallest = smear[smear > 0].min() if np.any(smear > 0) else 1.0
                 j_min = int(np.clip(np.floor(np.log2(smallest)), -30, _J_MIN))
-                out[sl] = _panels_chunk(f, kinks, s1[sl], s2[sl], rho[sl], c[sl], m, j_min)
+                out[sl] = _panels_chunk(f, kinks, s1[sl], s2[sl], rho[sl], c[sl], m, j_min,
+                                        j_max)
     if not np.all(np.isfinite(out)):
         raise ValueError(
             f"quadrature of {act.label} gave a non-finite value: the activation overflows "
@@ -338,7 +350,8 @@ def gaussian_diagonal(activation, q, *, derivative=False, order=None, method="au
         else:
             m = _check_order(order, DEFAULT_PANEL_ORDER)
             kinks = np.asarray(tuple(float(k) for k in act.kinks) or (0.0,))
-            targets = (kinks[:, None] + _graded_offsets(_J_MIN)[None, :]).ravel()
+            offsets = _graded_offsets(_J_MIN, _j_max(s.max()))
+            targets = (kinks[:, None] + offsets[None, :]).ravel()
             with np.errstate(divide="ignore"):
                 pts = targets[None, :] / s[:, None]
             z, w = _panel_nodes(_edges(pts, TRUNCATION), m)
