@@ -194,7 +194,7 @@ for layer in range(L):
 # fastmath without "nnan"/"ninf" (NaN and inf propagate): reciprocals, contraction and
 # reassociation halve GELU's time and change results by ~1 ulp (the tests bound compiled
 # vs NumPy at 1e-11 of the kernel scale, near rho = 1 included). Non-finite entries are
-# found afterwards by nonfinite_rows, compiled without fastmath, where isfinite is exact.
+# found afterwards by numerics.gram_loops.nonfinite_rows (no fastmath: isfinite is exact).
 _LOOPS = """
 @njit(cache=True, error_model="numpy", parallel=True,
       fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
@@ -225,27 +225,6 @@ def gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, inv_d, standard, width
                 K[i, i] = Vlast[i]
                 if want_ntk:
                     T[i, i] = theta[i]
-
-
-@njit(cache=True, parallel=True)
-def nonfinite_rows(K, T, want_ntk, bad):
-    for i in prange(K.shape[0]):
-        for j in range(K.shape[1]):
-            if not np.isfinite(K[i, j]) or (want_ntk and not np.isfinite(T[i, j])):
-                bad[i] = True
-                break
-
-
-@njit(cache=True, parallel=True)
-def mirror(M):
-    # lower triangle := upper, by 64 x 64 tiles (a column-wise copy misses the cache)
-    n = M.shape[0]
-    tiles = (n + 63) // 64
-    for bi in prange(tiles):
-        for bj in range(bi + 1):
-            for i in range(bi * 64, min(n, bi * 64 + 64)):
-                for j in range(bj * 64, min(i, bj * 64 + 64)):
-                    M[i, j] = M[j, i]
 """
 
 
@@ -276,7 +255,7 @@ def _generate(act: Activation) -> str:
 def _key(act: Activation) -> str:
     exprs = (act.dual, act.dual_derivative, act.dual_diagonal, act.dual_derivative_diagonal,
              act.derivative)
-    modules = ["numerics.gram"]
+    modules = ["numerics.gram"]  # gram_loops is called from here, not from the module
     if _jit_functions():
         modules.append("numerics.jit_special")
     return "|".join([codecache.source_fingerprint(*modules)] +
@@ -311,14 +290,16 @@ class Engine:
              want_ntk, mode):
         """One pass of the generated loop (mode 0 cross, 1 symmetric, 2 pairs); returns
         the rows that hold a non-finite entry (after mirroring a symmetric Gram)."""
+        from numerics import gram_loops
+
         self.module.gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, 1.0 / d, standard,
                          float(width), want_ntk, mode)
         if mode == 1:
-            self.module.mirror(K)
+            gram_loops.mirror(K)
             if want_ntk:
-                self.module.mirror(T)
+                gram_loops.mirror(T)
         bad = np.zeros(K.shape[0], dtype=np.bool_)
-        self.module.nonfinite_rows(K, T, want_ntk, bad)
+        gram_loops.nonfinite_rows(K, T, want_ntk, bad)
         return bad
 
 

@@ -677,7 +677,7 @@ def _overflow_check(name, arr):
 
 def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagonal=False,
              parameterization="ntk", width=None, want_ntk=True, quadrature_method=None,
-             quadrature_order=None, max_chunk_elements=None, engine="auto"):
+             quadrature_order=None, max_chunk_elements=None, engine="auto", info=None):
     r"""NNGP :math:`\Sigma^{L+1}` and NTK :math:`\Theta^{L+1}` together (the engine behind
     :func:`nngp` and :func:`ntk`; see the module docstring for the recursion).
 
@@ -691,7 +691,10 @@ def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagon
     ``engine``: ``"auto"`` (the compiled engine of :mod:`numerics.gram` where the
     activation has one, else NumPy), ``"compiled"`` (require it: ValueError if there is
     none) or ``"numpy"`` (the vectorized NumPy path, the reference the engine is tested
-    against). :func:`kernel_path` says which path a call takes.
+    against). :func:`kernel_path` says which path a call takes; pass a dict as ``info``
+    to have it filled with ``path`` and ``recomputed_entries`` (entries the compiled
+    engine left to the NumPy path: zero variances, overflow, Mehler bounds above
+    tolerance).
     """
     act, L, sw, sb, width = _check_setup(
         activation, hidden_layers, sigma_w, sigma_b, parameterization, width
@@ -705,6 +708,10 @@ def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagon
     setup = _Setup(act, L, sw, sb, parameterization, width,
                    _dual_map(act, quadrature_method, quadrature_order))
     compiled = _choose_engine(act, engine, quadrature_method)
+    info = {} if info is None else info
+    info["path"] = getattr(compiled, "path", "compiled") if compiled is not None else \
+        kernel_path(act, engine="numpy", quadrature_method=quadrature_method)
+    info["recomputed_entries"] = 0
     d = x1.shape[1]
     symmetric = x2 is None
     with np.errstate(over="ignore", invalid="ignore"):
@@ -722,7 +729,7 @@ def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagon
             return var1[-1].copy(), (theta1.copy() if want_ntk else None)
         if compiled is not None:
             return _engine_kernels(compiled, setup, x1, x2, var1, var2, theta1, s1, s2,
-                                   want_ntk, diagonal, budget)
+                                   want_ntk, diagonal, budget, info)
         if diagonal:
             if symmetric:
                 return var1[-1].copy(), (theta1.copy() if want_ntk else None)
@@ -787,6 +794,10 @@ def _choose_engine(act, engine, quadrature_method):
     if engine == "numpy" or quadrature_method is not None:
         return None
     compiled = _gram.engine(act)
+    if compiled is None and act.dual is None and _gram.available():
+        from numerics import gram_mehler  # no closed form: Mehler's series, compiled
+
+        compiled = gram_mehler.engine(act)
     if compiled is None and engine == "compiled":
         why = "numba is not available or NNTHEORY_JIT=0" if not _gram.available() else \
             f"{act.label} has no closed form the engine can compile"
@@ -796,20 +807,25 @@ def _choose_engine(act, engine, quadrature_method):
 
 def kernel_path(activation, *, engine="auto", quadrature_method=None) -> str:
     """Which evaluator :func:`nngp_ntk` uses for an activation: ``"compiled"``
-    (:mod:`numerics.gram`), ``"numpy fused"`` (:data:`FUSED_FAMILIES`), ``"numpy closed
-    form"`` (:mod:`numerics.compile`) or ``"quadrature"``."""
+    (:mod:`numerics.gram`), ``"compiled (Mehler series)"`` (:mod:`numerics.gram_mehler`,
+    activations without a closed form), ``"numpy fused"`` (:data:`FUSED_FAMILIES`),
+    ``"numpy closed form"`` (:mod:`numerics.compile`), ``"mehler"`` or
+    ``"quadrature"``."""
     act = resolve(activation)
-    if _choose_engine(act, engine, quadrature_method) is not None:
-        return "compiled"
+    compiled = _choose_engine(act, engine, quadrature_method)
+    if compiled is not None:
+        return getattr(compiled, "path", "compiled")
     dmap = _dual_map(act, quadrature_method)
-    return {_Compiled: "numpy closed form", _Quadrature: "quadrature"}.get(
-        type(dmap), "numpy fused")
+    return {_Compiled: "numpy closed form", _Quadrature: "quadrature",
+            _Mehler: "mehler"}.get(type(dmap), "numpy fused")
 
 
 def _engine_kernels(eng, setup, x1, x2, var1, var2, theta1, s1, s2, want_ntk, diagonal,
-                    budget):
-    """The Gram through the compiled engine; rows it flags (a non-finite entry) are
-    recomputed on the NumPy path, which handles removable singularities or raises."""
+                    budget, info):
+    """The Gram through a compiled engine. Entries it leaves non-finite (a removable
+    singularity of a closed form at a zero variance, an overflow, a Mehler bound above
+    its tolerance) are recomputed one by one on the NumPy path, which handles them or
+    raises its overflow error."""
     L, d = setup.L, x1.shape[1]
     args = (L, setup.sw2, setup.sb2, d, setup.standard, setup.width or 0, want_ntk)
     S1 = np.sqrt(np.stack(var1[:L]))
@@ -820,6 +836,7 @@ def _engine_kernels(eng, setup, x1, x2, var1, var2, theta1, s1, s2, want_ntk, di
                              f"(got {x1.shape[0]} and {x2.shape[0]})")
         K, T, bad = eng.pairs(np.einsum("ij,ij->i", x1, x2), S1, S2, *args)
         idx = np.flatnonzero(bad)
+        info["recomputed_entries"] = int(idx.size)
         if idx.size:
             K[idx], Tb = _pairs(setup, x1, x2, s1, s2, idx, idx, want_ntk, budget)
             if want_ntk:
@@ -833,21 +850,28 @@ def _engine_kernels(eng, setup, x1, x2, var1, var2, theta1, s1, s2, want_ntk, di
     else:
         bad = eng.cross(K, T, S1, np.sqrt(np.stack(var2[:L])), *args)
     rows = np.flatnonzero(bad)
+    r, c = np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
     if rows.size:
-        n2 = K.shape[1]
-        r, c = np.repeat(rows, n2), np.tile(np.arange(n2), rows.size)
+        broken = ~np.isfinite(K[rows])
+        if want_ntk:
+            broken |= ~np.isfinite(T[rows])
+        r, c = np.nonzero(broken)
+        r = rows[r]
+        if symmetric:  # each broken pair once; its mirror image is written with it
+            keep = r <= c
+            r, c = r[keep], c[keep]
         Kb, Tb = _pairs(setup, x1, x1 if symmetric else x2, s1, s1 if symmetric else s2, r,
                         c, want_ntk, budget)
         _finish(Kb, Tb)
-        K[r, c] = Kb
-        if want_ntk:
-            T[r, c] = Tb
+        for M, values in ((K, Kb), (T, Tb)) if want_ntk else ((K, Kb),):
+            M[r, c] = values
+            if symmetric:
+                M[c, r] = values
         if symmetric:
-            K[c, r] = Kb
             K[rows, rows] = var1[-1][rows]
             if want_ntk:
-                T[c, r] = Tb
                 T[rows, rows] = theta1[rows]
+    info["recomputed_entries"] = int(r.size)
     return K, (T if want_ntk else None)
 
 
