@@ -727,7 +727,7 @@ def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagon
         s2 = [np.sqrt(v) for v in var2]
         if diagonal and symmetric:
             return var1[-1].copy(), (theta1.copy() if want_ntk else None)
-        if compiled is not None:
+        if compiled is not None and x1.shape[0] and (symmetric or x2.shape[0]):
             return _engine_kernels(compiled, setup, x1, x2, var1, var2, theta1, s1, s2,
                                    want_ntk, diagonal, budget, info)
         if diagonal:
