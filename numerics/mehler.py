@@ -112,7 +112,7 @@ COEFFICIENT_RTOL = 1e-14
 #: tails below TAIL_RTOL E[f^2] are not resolved (rounding of E[f^2] - sum a_n^2)
 TAIL_RTOL = 1e-13
 #: default tolerance of mehler_dual, relative to the kernel scale sqrt(E f(u)^2 E f(v)^2)
-DEFAULT_TOL = 1e-10
+DEFAULT_TOL = 1e-12
 #: error floor of the panel fallback relative to the kernel scale: float64 summation over
 #: ~1e4 nodes (tests/test_quadrature.py), added to the order-10 vs order-16 difference
 PANEL_FLOOR = 1e-14
