@@ -16,17 +16,17 @@ Coefficients (:func:`hermite_table`). With the orthonormal Hermite functions
 :math:`h_n(z) = \mathrm{He}_n(z)\sqrt{\varphi(z)/n!}` (three-term recurrence, stable, no
 overflow) :math:`a_n(s) = \int f(sz)\,h_n(z)\,h_0(z)\,dz`; the factor
 :math:`h_0 \propto e^{-z^2/4}` makes :math:`|z| \le 13` enough for every :math:`n`
-(:math:`e^{-13^2/4} < 5\cdot10^{-19}`, and :math:`|h_n| < 1`). The integral is a
-composite Gauss–Legendre rule on the half line (even and odd parts of :math:`f(sz)`
-pair with even and odd :math:`n`), with panels of length :data:`PANEL_LENGTH`
+(:math:`e^{-13^2/4} < 5\cdot10^{-19}`, and :math:`|h_n| < 1` by Cramér's inequality).
+The integral is a composite Gauss–Legendre rule on the half line (even and odd parts of
+:math:`f(sz)` pair with even and odd :math:`n`), with panels of length :data:`PANEL_LENGTH`
 (:math:`m` nodes, chosen so that the oscillation of :math:`h_{N}` and of a
 unit-frequency activation at :math:`s` is resolved) and panels graded geometrically
 towards :math:`z = 0` down to :math:`1/(8 s_{\max})` (a kink at 0 is a panel edge; the
 poles of :math:`\tanh(sz)` at :math:`\pm i\pi/(2s)` are farther from every panel than
 its length). The node set is shared by all scales of a call, so the coefficients of
 many scales are two matrix products. Measured accuracy: :data:`COEFFICIENT_RTOL`
-(``tests/test_mehler.py`` compares with 30-digit mpmath coefficients and with a
-rule of twice the resolution).
+(``tests/test_mehler.py`` compares with the exact coefficients of sin(x) + x and, for
+tanh, with a rule of half the panel length).
 
 Orders are chosen per scale: all scales get :data:`FIRST_ORDER` terms; scales whose
 tail is not yet below :data:`TAIL_RTOL` are recomputed with ``n_max`` terms; the stored
@@ -62,7 +62,8 @@ coefficient nodes (``ntk(x, x)`` has these on its diagonal).
 
 For a compiled Gram engine: build one :func:`hermite_table` per layer for
 :math:`\sigma` and one for :math:`\sigma'` from the per-point variances (known before
-the entries), call :func:`mehler_sum` per entry and layer with
+the entries), call :func:`mehler_sum` per entry and layer on the two table rows cut to
+the longer of their ``lengths`` (as :func:`mehler_sums` does) with
 ``stop = tol * sqrt(second_moment[i] * second_moment[j]) / 4``, and when a returned
 bound exceeds ``tol`` times that scale, stop that entry's recursion and mark it; after
 the parallel loop, recompute the (few) marked entries with the NumPy path
@@ -112,7 +113,7 @@ COEFFICIENT_RTOL = 1e-14
 #: tails below TAIL_RTOL E[f^2] are not resolved (rounding of E[f^2] - sum a_n^2)
 TAIL_RTOL = 1e-13
 #: default tolerance of mehler_dual, relative to the kernel scale sqrt(E f(u)^2 E f(v)^2)
-DEFAULT_TOL = 1e-10
+DEFAULT_TOL = 1e-12
 #: error floor of the panel fallback relative to the kernel scale: float64 summation over
 #: ~1e4 nodes (tests/test_quadrature.py), added to the order-10 vs order-16 difference
 PANEL_FLOOR = 1e-14

@@ -282,11 +282,16 @@ def test_gram_matches_panels_including_duplicates():
     kw = dict(activation="tanh", hidden_layers=3, sigma_w=1.5, sigma_b=0.1)
     K0, T0 = nk.nngp_ntk(x, **kw)
     K1, T1 = nk.nngp_ntk(x, quadrature_method="mehler", **kw)
-    # both evaluators are within ~1e-10 of the kernel scale per layer entry (DEFAULT_TOL
-    # for Mehler, ~1e-13 for the panels), amplified by at most the depth
+    # each layer's entry is within DEFAULT_TOL of its scale (the panels within ~1e-13);
+    # a layer multiplies the inherited error by at most sigma_w^2 E[f'^2] <= sigma_w^2
+    # (Price: dk/dq12 = E[f'(u) f'(v)] <= 1 for tanh) and the NTK adds both kernels, so
+    # after L layers the error is below 2 (1 + sw^2 + ... + sw^(2L)) (DEFAULT_TOL + 1e-13)
+    def allowed(sigma_w, layers):
+        return 2 * sum(sigma_w ** (2 * k) for k in range(layers + 1)) * (M.DEFAULT_TOL + 1e-13)
+
     for A0, A1 in ((K0, K1), (T0, T1)):
         scale = np.sqrt(np.outer(np.diag(A0), np.diag(A0)))
-        assert np.abs(A1 - A0).max() <= 1e-9 * scale.min()
+        assert np.max(np.abs(A1 - A0) / scale) <= allowed(1.5, 3)
     # x against itself (rho = 1 off the symmetric path) and near-duplicates at large
     # variance (the fallback); the panel evaluator is the reference
     wide = dict(activation="tanh", hidden_layers=2, sigma_w=4.0, sigma_b=0.1)
@@ -294,7 +299,7 @@ def test_gram_matches_panels_including_duplicates():
     K0, T0 = nk.nngp_ntk(x2[:3], x2, **wide)
     K1, T1 = nk.nngp_ntk(x2[:3], x2, quadrature_method="mehler", **wide)
     for A0, A1 in ((K0, K1), (T0, T1)):
-        assert np.abs(A1 - A0).max() <= 1e-9 * np.abs(A0).max()
+        assert np.abs(A1 - A0).max() <= allowed(4.0, 2) * np.abs(A0).max()
 
 
 @pytest.mark.skipif(not (REFERENCE / "mehler_gram_tanh.json").exists(),
