@@ -39,7 +39,10 @@ _EPS = 2.220446049250313e-16
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _series(a1, t1, n1, m1, a2, t2, n2, m2, i, j, rho, tol):
     scale = np.sqrt(m1[i] * m2[j])
-    value, bound = mehler_sum(a1[i, :n1[i]], a2[j, :n2[j]], t1[i, :n1[i]], t2[j, :n2[j]], rho,
+    # both rows to the longer length (numerics.mehler's contract: the shorter row's
+    # coefficients beyond its own length are small but computed, and its tail is defined)
+    m = max(n1[i], n2[j])
+    value, bound = mehler_sum(a1[i, :m], a2[j, :m], t1[i, :m], t2[j, :m], rho,
                               0.25 * tol * scale)
     return value if bound <= tol * scale else np.nan
 
