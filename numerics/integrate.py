@@ -32,6 +32,8 @@ import scipy.sparse as sps
 import sympy as sp
 from scipy.integrate import solve_ivp
 
+from numerics import codecache
+from numerics.codegen import SourceModule
 from theory.odes.base import ParticleODE, ReducedODE
 
 __all__ = ["METHODS", "CompiledODE", "CompiledParticles", "Solution", "compile_ode",
@@ -62,19 +64,23 @@ def _substitutions(ode: ReducedODE, values):
     return {k: sp.Float(v, 30) if isinstance(v, float) else v for k, v in subs.items()}
 
 
-def _lambdify(args, exprs, modules="numpy"):
-    """A function of ``args`` returning a list of arrays broadcast to the arguments'
-    common shape (constant entries of ``exprs`` included)."""
-    raw = sp.lambdify(args, list(exprs), modules=modules, cse=True)
-    if modules != "numpy":
-        return raw
+def _broadcasting(fn, n_state):
+    """``fn`` returning a list of arrays broadcast to the common shape of its first
+    ``n_state`` arguments (the state; the parameters after them are scalars), constant
+    entries included."""
 
-    def fn(*values):
-        out = raw(*values)
-        shape = np.broadcast_shapes(*(np.shape(v) for v in values))
-        return [np.broadcast_to(np.asarray(o, dtype=float), shape) for o in out]
+    def call(*values):
+        shape = np.broadcast_shapes(*(np.shape(v) for v in values[:n_state]))
+        return [np.broadcast_to(np.asarray(o, dtype=float), shape) for o in fn(*values)]
 
-    return fn
+    return call
+
+
+def _key(kind, *parts) -> str:
+    """Cache key of generated source: the SymPy expressions it is printed from (``srepr``,
+    assumptions included) and the generators' own source."""
+    return "|".join([kind, codecache.source_fingerprint("numerics.integrate", "numerics.codegen"),
+                     *(sp.srepr(p) for p in parts)])
 
 
 @dataclass
@@ -94,44 +100,69 @@ class CompiledODE:
 
 
 def compile_ode(ode: ReducedODE, *, jacobian: bool = True, **values) -> CompiledODE:
-    """Compile ``ode`` with its ``values`` and the given ``name=number`` ones."""
+    """Compile ``ode`` with its ``values`` and the given ``name=number`` ones (substituted
+    into the expressions). The generated module is cached on disk
+    (:mod:`numerics.codecache`, keyed by the expressions and the values), so a second
+    process runs no SymPy derivation; the Jacobian is derived along the rhs's common
+    subexpressions (:meth:`numerics.codegen.SourceModule.jacobian`)."""
     subs = _substitutions(ode, values)
-    rhs = [e.subs(subs) for e in ode.rhs]
-    fn = sp.lambdify(ode.state, rhs, modules="numpy", cse=True)
-    jac = None
-    if jacobian:
-        J = sp.Matrix(rhs).jacobian(sp.Matrix(ode.state))
-        jac = sp.lambdify(ode.state, list(J), modules="numpy", cse=True)
-    return CompiledODE(ode, fn, jac)
+
+    def make_source():
+        rhs = [e.xreplace(subs) for e in ode.rhs]
+        src = SourceModule()
+        src.function("rhs", ode.state, rhs)
+        if jacobian:
+            src.jacobian("jacobian", ode.state, rhs, ode.state)
+        return src.source()
+
+    key = _key("ode", ode.state, ode.rhs, sorted(subs.items(), key=lambda kv: str(kv[0])),
+               jacobian)
+    module = codecache.cached_module("ode", key, make_source)
+    return CompiledODE(ode, module.rhs, module.jacobian if jacobian else None)
 
 
 @dataclass
 class CompiledParticles:
     """A :class:`~theory.odes.base.ParticleODE` compiled for ``m`` particles (module
-    docstring); ``augmented`` chooses the state layout ``[theta, M]``."""
+    docstring); ``augmented`` chooses the state layout ``[theta, M]``.
+
+    The compiled functions take the state arguments and then every parameter of the ODE
+    (:attr:`extra`, in the order of ``ode.parameters``): the parameter values are not
+    compiled in, so one generated module serves every value (and
+    ``dataclasses.replace(cp, m=...)`` another particle count when ``m`` is a parameter
+    not given a value)."""
 
     ode: ParticleODE
     m: int
     p: int
     K: int
-    f: object  # (theta columns, M) -> p arrays
+    f: object  # (theta columns, M, parameters) -> p arrays
     dF_dtheta: object  # p*p
     dF_dM: object  # p*K
-    mu: object  # theta columns -> K arrays
-    g: object  # moment rates per particle
-    dg_dtheta: object  # K*p
-    dg_dM: object  # K*K
-    risk_fn: object
-    self_fn: object
+    mu: object  # (theta columns, parameters) -> K arrays
     mu_grad: object  # K*p
-    #: True when the particle count m is an argument of the compiled functions (the
-    #: finite-m flow), so one compilation serves every m (``dataclasses.replace(cp, m=...)``)
-    runtime_m: bool = False
+    mu_hess: object  # K*p*p: d^2 mu_k / d theta_p d theta_q
+    risk_fn: object  # (M, parameters) -> [risk]
+    self_fn: object  # (theta columns, parameters) -> [s(theta)], or None
+    #: the parameter values, in the order of ``ode.parameters``
+    parameters: tuple = ()
+    #: index of the particle count in ``parameters`` when it is taken from ``m``
+    m_slot: int | None = None
+    evaluations: dict = field(default_factory=lambda: {"rhs": 0, "jacobian": 0})
+
+    @property
+    def runtime_m(self) -> bool:
+        """True when the particle count ``m`` is a parameter filled in from :attr:`m`."""
+        return self.m_slot is not None
 
     @property
     def extra(self) -> tuple:
-        return (float(self.m),) if self.runtime_m else ()
-    evaluations: dict = field(default_factory=lambda: {"rhs": 0, "jacobian": 0})
+        """The parameter arguments of the compiled functions."""
+        if self.m_slot is None:
+            return self.parameters
+        values = list(self.parameters)
+        values[self.m_slot] = float(self.m)
+        return tuple(values)
 
     # -- layout ---------------------------------------------------------------
     def split(self, y, augmented):
@@ -150,7 +181,7 @@ class CompiledParticles:
         return np.concatenate([y, self.moments(theta)]) if augmented else y
 
     def moments(self, theta):
-        return np.array([np.mean(v) for v in self.mu(*theta.T)])
+        return np.array([np.mean(v) for v in self.mu(*theta.T, *self.extra)])
 
     def moment_drift(self, y) -> float:
         """``max_k |M_k(state) - mean_i mu_k(theta_i)|`` of an augmented state."""
@@ -159,21 +190,22 @@ class CompiledParticles:
 
     def risk(self, y, augmented=True) -> float:
         theta, M = self.split(y, augmented)
-        value = float(self.risk_fn(*M))
+        extra = self.extra
+        value = float(self.risk_fn(*M, *extra)[0])
         if self.self_fn is not None:
-            value += float(np.sum(self.self_fn(*theta.T))) / self.m**2
+            value += float(np.sum(self.self_fn(*theta.T, *extra)[0])) / self.m**2
         return value
 
     # -- right-hand sides -------------------------------------------------------
     def rhs(self, t, y, augmented=True):
         self.evaluations["rhs"] += 1
         theta, M = self.split(y, augmented)
-        cols, Ms = theta.T, tuple(M)
-        F = np.column_stack(self.f(*cols, *Ms, *self.extra))
+        cols, Ms, extra = theta.T, tuple(M), self.extra
+        F = np.column_stack(self.f(*cols, *Ms, *extra))
         if not augmented:
             return F.ravel()
-        # dM_k/dt = mean_i grad mu_k(theta_i) . F_i (the same as self.g, cheaper)
-        G = np.stack(self.mu_grad(*cols), axis=-1).reshape(self.m, self.K, self.p)
+        # dM_k/dt = mean_i grad mu_k(theta_i) . F_i
+        G = np.stack(self.mu_grad(*cols, *extra), axis=-1).reshape(self.m, self.K, self.p)
         dM = np.einsum("ikp,ip->k", G, F) / self.m
         return np.concatenate([F.ravel(), dM])
 
@@ -190,7 +222,7 @@ class CompiledParticles:
         self.evaluations["jacobian"] += 1
         theta, M, args, A, B = self._blocks(y, False)
         m, p, K = self.m, self.p, self.K
-        G = np.stack(self.mu_grad(*theta.T), axis=-1).reshape(m, K, p)
+        G = np.stack(self.mu_grad(*theta.T, *self.extra), axis=-1).reshape(m, K, p)
         J = np.einsum("ipk,jkq->ipjq", B, G).reshape(m * p, m * p) / m
         for i in range(m):
             J[i * p:(i + 1) * p, i * p:(i + 1) * p] += A[i]
@@ -201,8 +233,13 @@ class CompiledParticles:
         self.evaluations["jacobian"] += 1
         theta, M, args, A, B = self._blocks(y, True)
         m, p, K = self.m, self.p, self.K
-        Gt = np.stack(self.dg_dtheta(*args), axis=-1).reshape(m, K, p) / m
-        GM = np.stack(self.dg_dM(*args), axis=-1).reshape(m, K, K).mean(axis=0)
+        # g_k = grad mu_k . F per particle: its derivatives by the chain rule
+        F = np.stack(self.f(*args), axis=-1)
+        mu_args = (*theta.T, *self.extra)
+        G = np.stack(self.mu_grad(*mu_args), axis=-1).reshape(m, K, p)
+        H = np.stack(self.mu_hess(*mu_args), axis=-1).reshape(m, K, p, p)
+        Gt = (np.einsum("ikpq,ip->ikq", H, F) + np.einsum("ikp,ipq->ikq", G, A)) / m
+        GM = np.einsum("ikp,ipl->kl", G, B) / m
         n = m * p
         rows, cols, vals = [], [], []
         base = np.arange(m)[:, None, None] * p
@@ -229,45 +266,69 @@ class CompiledParticles:
 
 def compile_particles(ode: ParticleODE, m: int, **values) -> CompiledParticles:
     """Compile a particle system for ``m`` particles with the parameter values given
-    (``epsilon=1e-4``, ``m=...`` for a finite-m term)."""
+    (``epsilon=1e-4``; ``m`` is taken from the particle count unless given). The
+    generated module depends on the expressions only, not on the values: it is cached
+    on disk (:mod:`numerics.codecache`), so a second process, or another value of a
+    parameter, runs no SymPy derivation."""
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
         raise ValueError(f"m must be an integer >= 1, got {m!r}")
     m_symbol = next((prm for prm in ode.parameters if str(prm) == "m"), None)
-    runtime_m = m_symbol is not None and "m" not in values
-    if runtime_m:  # keep m symbolic: an argument of the rhs and Jacobian functions
+    m_slot = None
+    if m_symbol is not None and "m" not in values:
         values["m"] = m_symbol
+        m_slot = ode.parameters.index(m_symbol)
     subs = _substitutions(ode, values)
-    th, Ms = list(ode.state), list(ode.moments)
-    F = [e.subs(subs) for e in ode.rhs]
-    g = [e.subs(subs) for e in ode.moment_rate()]
-    Fm = sp.Matrix(F)
-    gm = sp.Matrix(g)
-    args = th + Ms + ([m_symbol] if runtime_m else [])
-    if runtime_m and any(e.subs(subs).has(m_symbol) for e in (
-            ode.risk, ode.self_term, *ode.moment_functions)):
-        raise ValueError(f"{ode.name}: m enters the risk or the moments; pass m=... to "
-                         "compile it in")
-    mu_grad = sp.Matrix(ode.moment_functions).jacobian(sp.Matrix(th))
-    self_term = ode.self_term.subs(subs)
-    cp = CompiledParticles(
-        ode=ode, m=int(m), p=len(th), K=len(Ms),
-        f=_lambdify(args, F),
-        dF_dtheta=_lambdify(args, list(Fm.jacobian(sp.Matrix(th)))),
-        dF_dM=_lambdify(args, list(Fm.jacobian(sp.Matrix(Ms)))),
-        mu=_lambdify(th, ode.moment_functions),
-        g=_lambdify(args, g),
-        dg_dtheta=_lambdify(args, list(gm.jacobian(sp.Matrix(th)))),
-        dg_dM=_lambdify(args, list(gm.jacobian(sp.Matrix(Ms)))),
-        risk_fn=sp.lambdify(Ms, ode.risk.subs(subs), modules="numpy"),
-        self_fn=None if self_term == 0 else _first(_lambdify(th, [self_term])),
-        mu_grad=_lambdify(th, list(mu_grad)),
-        runtime_m=runtime_m,
-    )
-    return cp
+    numbers = []
+    for i, prm in enumerate(ode.parameters):
+        if i == m_slot:
+            numbers.append(float("nan"))  # filled in from m by CompiledParticles.extra
+            continue
+        try:
+            numbers.append(float(subs[prm]))
+        except (TypeError, ValueError):
+            raise ValueError(f"{ode.name}: the value of {prm} must be a real number, got "
+                             f"{subs[prm]!r}") from None
+    key = _key("particles", ode.state, ode.moments, ode.parameters, ode.rhs,
+               ode.moment_functions, ode.risk, ode.self_term)
+    module = codecache.cached_module("particles", key, lambda: _particle_source(ode))
+    p, K = len(ode.state), len(ode.moments)
+    return CompiledParticles(
+        ode=ode, m=int(m), p=p, K=K,
+        f=_broadcasting(module.flow, p + K),
+        dF_dtheta=_broadcasting(module.flow_theta, p + K),
+        dF_dM=_broadcasting(module.flow_moments, p + K),
+        mu=_broadcasting(module.moments, p),
+        mu_grad=_broadcasting(module.moment_gradient, p),
+        mu_hess=_broadcasting(module.moment_hessian, p),
+        risk_fn=_broadcasting(module.risk, K),
+        self_fn=_broadcasting(module.self_term, p) if module.HAS_SELF_TERM else None,
+        parameters=tuple(numbers), m_slot=m_slot)
 
 
-def _first(fn):
-    return lambda *args: fn(*args)[0]
+def _particle_source(ode: ParticleODE) -> str:
+    """The module of a particle system's functions, every parameter an argument."""
+    th, Ms, P = list(ode.state), list(ode.moments), list(ode.parameters)
+    for what, exprs, allowed in (("the moment functions", ode.moment_functions, th + P),
+                                 ("the risk", (ode.risk,), Ms + P),
+                                 ("the self term", (ode.self_term,), th + P)):
+        stray = set().union(*(sp.sympify(e).free_symbols for e in exprs)) - set(allowed)
+        if stray:
+            raise ValueError(f"{ode.name}: {what} use symbols that are not allowed there: "
+                             f"{sorted(map(str, stray))}")
+    F = sp.Matrix(ode.rhs)
+    G = sp.Matrix(ode.moment_functions).jacobian(sp.Matrix(th))
+    src = SourceModule()
+    src.function("flow", th + Ms + P, F)
+    src.function("flow_theta", th + Ms + P, F.jacobian(sp.Matrix(th)))
+    src.function("flow_moments", th + Ms + P, F.jacobian(sp.Matrix(Ms)))
+    src.function("moments", th + P, ode.moment_functions)
+    src.function("moment_gradient", th + P, G)
+    src.function("moment_hessian", th + P, [sp.diff(G[k, i], q) for k in range(len(Ms))
+                                            for i in range(len(th)) for q in th])
+    src.function("risk", Ms + P, [ode.risk])
+    src.function("self_term", th + P, [ode.self_term])
+    src.constant("HAS_SELF_TERM", ode.self_term != 0)
+    return src.source()
 
 
 @dataclass
