@@ -46,6 +46,8 @@ class _ForwardMode:
             self.memo[s] = (str(s), {j: "1"})
         self.counter = 0
         self.taken = taken
+        self.definitions = {}  # cse symbol -> its expression
+        self.reality = {}
 
     def _name(self, prefix):
         self.counter += 1
@@ -64,6 +66,22 @@ class _ForwardMode:
         """A cse intermediate: the symbol stands for ``expr``'s value and gradient."""
         value, grad = self.node(expr)
         self.memo[symbol] = (value, grad)
+        self.definitions[symbol] = expr
+
+    def is_real(self, expr) -> bool:
+        """Whether SymPy can tell ``expr`` is real, cse symbols standing for their
+        definitions (asked only where a derivative needs it)."""
+        if expr not in self.reality:
+            if expr in self.definitions:
+                real = self.is_real(self.definitions[expr])
+            elif expr.is_Atom:
+                real = bool(expr.is_extended_real)
+            else:
+                known = {s: sp.Symbol(s.name, real=True) for s in expr.free_symbols
+                         if s in self.definitions and self.is_real(s)}
+                real = bool(expr.xreplace(known).is_extended_real)
+            self.reality[expr] = real
+        return self.reality[expr]
 
     def node(self, expr):
         """``(value code, gradient)`` of ``expr``, emitting the lines it needs."""
@@ -82,11 +100,11 @@ class _ForwardMode:
             value, grad = self.node(arg)
             sym = sp.Symbol(value)
             local_args.append(sym)
-            children.append((sym, grad))
+            children.append((sym, grad, arg))
         local = expr.func(*local_args)
         value = self._emit("v", local)
         grad: dict[int, list[str]] = {}
-        for position, (_, child_grad) in enumerate(children):
+        for position, (_, child_grad, _) in enumerate(children):
             if not child_grad:
                 continue
             factor = self._partial(expr, local, local_args, children, position)
@@ -129,7 +147,11 @@ class _ForwardMode:
             e = expr.exp
             return self._emit("p", sp.Mul(e, sp.Pow(sym, e - 1, evaluate=False),
                                           evaluate=False))
-        partial = sp.diff(local, sym)
+        # a real child stays real for SymPy (d|u|/du = sign(u), not re/im derivatives)
+        real = {s: sp.Symbol(s.name, real=True) for s, _, arg in children
+                if self.is_real(arg)}
+        back = {v: k for k, v in real.items()}
+        partial = sp.diff(local.xreplace(real), real.get(sym, sym)).xreplace(back)
         if partial == 0:
             return "0"
         if partial.is_Symbol:
