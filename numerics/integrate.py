@@ -2,20 +2,29 @@ r"""Integrators for the reduced ODEs of :mod:`theory.odes`: compiled right-hand 
 and Jacobians, a table of ``solve_ivp`` methods, events, and a high-precision reference.
 
 * :func:`compile_ode` — a closed :class:`~theory.odes.base.ReducedODE` into float64
-  ``rhs(t, y)`` and ``jacobian(t, y)`` (``sympy.lambdify`` with ``cse=True``).
+  ``rhs(t, y)`` and ``jacobian(t, y)`` (the rhs printed as ``lambdify(..., cse=True)``
+  prints it, the Jacobian by forward mode along its cse: :mod:`numerics.codegen`).
 * :func:`compile_particles` — a :class:`~theory.odes.base.ParticleODE` over ``m``
-  particles. The state is ``theta`` (``m`` rows of ``p`` particle symbols, flattened row
-  by row) and, in the **augmented** form, the ``K`` moments appended. Without them the
+  particles, its parameters (and ``m``) arguments of the compiled functions. The state
+  is ``theta`` (``m`` rows of ``p`` particle symbols, flattened row by row) and, in the
+  **augmented** form, the ``K`` moments appended. Without them the
   Jacobian is dense (block diagonal plus the rank-K coupling
   :math:`\frac1m\,\partial_M F\,\partial_\theta\mu^T`); with them it is an arrowhead:
   the per-particle blocks, K dense columns :math:`\partial_M F`, K dense rows
-  :math:`\frac1m\partial_\theta g` and a K x K corner (``scipy.sparse``, CSC).
+  :math:`\frac1m\partial_\theta g` and a K x K corner (``scipy.sparse``, CSC), with
+  :math:`g_k = \nabla\mu_k\cdot F` differentiated at run time by the chain rule from the
+  compiled :math:`F, \partial F, \nabla\mu_k, \nabla^2\mu_k` (deriving the expanded
+  :math:`g` in SymPy was most of the compilation time).
   :meth:`CompiledParticles.moment_drift` says how far the moment state drifted from
   its definition :math:`\frac1m\sum_i\mu_k(\theta_i)`.
 * :data:`METHODS` — name -> ``solve_ivp`` method, whether it is stiff and uses the
   Jacobian; :func:`solve` runs one with events and dense output.
 * :func:`level_events` — event functions for a scalar of the state crossing levels
   (plateau entry and exit of the risk).
+* Generated code is written to disk and imported (:mod:`numerics.codecache`), keyed by
+  the SymPy expressions themselves (``srepr``, so a changed model can never meet stale
+  code) and the source of this module and :mod:`numerics.codegen`: a second process
+  runs no Jacobian, cse or printing, only the model's own construction.
 * :func:`reference_solution` — the same system in mpmath at ``dps`` digits
   (``mpmath.odefun``, Taylor series), for checking a float64 solution at moderate
   stiffness.
