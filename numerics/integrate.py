@@ -80,7 +80,8 @@ def _broadcasting(fn, n_state):
 
     def call(*values):
         shape = np.broadcast_shapes(*(np.shape(v) for v in values[:n_state]))
-        return [np.broadcast_to(np.asarray(o, dtype=float), shape) for o in fn(*values)]
+        return [o if type(o) is np.ndarray and o.shape == shape and o.dtype == np.float64
+                else np.broadcast_to(np.asarray(o, dtype=float), shape) for o in fn(*values)]
 
     return call
 
