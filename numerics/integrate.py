@@ -33,6 +33,7 @@ and Jacobians, a table of ``solve_ivp`` methods, events, and a high-precision re
 from __future__ import annotations
 
 import time as _time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import mpmath
@@ -45,7 +46,7 @@ from numerics import codecache
 from numerics.codegen import SourceModule
 from theory.odes.base import ParticleODE, ReducedODE
 
-__all__ = ["METHODS", "CompiledODE", "CompiledParticles", "Solution", "compile_ode",
+__all__ = ["METHODS", "CompiledODE", "CompiledParticles", "Recipe", "Solution", "compile_ode",
            "compile_particles", "level_events", "reference_solution", "solve", "step_until",
            "crossing_times"]
 
@@ -93,42 +94,92 @@ def _key(kind, *parts) -> str:
                      *(sp.srepr(p) for p in parts)])
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """A reduced ODE as the call that builds it, ``builder(*args, **kwargs)``, so that
+    :func:`compile_ode` can key its cache on the call and build the ODE (SymPy) only on a
+    miss. The key is the builder's qualified name, the arguments (a function by its
+    qualified name) and the source of the builder's module, of the modules of function
+    arguments and of ``modules`` (name every module the builder's result depends on
+    beyond its own: ``theory.odes.base`` always counts)."""
+
+    builder: Callable
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    modules: tuple = ()
+
+    def build(self) -> ReducedODE:
+        return self.builder(*self.args, **self.kwargs)
+
+    def key(self) -> str:
+        def describe(v):
+            if callable(v):
+                modules.add(v.__module__)
+                return f"<{v.__module__}.{v.__qualname__}>"
+            return repr(v)
+
+        modules = {self.builder.__module__, "theory.odes.base", *self.modules}
+        call = (describe(self.builder)
+                + "(" + ", ".join([describe(a) for a in self.args]
+                                  + [f"{k}={describe(v)}" for k, v in
+                                     sorted(self.kwargs.items())]) + ")")
+        return call + "|" + codecache.source_fingerprint(*sorted(modules))
+
+
 @dataclass
 class CompiledODE:
-    """Float64 callables of a closed system: ``rhs(t, y)``, ``jacobian(t, y)``."""
+    """Float64 callables of a closed system: ``rhs(t, y)``, ``jacobian(t, y)``; ``state``
+    the names of the state symbols in order, ``ode`` the system (None when it came from a
+    :class:`Recipe` whose code was cached, i.e. it was never built)."""
 
-    ode: ReducedODE
+    ode: ReducedODE | None
     rhs_fn: object
     jac_fn: object = None
+    state: tuple = ()
 
     def rhs(self, t, y):
         return np.array(self.rhs_fn(*y), dtype=float).ravel()
 
     def jacobian(self, t, y):
-        n = len(self.ode.state)
+        n = len(self.state)
         return np.array(self.jac_fn(*y), dtype=float).reshape(n, n)
 
 
-def compile_ode(ode: ReducedODE, *, jacobian: bool = True, **values) -> CompiledODE:
+def compile_ode(ode: ReducedODE | Recipe, *, jacobian: bool = True, **values) -> CompiledODE:
     """Compile ``ode`` with its ``values`` and the given ``name=number`` ones (substituted
     into the expressions). The generated module is cached on disk
-    (:mod:`numerics.codecache`, keyed by the expressions and the values), so a second
-    process runs no SymPy derivation; the Jacobian is derived along the rhs's common
+    (:mod:`numerics.codecache`): keyed by the expressions and the values, or, for a
+    :class:`Recipe`, by the call that builds the ODE and the values, so that a cache hit
+    runs no SymPy at all; the Jacobian is derived along the rhs's common
     subexpressions (:meth:`numerics.codegen.SourceModule.jacobian`)."""
-    subs = _substitutions(ode, values)
+    recipe = ode if isinstance(ode, Recipe) else None
+    built = None if recipe else ode
+
+    def system():
+        nonlocal built
+        if built is None:
+            built = recipe.build()
+        return built
 
     def make_source():
-        rhs = [e.xreplace(subs) for e in ode.rhs]
+        subs = _substitutions(system(), values)
+        rhs = [e.xreplace(subs) for e in system().rhs]
         src = SourceModule()
-        src.function("rhs", ode.state, rhs)
+        src.function("rhs", system().state, rhs)
         if jacobian:
-            src.jacobian("jacobian", ode.state, rhs, ode.state)
+            src.jacobian("jacobian", system().state, rhs, system().state)
+        src.constant("STATE", tuple(str(s) for s in system().state))
         return src.source()
 
-    key = _key("ode", ode.state, ode.rhs, sorted(subs.items(), key=lambda kv: str(kv[0])),
-               jacobian)
+    if recipe is None:
+        subs = _substitutions(ode, values)
+        key = _key("ode", ode.state, ode.rhs, sorted(subs.items(), key=lambda kv: str(kv[0])),
+                   jacobian)
+    else:
+        key = "|".join([_key("ode-recipe", jacobian), recipe.key(),
+                        repr(sorted((k, repr(v)) for k, v in values.items()))])
     module = codecache.cached_module("ode", key, make_source)
-    return CompiledODE(ode, module.rhs, module.jacobian if jacobian else None)
+    return CompiledODE(built, module.rhs, module.jacobian if jacobian else None, module.STATE)
 
 
 @dataclass

@@ -198,11 +198,13 @@ def test_second_process_imports_compiled_ode(cache):
         "from numerics import integrate as I\n"
         "from theory.odes import saad_solla as S\n"
         "import sys\n"
-        "if sys.argv[1] == 'warm':\n"
+        "if sys.argv[1] == 'warm':  # a hit must neither build the ODE nor generate code\n"
+        "    I.Recipe.build = None\n"
         "    import numerics.codegen as G\n"
-        "    G.SourceModule.jacobian = None  # a hit must not generate\n"
-        "cs = I.compile_ode(S.saad_solla_ode(), eta=0.5)\n"
-        "y = np.array([0.5, 0.1, 0.4, 0.2, 0.15, 0.1, 0.25])\n"
+        "    G.SourceModule.jacobian = None\n"
+        "cs = I.compile_ode(I.Recipe(S.saad_solla_ode, (1, 1)), eta=0.5)  # small: fast\n"
+        "assert (cs.ode is None) == (sys.argv[1] == 'warm')\n"
+        "y = np.array([0.5, 0.2])\n"
         "print(repr(cs.rhs(0, y).tolist()), repr(cs.jacobian(0, y).tolist()))\n"
     )
     env = {**os.environ, "NNTHEORY_CACHE_DIR": str(cache)}
@@ -210,3 +212,33 @@ def test_second_process_imports_compiled_ode(cache):
                            text=True, check=True).stdout for arg in ("cold", "warm")]
     assert runs[0] == runs[1]
     assert len(list(cache.glob("_nntheory_ode_*.py"))) == 1
+
+
+_BUILT = []
+
+
+def _counted_saad_solla(**kwargs):
+    _BUILT.append(kwargs)
+    return S.saad_solla_ode(**kwargs)
+
+
+def test_recipe_builds_only_on_a_miss(cache):
+    from numerics import codecache
+
+    _BUILT.clear()
+    y = np.array([0.5, 0.2])
+    direct = I.compile_ode(S.saad_solla_ode(1, 1), eta=0.5)  # one student, one teacher: fast
+    recipe = I.Recipe(_counted_saad_solla, kwargs={"K": 1, "M": 1})
+    first = I.compile_ode(recipe, eta=0.5)
+    codecache._LOADED.clear()
+    again = I.compile_ode(recipe, eta=0.5)
+    assert len(_BUILT) == 1 and first.ode is not None and again.ode is None
+    assert again.state == direct.state == tuple(str(s) for s in first.ode.state)
+    for cs in (first, again):
+        assert np.array_equal(cs.rhs(0, y), direct.rhs(0, y))
+        assert np.array_equal(cs.jacobian(0, y), direct.jacobian(0, y))
+    # another value or another argument is another entry
+    I.compile_ode(recipe, eta=0.25)
+    I.compile_ode(I.Recipe(_counted_saad_solla, kwargs={"K": 1, "M": 1, "i3": S.closed_form_I3}),
+                  eta=0.5)
+    assert len(_BUILT) == 3
