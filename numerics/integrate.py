@@ -2,20 +2,29 @@ r"""Integrators for the reduced ODEs of :mod:`theory.odes`: compiled right-hand 
 and Jacobians, a table of ``solve_ivp`` methods, events, and a high-precision reference.
 
 * :func:`compile_ode` — a closed :class:`~theory.odes.base.ReducedODE` into float64
-  ``rhs(t, y)`` and ``jacobian(t, y)`` (``sympy.lambdify`` with ``cse=True``).
+  ``rhs(t, y)`` and ``jacobian(t, y)`` (the rhs printed as ``lambdify(..., cse=True)``
+  prints it, the Jacobian by forward mode along its cse: :mod:`numerics.codegen`).
 * :func:`compile_particles` — a :class:`~theory.odes.base.ParticleODE` over ``m``
-  particles. The state is ``theta`` (``m`` rows of ``p`` particle symbols, flattened row
-  by row) and, in the **augmented** form, the ``K`` moments appended. Without them the
+  particles, its parameters (and ``m``) arguments of the compiled functions. The state
+  is ``theta`` (``m`` rows of ``p`` particle symbols, flattened row by row) and, in the
+  **augmented** form, the ``K`` moments appended. Without them the
   Jacobian is dense (block diagonal plus the rank-K coupling
   :math:`\frac1m\,\partial_M F\,\partial_\theta\mu^T`); with them it is an arrowhead:
   the per-particle blocks, K dense columns :math:`\partial_M F`, K dense rows
-  :math:`\frac1m\partial_\theta g` and a K x K corner (``scipy.sparse``, CSC).
+  :math:`\frac1m\partial_\theta g` and a K x K corner (``scipy.sparse``, CSC), with
+  :math:`g_k = \nabla\mu_k\cdot F` differentiated at run time by the chain rule from the
+  compiled :math:`F, \partial F, \nabla\mu_k, \nabla^2\mu_k` (deriving the expanded
+  :math:`g` in SymPy was most of the compilation time).
   :meth:`CompiledParticles.moment_drift` says how far the moment state drifted from
   its definition :math:`\frac1m\sum_i\mu_k(\theta_i)`.
 * :data:`METHODS` — name -> ``solve_ivp`` method, whether it is stiff and uses the
   Jacobian; :func:`solve` runs one with events and dense output.
 * :func:`level_events` — event functions for a scalar of the state crossing levels
   (plateau entry and exit of the risk).
+* Generated code is written to disk and imported (:mod:`numerics.codecache`), keyed by
+  the SymPy expressions themselves (``srepr``, so a changed model can never meet stale
+  code) and the source of this module and :mod:`numerics.codegen`: a second process
+  runs no Jacobian, cse or printing, only the model's own construction.
 * :func:`reference_solution` — the same system in mpmath at ``dps`` digits
   (``mpmath.odefun``, Taylor series), for checking a float64 solution at moderate
   stiffness.
@@ -24,6 +33,7 @@ and Jacobians, a table of ``solve_ivp`` methods, events, and a high-precision re
 from __future__ import annotations
 
 import time as _time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import mpmath
@@ -32,9 +42,11 @@ import scipy.sparse as sps
 import sympy as sp
 from scipy.integrate import solve_ivp
 
+from numerics import codecache
+from numerics.codegen import SourceModule
 from theory.odes.base import ParticleODE, ReducedODE
 
-__all__ = ["METHODS", "CompiledODE", "CompiledParticles", "Solution", "compile_ode",
+__all__ = ["METHODS", "CompiledODE", "CompiledParticles", "Recipe", "Solution", "compile_ode",
            "compile_particles", "level_events", "reference_solution", "solve", "step_until",
            "crossing_times"]
 
@@ -62,76 +74,156 @@ def _substitutions(ode: ReducedODE, values):
     return {k: sp.Float(v, 30) if isinstance(v, float) else v for k, v in subs.items()}
 
 
-def _lambdify(args, exprs, modules="numpy"):
-    """A function of ``args`` returning a list of arrays broadcast to the arguments'
-    common shape (constant entries of ``exprs`` included)."""
-    raw = sp.lambdify(args, list(exprs), modules=modules, cse=True)
-    if modules != "numpy":
-        return raw
+def _broadcasting(fn, n_state):
+    """``fn`` returning a list of arrays broadcast to the common shape of its first
+    ``n_state`` arguments (the state; the parameters after them are scalars), constant
+    entries included."""
 
-    def fn(*values):
-        out = raw(*values)
-        shape = np.broadcast_shapes(*(np.shape(v) for v in values))
-        return [np.broadcast_to(np.asarray(o, dtype=float), shape) for o in out]
+    def call(*values):
+        shape = np.broadcast_shapes(*(np.shape(v) for v in values[:n_state]))
+        return [o if type(o) is np.ndarray and o.shape == shape and o.dtype == np.float64
+                else np.broadcast_to(np.asarray(o, dtype=float), shape) for o in fn(*values)]
 
-    return fn
+    return call
+
+
+def _key(kind, *parts) -> str:
+    """Cache key of generated source: the SymPy expressions it is printed from (``srepr``,
+    assumptions included) and the generators' own source."""
+    return "|".join([kind, codecache.source_fingerprint("numerics.integrate", "numerics.codegen"),
+                     *(sp.srepr(p) for p in parts)])
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A reduced ODE as the call that builds it, ``builder(*args, **kwargs)``, so that
+    :func:`compile_ode` can key its cache on the call and build the ODE (SymPy) only on a
+    miss. The key is the builder's qualified name, the arguments (a function by its
+    qualified name) and the source of the builder's module, of the modules of function
+    arguments and of ``modules`` (name every module the builder's result depends on
+    beyond its own: ``theory.odes.base`` always counts)."""
+
+    builder: Callable
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    modules: tuple = ()
+
+    def build(self) -> ReducedODE:
+        return self.builder(*self.args, **self.kwargs)
+
+    def key(self) -> str:
+        def describe(v):
+            if callable(v):
+                modules.add(v.__module__)
+                return f"<{v.__module__}.{v.__qualname__}>"
+            return repr(v)
+
+        modules = {self.builder.__module__, "theory.odes.base", *self.modules}
+        call = (describe(self.builder)
+                + "(" + ", ".join([describe(a) for a in self.args]
+                                  + [f"{k}={describe(v)}" for k, v in
+                                     sorted(self.kwargs.items())]) + ")")
+        return call + "|" + codecache.source_fingerprint(*sorted(modules))
 
 
 @dataclass
 class CompiledODE:
-    """Float64 callables of a closed system: ``rhs(t, y)``, ``jacobian(t, y)``."""
+    """Float64 callables of a closed system: ``rhs(t, y)``, ``jacobian(t, y)``; ``state``
+    the names of the state symbols in order, ``ode`` the system (None when it came from a
+    :class:`Recipe` whose code was cached, i.e. it was never built)."""
 
-    ode: ReducedODE
+    ode: ReducedODE | None
     rhs_fn: object
     jac_fn: object = None
+    state: tuple = ()
 
     def rhs(self, t, y):
         return np.array(self.rhs_fn(*y), dtype=float).ravel()
 
     def jacobian(self, t, y):
-        n = len(self.ode.state)
+        n = len(self.state)
         return np.array(self.jac_fn(*y), dtype=float).reshape(n, n)
 
 
-def compile_ode(ode: ReducedODE, *, jacobian: bool = True, **values) -> CompiledODE:
-    """Compile ``ode`` with its ``values`` and the given ``name=number`` ones."""
-    subs = _substitutions(ode, values)
-    rhs = [e.subs(subs) for e in ode.rhs]
-    fn = sp.lambdify(ode.state, rhs, modules="numpy", cse=True)
-    jac = None
-    if jacobian:
-        J = sp.Matrix(rhs).jacobian(sp.Matrix(ode.state))
-        jac = sp.lambdify(ode.state, list(J), modules="numpy", cse=True)
-    return CompiledODE(ode, fn, jac)
+def compile_ode(ode: ReducedODE | Recipe, *, jacobian: bool = True, **values) -> CompiledODE:
+    """Compile ``ode`` with its ``values`` and the given ``name=number`` ones (substituted
+    into the expressions). The generated module is cached on disk
+    (:mod:`numerics.codecache`): keyed by the expressions and the values, or, for a
+    :class:`Recipe`, by the call that builds the ODE and the values, so that a cache hit
+    runs no SymPy at all; the Jacobian is derived along the rhs's common
+    subexpressions (:meth:`numerics.codegen.SourceModule.jacobian`)."""
+    recipe = ode if isinstance(ode, Recipe) else None
+    built = None if recipe else ode
+
+    def system():
+        nonlocal built
+        if built is None:
+            built = recipe.build()
+        return built
+
+    def make_source():
+        subs = _substitutions(system(), values)
+        rhs = [e.xreplace(subs) for e in system().rhs]
+        src = SourceModule()
+        src.function("rhs", system().state, rhs)
+        if jacobian:
+            src.jacobian("jacobian", system().state, rhs, system().state)
+        src.constant("STATE", tuple(str(s) for s in system().state))
+        return src.source()
+
+    if recipe is None:
+        subs = _substitutions(ode, values)
+        key = _key("ode", ode.state, ode.rhs, sorted(subs.items(), key=lambda kv: str(kv[0])),
+                   jacobian)
+    else:
+        key = "|".join([_key("ode-recipe", jacobian), recipe.key(),
+                        repr(sorted((k, repr(v)) for k, v in values.items()))])
+    module = codecache.cached_module("ode", key, make_source)
+    return CompiledODE(built, module.rhs, module.jacobian if jacobian else None, module.STATE)
 
 
 @dataclass
 class CompiledParticles:
     """A :class:`~theory.odes.base.ParticleODE` compiled for ``m`` particles (module
-    docstring); ``augmented`` chooses the state layout ``[theta, M]``."""
+    docstring); ``augmented`` chooses the state layout ``[theta, M]``.
+
+    The compiled functions take the state arguments and then every parameter of the ODE
+    (:attr:`extra`, in the order of ``ode.parameters``): the parameter values are not
+    compiled in, so one generated module serves every value (and
+    ``dataclasses.replace(cp, m=...)`` another particle count when ``m`` is a parameter
+    not given a value)."""
 
     ode: ParticleODE
     m: int
     p: int
     K: int
-    f: object  # (theta columns, M) -> p arrays
+    f: object  # (theta columns, M, parameters) -> p arrays
     dF_dtheta: object  # p*p
     dF_dM: object  # p*K
-    mu: object  # theta columns -> K arrays
-    g: object  # moment rates per particle
-    dg_dtheta: object  # K*p
-    dg_dM: object  # K*K
-    risk_fn: object
-    self_fn: object
+    mu: object  # (theta columns, parameters) -> K arrays
     mu_grad: object  # K*p
-    #: True when the particle count m is an argument of the compiled functions (the
-    #: finite-m flow), so one compilation serves every m (``dataclasses.replace(cp, m=...)``)
-    runtime_m: bool = False
+    mu_hess: object  # K*p*p: d^2 mu_k / d theta_p d theta_q
+    risk_fn: object  # (M, parameters) -> [risk]
+    self_fn: object  # (theta columns, parameters) -> [s(theta)], or None
+    #: the parameter values, in the order of ``ode.parameters``
+    parameters: tuple = ()
+    #: index of the particle count in ``parameters`` when it is taken from ``m``
+    m_slot: int | None = None
+    evaluations: dict = field(default_factory=lambda: {"rhs": 0, "jacobian": 0})
+
+    @property
+    def runtime_m(self) -> bool:
+        """True when the particle count ``m`` is a parameter filled in from :attr:`m`."""
+        return self.m_slot is not None
 
     @property
     def extra(self) -> tuple:
-        return (float(self.m),) if self.runtime_m else ()
-    evaluations: dict = field(default_factory=lambda: {"rhs": 0, "jacobian": 0})
+        """The parameter arguments of the compiled functions."""
+        if self.m_slot is None:
+            return self.parameters
+        values = list(self.parameters)
+        values[self.m_slot] = float(self.m)
+        return tuple(values)
 
     # -- layout ---------------------------------------------------------------
     def split(self, y, augmented):
@@ -150,7 +242,7 @@ class CompiledParticles:
         return np.concatenate([y, self.moments(theta)]) if augmented else y
 
     def moments(self, theta):
-        return np.array([np.mean(v) for v in self.mu(*theta.T)])
+        return np.array([np.mean(v) for v in self.mu(*theta.T, *self.extra)])
 
     def moment_drift(self, y) -> float:
         """``max_k |M_k(state) - mean_i mu_k(theta_i)|`` of an augmented state."""
@@ -159,21 +251,22 @@ class CompiledParticles:
 
     def risk(self, y, augmented=True) -> float:
         theta, M = self.split(y, augmented)
-        value = float(self.risk_fn(*M))
+        extra = self.extra
+        value = float(self.risk_fn(*M, *extra)[0])
         if self.self_fn is not None:
-            value += float(np.sum(self.self_fn(*theta.T))) / self.m**2
+            value += float(np.sum(self.self_fn(*theta.T, *extra)[0])) / self.m**2
         return value
 
     # -- right-hand sides -------------------------------------------------------
     def rhs(self, t, y, augmented=True):
         self.evaluations["rhs"] += 1
         theta, M = self.split(y, augmented)
-        cols, Ms = theta.T, tuple(M)
-        F = np.column_stack(self.f(*cols, *Ms, *self.extra))
+        cols, Ms, extra = theta.T, tuple(M), self.extra
+        F = np.column_stack(self.f(*cols, *Ms, *extra))
         if not augmented:
             return F.ravel()
-        # dM_k/dt = mean_i grad mu_k(theta_i) . F_i (the same as self.g, cheaper)
-        G = np.stack(self.mu_grad(*cols), axis=-1).reshape(self.m, self.K, self.p)
+        # dM_k/dt = mean_i grad mu_k(theta_i) . F_i
+        G = np.stack(self.mu_grad(*cols, *extra), axis=-1).reshape(self.m, self.K, self.p)
         dM = np.einsum("ikp,ip->k", G, F) / self.m
         return np.concatenate([F.ravel(), dM])
 
@@ -190,7 +283,7 @@ class CompiledParticles:
         self.evaluations["jacobian"] += 1
         theta, M, args, A, B = self._blocks(y, False)
         m, p, K = self.m, self.p, self.K
-        G = np.stack(self.mu_grad(*theta.T), axis=-1).reshape(m, K, p)
+        G = np.stack(self.mu_grad(*theta.T, *self.extra), axis=-1).reshape(m, K, p)
         J = np.einsum("ipk,jkq->ipjq", B, G).reshape(m * p, m * p) / m
         for i in range(m):
             J[i * p:(i + 1) * p, i * p:(i + 1) * p] += A[i]
@@ -201,8 +294,13 @@ class CompiledParticles:
         self.evaluations["jacobian"] += 1
         theta, M, args, A, B = self._blocks(y, True)
         m, p, K = self.m, self.p, self.K
-        Gt = np.stack(self.dg_dtheta(*args), axis=-1).reshape(m, K, p) / m
-        GM = np.stack(self.dg_dM(*args), axis=-1).reshape(m, K, K).mean(axis=0)
+        # g_k = grad mu_k . F per particle: its derivatives by the chain rule
+        F = np.stack(self.f(*args), axis=-1)
+        mu_args = (*theta.T, *self.extra)
+        G = np.stack(self.mu_grad(*mu_args), axis=-1).reshape(m, K, p)
+        H = np.stack(self.mu_hess(*mu_args), axis=-1).reshape(m, K, p, p)
+        Gt = (np.einsum("ikpq,ip->ikq", H, F) + np.einsum("ikp,ipq->ikq", G, A)) / m
+        GM = np.einsum("ikp,ipl->kl", G, B) / m
         n = m * p
         rows, cols, vals = [], [], []
         base = np.arange(m)[:, None, None] * p
@@ -229,45 +327,69 @@ class CompiledParticles:
 
 def compile_particles(ode: ParticleODE, m: int, **values) -> CompiledParticles:
     """Compile a particle system for ``m`` particles with the parameter values given
-    (``epsilon=1e-4``, ``m=...`` for a finite-m term)."""
+    (``epsilon=1e-4``; ``m`` is taken from the particle count unless given). The
+    generated module depends on the expressions only, not on the values: it is cached
+    on disk (:mod:`numerics.codecache`), so a second process, or another value of a
+    parameter, runs no SymPy derivation."""
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
         raise ValueError(f"m must be an integer >= 1, got {m!r}")
     m_symbol = next((prm for prm in ode.parameters if str(prm) == "m"), None)
-    runtime_m = m_symbol is not None and "m" not in values
-    if runtime_m:  # keep m symbolic: an argument of the rhs and Jacobian functions
+    m_slot = None
+    if m_symbol is not None and "m" not in values:
         values["m"] = m_symbol
+        m_slot = ode.parameters.index(m_symbol)
     subs = _substitutions(ode, values)
-    th, Ms = list(ode.state), list(ode.moments)
-    F = [e.subs(subs) for e in ode.rhs]
-    g = [e.subs(subs) for e in ode.moment_rate()]
-    Fm = sp.Matrix(F)
-    gm = sp.Matrix(g)
-    args = th + Ms + ([m_symbol] if runtime_m else [])
-    if runtime_m and any(e.subs(subs).has(m_symbol) for e in (
-            ode.risk, ode.self_term, *ode.moment_functions)):
-        raise ValueError(f"{ode.name}: m enters the risk or the moments; pass m=... to "
-                         "compile it in")
-    mu_grad = sp.Matrix(ode.moment_functions).jacobian(sp.Matrix(th))
-    self_term = ode.self_term.subs(subs)
-    cp = CompiledParticles(
-        ode=ode, m=int(m), p=len(th), K=len(Ms),
-        f=_lambdify(args, F),
-        dF_dtheta=_lambdify(args, list(Fm.jacobian(sp.Matrix(th)))),
-        dF_dM=_lambdify(args, list(Fm.jacobian(sp.Matrix(Ms)))),
-        mu=_lambdify(th, ode.moment_functions),
-        g=_lambdify(args, g),
-        dg_dtheta=_lambdify(args, list(gm.jacobian(sp.Matrix(th)))),
-        dg_dM=_lambdify(args, list(gm.jacobian(sp.Matrix(Ms)))),
-        risk_fn=sp.lambdify(Ms, ode.risk.subs(subs), modules="numpy"),
-        self_fn=None if self_term == 0 else _first(_lambdify(th, [self_term])),
-        mu_grad=_lambdify(th, list(mu_grad)),
-        runtime_m=runtime_m,
-    )
-    return cp
+    numbers = []
+    for i, prm in enumerate(ode.parameters):
+        if i == m_slot:
+            numbers.append(float("nan"))  # filled in from m by CompiledParticles.extra
+            continue
+        try:
+            numbers.append(float(subs[prm]))
+        except (TypeError, ValueError):
+            raise ValueError(f"{ode.name}: the value of {prm} must be a real number, got "
+                             f"{subs[prm]!r}") from None
+    key = _key("particles", ode.state, ode.moments, ode.parameters, ode.rhs,
+               ode.moment_functions, ode.risk, ode.self_term)
+    module = codecache.cached_module("particles", key, lambda: _particle_source(ode))
+    p, K = len(ode.state), len(ode.moments)
+    return CompiledParticles(
+        ode=ode, m=int(m), p=p, K=K,
+        f=_broadcasting(module.flow, p + K),
+        dF_dtheta=_broadcasting(module.flow_theta, p + K),
+        dF_dM=_broadcasting(module.flow_moments, p + K),
+        mu=_broadcasting(module.moments, p),
+        mu_grad=_broadcasting(module.moment_gradient, p),
+        mu_hess=_broadcasting(module.moment_hessian, p),
+        risk_fn=_broadcasting(module.risk, K),
+        self_fn=_broadcasting(module.self_term, p) if module.HAS_SELF_TERM else None,
+        parameters=tuple(numbers), m_slot=m_slot)
 
 
-def _first(fn):
-    return lambda *args: fn(*args)[0]
+def _particle_source(ode: ParticleODE) -> str:
+    """The module of a particle system's functions, every parameter an argument."""
+    th, Ms, P = list(ode.state), list(ode.moments), list(ode.parameters)
+    for what, exprs, allowed in (("the moment functions", ode.moment_functions, th + P),
+                                 ("the risk", (ode.risk,), Ms + P),
+                                 ("the self term", (ode.self_term,), th + P)):
+        stray = set().union(*(sp.sympify(e).free_symbols for e in exprs)) - set(allowed)
+        if stray:
+            raise ValueError(f"{ode.name}: {what} use symbols that are not allowed there: "
+                             f"{sorted(map(str, stray))}")
+    F = sp.Matrix(ode.rhs)
+    G = sp.Matrix(ode.moment_functions).jacobian(sp.Matrix(th))
+    src = SourceModule()
+    src.function("flow", th + Ms + P, F)
+    src.function("flow_theta", th + Ms + P, F.jacobian(sp.Matrix(th)))
+    src.function("flow_moments", th + Ms + P, F.jacobian(sp.Matrix(Ms)))
+    src.function("moments", th + P, ode.moment_functions)
+    src.function("moment_gradient", th + P, G)
+    src.function("moment_hessian", th + P, [sp.diff(G[k, i], q) for k in range(len(Ms))
+                                            for i in range(len(th)) for q in th])
+    src.function("risk", Ms + P, [ode.risk])
+    src.function("self_term", th + P, [ode.self_term])
+    src.constant("HAS_SELF_TERM", ode.self_term != 0)
+    return src.source()
 
 
 @dataclass

@@ -15,10 +15,12 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 
+import mpmath
 import numpy as np
+import sympy as sp
 from scipy.stats import norm
 
-from numerics import integrate
+from numerics import codecache, integrate
 from theory.activations import resolve
 from theory.gaussian import hermite_coefficients
 from theory.odes import single_index as si
@@ -35,7 +37,20 @@ def normal_quantiles(m: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=32)
 def _coefficients(activation, k_max):
-    return tuple(hermite_coefficients(resolve(activation), k_max))
+    """The activation's c_0..c_K as floats, computed once per machine (mpmath quadrature
+    takes seconds at K = 8): cached by :mod:`numerics.codecache` under the entry's
+    identity and the source of the modules that compute them."""
+    act = resolve(activation)
+    key = "|".join([repr((act.name, act.params, act.family, act.family_params, act.kinks,
+                          k_max)), sp.srepr(act.expr), mpmath.__version__,
+                    codecache.source_fingerprint("theory.arithmetic", "theory.special",
+                                                 "theory.gaussian", "theory.activations")])
+
+    def make_source():
+        values = tuple(float(c) for c in hermite_coefficients(act, k_max))
+        return f"COEFFICIENTS = {values!r}\n"
+
+    return codecache.cached_module("hermite", key, make_source).COEFFICIENTS
 
 
 @functools.lru_cache(maxsize=32)

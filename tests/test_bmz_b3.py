@@ -84,3 +84,26 @@ def test_bad_overrides():
 def test_full_passes():
     r = B.compute("full")
     assert r.passed, r.summary
+
+
+def test_hermite_coefficients_cached_on_disk(tmp_path, monkeypatch):
+    from numerics import codecache
+    from theory.gaussian import hermite_coefficients
+
+    monkeypatch.setenv("NNTHEORY_CACHE_DIR", str(tmp_path))
+    codecache.cache_dir.cache_clear()
+    codecache._LOADED.clear()
+    S._coefficients.cache_clear()
+    try:
+        act = get("elu")
+        first = S._coefficients(act, 3)
+        assert first == tuple(float(c) for c in hermite_coefficients(act, 3))
+        S._coefficients.cache_clear()
+        codecache._LOADED.clear()
+        monkeypatch.setattr(S, "hermite_coefficients", None)  # a hit must not integrate
+        assert S._coefficients(act, 3) == first
+        assert len(list(tmp_path.glob("_nntheory_hermite_*.py"))) == 1
+    finally:
+        codecache.cache_dir.cache_clear()
+        codecache._LOADED.clear()
+        S._coefficients.cache_clear()

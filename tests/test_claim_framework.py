@@ -29,6 +29,9 @@ def test_within_scores_and_fails_at_the_tolerance():
         c.within("a", 1.0, 1.0, rtol=0.1)
     with pytest.raises(ValueError, match="rtol"):
         c.within("z", 1.0, 1.0)
+    # an array against one expected value: the worst entry is named, wherever it is
+    spread = c.within("spread", [0.60, 0.53, 0.62], 0.594, rtol=0.15)
+    assert spread.passed and spread.detail.startswith("0.53 vs 0.594")
 
 
 def test_bounds_ranges_facts_and_symbols():

@@ -117,3 +117,128 @@ def test_saad_solla_compiled_jacobian():
     y = np.array([0.5, 0.1, 0.4, 0.2, 0.15, 0.1, 0.25])
     num = _fd(lambda z: cs.rhs(0, z), y, range(7))
     assert np.max(np.abs(cs.jacobian(0, y) - num)) < 1e-7
+
+
+# -- generated code cached on disk (numerics.codecache) ------------------------------
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    from numerics import codecache
+
+    monkeypatch.setenv("NNTHEORY_CACHE_DIR", str(tmp_path))
+    codecache.cache_dir.cache_clear()
+    codecache._LOADED.clear()
+    yield tmp_path
+    codecache.cache_dir.cache_clear()
+    codecache._LOADED.clear()
+
+
+def _evaluate(cp, y):
+    return np.concatenate([cp.rhs(0, y), cp.jacobian_sparse(0, y).toarray().ravel(),
+                           [cp.risk(y)]])
+
+
+def test_particles_from_cache_are_bitwise_identical(cache, monkeypatch):
+    from numerics import codecache
+
+    ode = SI.single_index_ode("elu", (0, 1, 0.5), finite_m=True)
+    cp = I.compile_particles(ode, 4, epsilon=0.05)
+    y = cp.initial_state([-1.0, 0.5, 1.5, 0.2], [0.05, -0.1, 0.2, 0.3])
+    first = _evaluate(cp, y)
+    (path,) = cache.glob("_nntheory_particles_*.py")
+    assert "sympy" not in path.read_text()
+    codecache._LOADED.clear()  # as a new process would
+
+    def no_sympy(_ode):
+        raise AssertionError("generated again")
+
+    monkeypatch.setattr(I, "_particle_source", no_sympy)
+    again = I.compile_particles(ode, 4, epsilon=0.05)
+    assert np.array_equal(_evaluate(again, y), first)
+    # another parameter value and particle count: the same module
+    other = I.compile_particles(ode, 6, epsilon=0.2)
+    assert other.extra[0] == 0.2 and other.extra[-1] == 6.0
+    assert len(list(cache.glob("_nntheory_particles_*.py"))) == 1
+
+
+def test_particles_parametric_equal_substituted_lambdify(cache):
+    import sympy as sp
+
+    ode = SI.single_index_ode("elu", TARGET, finite_m=True)
+    m = 5
+    cp = I.compile_particles(ode, m, epsilon=0.03)
+    subs = {**ode.values, SI.eps: 0.03, SI.m: m}
+    F = sp.lambdify(list(ode.state) + list(ode.moments), [e.subs(subs) for e in ode.rhs])
+    rng = np.random.default_rng(3)
+    y = cp.initial_state(rng.standard_normal(m), 0.4 * rng.uniform(-1, 1, m))
+    theta, M = cp.split(y, True)
+    ref = np.array([F(*row, *M) for row in theta]).ravel()
+    # the parameters multiply in at run time instead of being folded into constants:
+    # a few roundings apart (measured <= 1.0e-15 relative over 20 random states)
+    assert np.max(np.abs(cp.rhs(0, y)[:m * 2] - ref)) <= 1e-14 * np.max(np.abs(ref))
+
+
+def test_cache_key_follows_the_expressions(cache):
+    for K, finite_m in ((2, False), (2, True), (3, False)):
+        ode = SI.single_index_ode("elu", (0, 1, 0.5, 0.25)[:K + 1], finite_m=finite_m)
+        I.compile_particles(ode, 3, epsilon=0.1)
+    assert len(list(cache.glob("_nntheory_particles_*.py"))) == 3
+    # the generators' own source is part of every key
+    assert I.codecache.source_fingerprint("numerics.integrate", "numerics.codegen") in \
+        I._key("particles", SI.a)
+
+
+def test_second_process_imports_compiled_ode(cache):
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from numerics import integrate as I\n"
+        "from theory.odes import saad_solla as S\n"
+        "import sys\n"
+        "if sys.argv[1] == 'warm':  # a hit must neither build the ODE nor generate code\n"
+        "    I.Recipe.build = None\n"
+        "    import numerics.codegen as G\n"
+        "    G.SourceModule.jacobian = None\n"
+        "cs = I.compile_ode(I.Recipe(S.saad_solla_ode, (1, 1)), eta=0.5)  # small: fast\n"
+        "assert (cs.ode is None) == (sys.argv[1] == 'warm')\n"
+        "y = np.array([0.5, 0.2])\n"
+        "print(repr(cs.rhs(0, y).tolist()), repr(cs.jacobian(0, y).tolist()))\n"
+    )
+    env = {**os.environ, "NNTHEORY_CACHE_DIR": str(cache)}
+    runs = [subprocess.run([sys.executable, "-c", code, arg], env=env, capture_output=True,
+                           text=True, check=True).stdout for arg in ("cold", "warm")]
+    assert runs[0] == runs[1]
+    assert len(list(cache.glob("_nntheory_ode_*.py"))) == 1
+
+
+_BUILT = []
+
+
+def _counted_saad_solla(**kwargs):
+    _BUILT.append(kwargs)
+    return S.saad_solla_ode(**kwargs)
+
+
+def test_recipe_builds_only_on_a_miss(cache):
+    from numerics import codecache
+
+    _BUILT.clear()
+    y = np.array([0.5, 0.2])
+    direct = I.compile_ode(S.saad_solla_ode(1, 1), eta=0.5)  # one student, one teacher: fast
+    recipe = I.Recipe(_counted_saad_solla, kwargs={"K": 1, "M": 1})
+    first = I.compile_ode(recipe, eta=0.5)
+    codecache._LOADED.clear()
+    again = I.compile_ode(recipe, eta=0.5)
+    assert len(_BUILT) == 1 and first.ode is not None and again.ode is None
+    assert again.state == direct.state == tuple(str(s) for s in first.ode.state)
+    for cs in (first, again):
+        assert np.array_equal(cs.rhs(0, y), direct.rhs(0, y))
+        assert np.array_equal(cs.jacobian(0, y), direct.jacobian(0, y))
+    # another value or another argument is another entry
+    I.compile_ode(recipe, eta=0.25)
+    I.compile_ode(I.Recipe(_counted_saad_solla, kwargs={"K": 1, "M": 1, "i3": S.closed_form_I3}),
+                  eta=0.5)
+    assert len(_BUILT) == 3

@@ -101,11 +101,14 @@ def compute(run):
     widths = sorted(run.widths)
     if len(widths) < 2 or run.seeds < 3:
         raise ValueError("need at least two widths and three seeds")
-    ode = SS.saad_solla_ode(i3=_wrong_i3 if run.options["wrong_i3"] else None)
-    compiled = integrate.compile_ode(ode, eta=LR)
+    # built only when its compiled code is not cached yet
+    recipe = integrate.Recipe(SS.saad_solla_ode,
+                              kwargs={"i3": _wrong_i3} if run.options["wrong_i3"] else {})
+    compiled = integrate.compile_ode(recipe, eta=LR)
     Qs, Rs = SS.covariance_symbols(2, 2)
-    eg = sp.lambdify(list(ode.state), SS.generalization_error(Qs, Rs, sp.eye(2), [1, 1],
-                                                              [1, 1]))
+    by_name = {str(s): s for s in (*Qs, *Rs)}
+    eg = sp.lambdify([by_name[n] for n in compiled.state],
+                     SS.generalization_error(Qs, Rs, sp.eye(2), [1, 1], [1, 1]))
     run.params.update(lr=LR, init_sd=INIT_SD, K=2, M=2, second_layer="fixed at 1")
     rms, panels = [], []
     for k, N in enumerate(widths):

@@ -155,9 +155,11 @@ class Checks:
                              np.where(err == 0, 0.0, np.inf))
         score = float(np.max(ratio)) if np.all(np.isfinite(m)) else math.nan
         i = int(np.argmax(ratio)) if ratio.size > 1 else 0
-        rel = float(err.ravel()[i] / abs(e.ravel()[i])) if e.ravel()[i] else float(err.ravel()[i])
-        detail = (f"{_fmt(m.ravel()[i])} vs {_fmt(e.ravel()[i])} (err {rel:.2g}"
-                  f"{' rel' if e.ravel()[i] else ''}, {score:.2g} of tol)")
+        # the worst entry, a scalar on either side broadcast to the other's shape
+        mi, ei = (np.broadcast_to(v, err.shape).ravel()[i] for v in (m, e))
+        rel = float(err.ravel()[i] / abs(ei)) if ei else float(err.ravel()[i])
+        detail = (f"{_fmt(mi)} vs {_fmt(ei)} (err {rel:.2g}"
+                  f"{' rel' if ei else ''}, {score:.2g} of tol)")
         return self._add(name, "within", _plain(m), _plain(e),
                          {"rtol": rtol, "atol": atol, "source": source}, score <= 1, score, detail)
 
