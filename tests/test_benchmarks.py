@@ -1,0 +1,63 @@
+"""benchmarks/kernels.py runs end to end at tiny n (so it cannot rot unnoticed).
+
+The neural-tangents side needs its own virtual environment
+(benchmarks/make_neural_tangents_env.sh); here a stand-in interpreter answers the
+JSON protocol of benchmarks/neural_tangents_timings.py, so the plumbing of
+``--neural-tangents`` is exercised too: the numbers it reports are fixed, the rows and
+verdicts printed for them are what is checked.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FAKE_NT = """#!{python}
+import json, sys
+spec = json.load(open(sys.argv[2]))
+results = {{job["name"]: {{"seconds": 1.0, "runs": [1.0], "warmup": 1.0}}
+           for job in spec["jobs"]}}
+results["gelu"] = {{"error": "MemoryError: stand-in"}}
+print(json.dumps({{"versions": {{"neural_tangents": "stand-in"}}, "x64": True,
+                  "devices": ["cpu"], "cpu_count": 2, "XLA_FLAGS": "", "results": results}}))
+"""
+
+
+def test_kernels_benchmark_quick(tmp_path):
+    fake = tmp_path / "fake-python"
+    fake.write_text(FAKE_NT.format(python=sys.executable))
+    fake.chmod(0o755)
+    env = dict(os.environ, NNTHEORY_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "kernels.py"), "--quick",
+         "--activations", "relu", "--memory", "--neural-tangents", str(fake)],
+        capture_output=True, text=True, env=env, timeout=300, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    rows = {}
+    for line in out.splitlines():
+        if line and not line.startswith(" "):
+            cols = re.split(r"\s{2,}", line.strip())
+            rows[cols[0]] = cols
+    for label in ("relu n=48", "erf n=48", "gelu n=48",
+                  "elu n=24 vs ElementwiseNumerical(deg=25)", "elu n=48",
+                  "elu ntk(x, x) / ntk(x), n=24", "elu ntk(x, x + 1e-3 e) / ntk(x), n=24",
+                  "tanh n=48", "first call relu (empty cache)", "first call relu (warm cache)",
+                  "memory relu n=64"):
+        assert label in rows, f"row {label!r} missing from:\n{out}"
+        assert rows[label][5] in ("met", "NOT MET", "n/a"), rows[label]
+    # columns: row, nntheory, neural-tangents, ratio, target, met; the stand-in took 1 s
+    relu = rows["relu n=48"]
+    assert relu[2] == "1 s"
+    seconds = float(relu[1].split()[0])
+    assert float(relu[3]) == pytest.approx(seconds, rel=0.02)
+    assert relu[5] == ("met" if seconds <= 0.5 else "NOT MET")
+    assert rows["gelu n=48"][2:6] == ["-", "-", "ratio <= 0.5 x neural-tangents", "n/a"]
+    assert "neural-tangents gelu: MemoryError: stand-in" in out
+    assert "tanh accuracy: not run" in out
