@@ -215,9 +215,13 @@ def gram_call(activation, x, x2=None, which="both"):
 
 
 def scaled_error(approx, reference):
-    """max |approx - reference| / sqrt(ref_ii ref_jj) over a symmetric Gram."""
+    """(off-diagonal, diagonal) max |approx - reference| / sqrt(ref_ii ref_jj) of a
+    symmetric Gram (apart, because the diagonal is computed by a separate formula)."""
     d = np.sqrt(np.abs(np.diag(reference)))
-    return float(np.max(np.abs(approx - reference) / np.outer(d, d)))
+    err = np.abs(approx - reference) / np.outer(d, d)
+    diag = np.diag(err).copy()
+    np.fill_diagonal(err, 0.0)
+    return float(err.max()), float(diag.max())
 
 
 # ---------------------------------------------------------------------------
@@ -302,6 +306,9 @@ class Table:
 
     def add(self, row, mine, theirs, ratio, target, met, agreement=""):
         self.rows.append((row, mine, theirs, ratio, target, met, agreement))
+        # progress on stderr: a long run shows its rows as they come
+        print(f"[{time.strftime('%H:%M:%S')}] {row}: {mine} ({met})", file=sys.stderr,
+              flush=True)
 
     def note(self, text):
         if text:
@@ -309,7 +316,7 @@ class Table:
 
     def print(self, reference_label):
         head = ("row", "nntheory", reference_label, f"ratio to {reference_label}", "target",
-                "met", "agreement")
+                "met", "agreement (off-diagonal / diagonal)")
         widths = [max(len(str(r[i])) for r in [head, *self.rows]) for i in range(len(head))]
         for r in [head, *self.rows]:
             print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -329,7 +336,7 @@ def thread_report():
     parts = [f"numba NUMBA_NUM_THREADS={os.environ['NUMBA_NUM_THREADS']}"]
     try:
         from threadpoolctl import threadpool_info
-        parts += [f"{p['internal_api']} {p['num_threads']}" for p in threadpool_info()]
+        parts += sorted({f"{p['internal_api']} {p['num_threads']}" for p in threadpool_info()})
     except ImportError:
         parts.append(f"BLAS OMP/OPENBLAS_NUM_THREADS={THREADS}")
     return ", ".join(parts)
@@ -383,8 +390,9 @@ def main(args):
             agreement = ""
             if res is not None and "nngp" in res and not tm.reduced:
                 K, T = tm.output
-                agreement = (f"nngp {scaled_error(K, res['nngp']):.1e}, "
-                             f"ntk {scaled_error(T, res['ntk']):.1e}")
+                agreement = ", ".join(
+                    "{} {:.1e} / {:.1e}".format(name, *scaled_error(G, res[name]))
+                    for name, G in (("nngp", K), ("ntk", T)))
             table.add(label, fmt_s(mine, tm.reduced), fmt_s(theirs),
                       "-" if ratio is None else f"{ratio:.3g}",
                       f"ratio <= {bound} x neural-tangents",
@@ -457,7 +465,7 @@ def tanh_accuracy(table, x, output, entries):
     t0 = time.perf_counter()
     pairs = []
     while len(pairs) < min(entries, m * (m - 1) // 2):
-        i, j = sorted(rng.choice(m, 2, replace=False))
+        i, j = sorted(int(k) for k in rng.choice(m, 2, replace=False))
         if (i, j) not in pairs:
             pairs.append((i, j))
     for i, j in pairs:

@@ -18,10 +18,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 FAKE_NT = """#!{python}
-import json, sys
+import json, os, sys
+import numpy as np
 spec = json.load(open(sys.argv[2]))
-results = {{job["name"]: {{"seconds": 1.0, "runs": [1.0], "warmup": 1.0}}
-           for job in spec["jobs"]}}
+results = {{}}
+for job in spec["jobs"]:
+    x = np.load(job["inputs"])
+    g = x @ x.T / x.shape[1] + 1.0  # a stand-in Gram of the right shape
+    np.savez(os.path.join(spec["out_dir"], job["name"] + ".npz"), nngp=g, ntk=g)
+    results[job["name"]] = {{"seconds": 1.0, "runs": [1.0], "warmup": 1.0}}
 results["gelu"] = {{"error": "MemoryError: stand-in"}}
 print(json.dumps({{"versions": {{"neural_tangents": "stand-in"}}, "x64": True,
                   "devices": ["cpu"], "cpu_count": 2, "XLA_FLAGS": "", "results": results}}))
@@ -58,6 +63,7 @@ def test_kernels_benchmark_quick(tmp_path):
     seconds = float(relu[1].split()[0])
     assert float(relu[3]) == pytest.approx(seconds, rel=0.02)
     assert relu[5] == ("met" if seconds <= 0.5 else "NOT MET")
+    assert re.fullmatch(r"nngp \S+ / \S+, ntk \S+ / \S+", relu[6]), relu
     assert rows["gelu n=48"][2:6] == ["-", "-", "ratio <= 0.5 x neural-tangents", "n/a"]
     assert "neural-tangents gelu: MemoryError: stand-in" in out
     assert "tanh accuracy: not run" in out
