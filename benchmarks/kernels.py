@@ -18,9 +18,10 @@ a plain NumPy baseline of the same n, measured in the same run:
 
 Rows whose time at full size would exceed ``--budget`` seconds (today's slow paths:
 ELU near rho = 1, tanh by panel quadrature) are run once at a reduced n chosen from a
-probe, and their time is extrapolated to the asked n by the n^2 number of entries;
-such rows are marked ``*`` and the extrapolation is printed.  The table ends with the
-targets of issue 14, each marked met / not met.
+probe, and their time is extrapolated to the asked n by t = a n + b n^2 through the two
+largest sizes run (per-point work such as the rho = 1 entries of ``ntk(x, x)``, plus
+per-entry work); such rows are marked ``*`` and the extrapolation is printed.  The
+table ends with the targets of issue 14, each marked met / not met.
 
 Threads: numba, BLAS and XLA get ``--threads`` (default: all cores) through
 NUMBA_NUM_THREADS, OMP/OPENBLAS/MKL_NUM_THREADS and XLA_FLAGS, set before NumPy is
@@ -88,12 +89,14 @@ def _parse(argv=None):
 
 
 ARGS = _parse() if __name__ == "__main__" else None
-THREADS = str(ARGS.threads if ARGS else os.cpu_count())
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ[_var] = THREADS
-os.environ["XLA_FLAGS"] = (f"--xla_cpu_multi_thread_eigen=true "
-                           f"intra_op_parallelism_threads={THREADS}")
+if ARGS is not None:  # as a script only: imported (by the tests), NumPy is loaded already
+    THREADS = str(ARGS.threads)
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                 "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
+                 "NUMBA_NUM_THREADS"):
+        os.environ[_var] = THREADS
+    os.environ["XLA_FLAGS"] = (f"--xla_cpu_multi_thread_eigen=true "
+                               f"intra_op_parallelism_threads={THREADS}")
 
 sys.path.insert(0, os.path.join(HERE, ".."))
 
@@ -123,18 +126,23 @@ def near_duplicates(x):
 @dataclasses.dataclass
 class Timing:
     """Best time of the calls at ``m`` points, asked for ``n`` (m < n: reduced);
-    ``how`` says how it was measured when it was not best of R after a warm-up at n."""
+    ``how`` says how it was measured when it was not best of R after a warm-up at n;
+    ``points`` are the (m, seconds) single runs a reduced time is extrapolated from."""
 
     n: int
     m: int
     seconds: float
     how: str | None = None
     output: object = None
+    points: tuple = ()
 
     @property
     def at_n(self):
-        """Time at n: measured, or extrapolated by the number of entries (n/m)^2."""
-        return self.seconds * (self.n / self.m) ** 2
+        """Time at n: measured, or extrapolated by :func:`cost_model` from ``points``."""
+        if not self.reduced:
+            return self.seconds
+        a, b = cost_model(self.points)
+        return a * self.n + b * self.n ** 2
 
     @property
     def reduced(self):
@@ -142,47 +150,77 @@ class Timing:
 
     def note(self, label):
         if self.reduced:
+            through = " and ".join(f"(n={m}, {t:.3g} s)" for m, t in sorted(self.points)[-2:])
             return (f"{label}: measured {self.seconds:.3g} s at n={self.m} (1 run), "
-                    f"extrapolated x (n/{self.m})^2 = {(self.n / self.m) ** 2:.0f} to n={self.n}")
+                    f"extrapolated to n={self.n} by t = a n + b n^2 through {through}")
         return None if self.how is None else f"{label}: {self.how}"
 
 
-def _clock(call, m):
-    t0 = time.perf_counter()
-    out = call(m)
-    return time.perf_counter() - t0, out
+def cost_model(points):
+    """(a, b) >= 0 of t(m) = a m + b m^2 through the two largest (m, t) points (or b
+    alone through one): per-point work such as diagonals or rho = 1 entries, plus
+    per-entry work; a Gram of n points has ~n^2 entries."""
+    pts = sorted(points)[-2:]
+    m2, t2 = pts[-1]
+    if len(pts) == 2 and pts[0][0] < m2:
+        m1, t1 = pts[0]
+        det = m1 * m2 * (m2 - m1)
+        a = (t1 * m2 * m2 - t2 * m1 * m1) / det
+        b = (m1 * t2 - m2 * t1) / det
+        if a >= 0 and b >= 0:
+            return a, b
+        if a < 0:
+            return 0.0, t2 / m2 ** 2
+        return t2 / m2, 0.0
+    return 0.0, t2 / m2 ** 2
 
 
-def _best(call, n, repeat):
-    runs = [_clock(call, n) for _ in range(repeat)]
-    return Timing(n, n, min(r[0] for r in runs), None, runs[-1][1])
+def _largest_within(a, b, seconds):
+    """The largest m with a m + b m^2 <= seconds."""
+    if b > 0:
+        return int((-a + math.sqrt(a * a + 4 * b * seconds)) / (2 * b))
+    return int(seconds / a) if a > 0 else 10 ** 9
 
 
-def measure(call, n, budget, repeat):
+def measure(call, n, budget, repeat, clock=time.perf_counter):
     """Time ``call(m)`` (the computation on the first m points) at m = n, best of
     ``repeat`` after a warm-up, when that fits in ``budget`` seconds; else fewer runs, or
     one run at the largest m that fits, judged from a probe that doubles m from
-    PROBE_START until a call takes PROBE_SECONDS (the probe also triggers compilation)."""
+    PROBE_START until a call takes PROBE_SECONDS (the probe also triggers compilation)
+    and extrapolated to n by :func:`cost_model`."""
+    def _clock(call, m):
+        t0 = clock()
+        out = call(m)
+        return clock() - t0, out
+
+    def _best(call, n, repeat):
+        runs = [_clock(call, n) for _ in range(repeat)]
+        return Timing(n, n, min(r[0] for r in runs), None, runs[-1][1])
+
     m = min(n, PROBE_START)
     t, out = _clock(call, m)
+    points = [(m, t)]
     while m < n and t < PROBE_SECONDS:
         m = min(n, 2 * m)
         t, out = _clock(call, m)
+        points.append((m, t))
     if m == n:  # the last probe was the warm-up at full size
         if t * repeat > budget:
             return Timing(n, n, t, "1 run (over budget for more; no warm-up at this n)", out)
         return _best(call, n, repeat)
-    estimate = t * (n / m) ** 2
+    a, b = cost_model(points)
+    estimate = a * n + b * n * n
     if estimate * (repeat + 1) <= budget:
         _clock(call, n)
         return _best(call, n, repeat)
     if estimate <= budget:
         t, out = _clock(call, n)
         return Timing(n, n, t, f"1 run (over budget for more; warm-up at n={m})", out)
-    m_fit = max(m, min(n - 1, int(m * math.sqrt(budget / t))))
+    m_fit = max(m, min(n - 1, _largest_within(a, b, budget)))
     if m_fit > m:
         t, out = _clock(call, m_fit)
-    return Timing(n, m_fit, t, None, out)
+        points.append((m_fit, t))
+    return Timing(n, m_fit, t, None, out, tuple(points))
 
 
 def numpy_baseline(n, repeat):
@@ -333,12 +371,12 @@ def verdict(ok):
 
 
 def thread_report():
-    parts = [f"numba NUMBA_NUM_THREADS={os.environ['NUMBA_NUM_THREADS']}"]
+    parts = [f"numba NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'default')}"]
     try:
         from threadpoolctl import threadpool_info
         parts += sorted({f"{p['internal_api']} {p['num_threads']}" for p in threadpool_info()})
     except ImportError:
-        parts.append(f"BLAS OMP/OPENBLAS_NUM_THREADS={THREADS}")
+        parts.append(f"BLAS OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'default')}")
     return ", ".join(parts)
 
 
@@ -348,8 +386,8 @@ def main(args):
     print(f"depth-3 NNGP+NTK Grams, x = RandomState(0).randn(n, {D}), sigma_w=1.5, "
           f"sigma_b=0.1; best of {args.repeat} after a warm-up; budget {args.budget:.0f} s "
           f"per nntheory row")
-    print(f"machine: {os.cpu_count()} cores; nntheory threads: {thread_report()}; "
-          f"numpy {np.__version__}")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the "
+          f"start; nntheory threads: {thread_report()}; numpy {np.__version__}")
     table = Table()
     workdir = tempfile.mkdtemp(prefix="bench-kernels-")
     try:
@@ -391,8 +429,8 @@ def main(args):
             if res is not None and "nngp" in res and not tm.reduced:
                 K, T = tm.output
                 agreement = ", ".join(
-                    "{} {:.1e} / {:.1e}".format(name, *scaled_error(G, res[name]))
-                    for name, G in (("nngp", K), ("ntk", T)))
+                    "{} {:.1e} / {:.1e}".format(kind, *scaled_error(G, res[kind]))
+                    for kind, G in (("nngp", K), ("ntk", T)))
             table.add(label, fmt_s(mine, tm.reduced), fmt_s(theirs),
                       "-" if ratio is None else f"{ratio:.3g}",
                       f"ratio <= {bound} x neural-tangents",
@@ -415,8 +453,7 @@ def main(args):
         for label, x2 in ((f"elu ntk(x, x) / ntk(x), n={ns}", xs),
                           (f"elu ntk(x, x + 1e-3 e) / ntk(x), n={ns}", near_duplicates(xs))):
             tm = measure(gram_call("elu", xs, x2, which="ntk"), ns, args.budget, args.repeat)
-            base = t_sym.seconds if tm.m == t_sym.m else t_sym.seconds * (tm.m / t_sym.m) ** 2
-            ratio = tm.seconds / base
+            ratio = tm.at_n / t_sym.at_n
             table.add(label, fmt_s(tm.at_n, tm.reduced), f"{t_sym.at_n:.3g} s (ntk(x))",
                       f"{ratio:.3g}", "ratio <= 2 x ntk(x)", verdict(ratio <= 2.0))
             table.note(tm.note(label))
@@ -451,6 +488,8 @@ def main(args):
             print("ratio column: nntheory / NumPy baseline (x @ x.T + 10 elementwise passes, "
                   "same n); targets relative to neural-tangents need --neural-tangents")
         print("* extrapolated from a reduced n (see notes)")
+        print(f"load average at the end {os.getloadavg()[0]:.1f} (other processes share the "
+              "cores: times are noisy)")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -7,6 +7,7 @@ JSON protocol of benchmarks/neural_tangents_timings.py, so the plumbing of
 verdicts printed for them are what is checked.
 """
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -16,6 +17,59 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_benchmark():
+    spec = importlib.util.spec_from_file_location("bench_kernels",
+                                                  ROOT / "benchmarks" / "kernels.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+class FakeCost:
+    """A call whose duration is a m + b m^2 seconds on a fake clock."""
+
+    def __init__(self, a, b):
+        self.a, self.b, self.now, self.sizes = a, b, 0.0, []
+
+    def clock(self):
+        return self.now
+
+    def __call__(self, m):
+        self.sizes.append(m)
+        self.now += self.a * m + self.b * m * m
+        return m
+
+
+def test_cost_model_recovers_linear_plus_quadratic():
+    kb = _load_benchmark()
+    assert kb.cost_model([(10, 2 * 10 + 3 * 100), (40, 2 * 40 + 3 * 1600)]) == \
+        pytest.approx((2.0, 3.0), rel=1e-12)
+    assert kb.cost_model([(10, 1.0)]) == (0.0, 0.01)  # one point: quadratic
+    assert kb.cost_model([(10, 5.0), (20, 4.0)]) == (0.2, 0.0)  # b < 0: linear
+    assert kb.cost_model([(10, 1.0), (20, 10.0)]) == (0.0, 10.0 / 400)  # a < 0
+    assert kb._largest_within(2.0, 3.0, 2 * 40 + 3 * 1600) == 40
+
+
+def test_measure_reduces_a_slow_row_and_extrapolates_it():
+    kb = _load_benchmark()
+    call = FakeCost(a=1e-3, b=1e-4)  # 402 s at n = 2000
+    tm = kb.measure(call, 2000, budget=10.0, repeat=3, clock=call.clock)
+    assert tm.reduced
+    assert call.a * tm.m + call.b * tm.m ** 2 <= 10.0
+    assert tm.at_n == pytest.approx(402.0, rel=1e-9)
+    assert max(call.sizes) == tm.m < 2000
+
+
+def test_measure_times_a_fast_row_best_of_repeat_at_full_size():
+    kb = _load_benchmark()
+    call = FakeCost(a=0.0, b=1e-7)  # 0.4 s at n = 2000
+    tm = kb.measure(call, 2000, budget=10.0, repeat=3, clock=call.clock)
+    assert not tm.reduced and tm.how is None
+    assert tm.seconds == pytest.approx(0.4)
+    assert call.sizes[-4:] == [2000] * 4  # warm-up and 3 runs at full size
 
 FAKE_NT = """#!{python}
 import json, os, sys
