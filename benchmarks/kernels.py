@@ -106,8 +106,9 @@ from numerics import kernels  # noqa: E402
 
 KW = dict(hidden_layers=3, sigma_w=1.5, sigma_b=0.1)
 D = 50
-PROBE_START = 4  # first probe size; doubled until a call takes PROBE_SECONDS
-PROBE_SECONDS = 0.5
+PROBE_START = 4  # first probe size; doubled until a call takes budget / PROBE_FRACTION
+PROBE_FRACTION = 8  # (so the two probes an extrapolation starts from are not tiny)
+PROBE_SECONDS = 0.5  # ... or at least this long
 NT_ELU_DEG = 25
 
 
@@ -186,8 +187,8 @@ def measure(call, n, budget, repeat, clock=time.perf_counter):
     """Time ``call(m)`` (the computation on the first m points) at m = n, best of
     ``repeat`` after a warm-up, when that fits in ``budget`` seconds; else fewer runs, or
     one run at the largest m that fits, judged from a probe that doubles m from
-    PROBE_START until a call takes PROBE_SECONDS (the probe also triggers compilation)
-    and extrapolated to n by :func:`cost_model`."""
+    PROBE_START until a call takes budget / PROBE_FRACTION (the probe also triggers
+    compilation) and extrapolated to n by :func:`cost_model`."""
     def _clock(call, m):
         t0 = clock()
         out = call(m)
@@ -200,7 +201,8 @@ def measure(call, n, budget, repeat, clock=time.perf_counter):
     m = min(n, PROBE_START)
     t, out = _clock(call, m)
     points = [(m, t)]
-    while m < n and t < PROBE_SECONDS:
+    stop = max(PROBE_SECONDS, budget / PROBE_FRACTION)
+    while m < n and t < stop:
         m = min(n, 2 * m)
         t, out = _clock(call, m)
         points.append((m, t))
