@@ -48,6 +48,7 @@ __all__ = [
     "tilted_orthant_scaled_vec",
     "elu_pair_near_one_vec",
     "ELU_NEAR_ONE",
+    "ELU_SMALL_S",
     "OWEN_RTOL",
     "JIT_FUNCTIONS",
 ]
@@ -110,10 +111,22 @@ def _owens_t_nonzero(h, a):
 
 
 @numba.njit(cache=True)
+def _minus_rho_times(x, y, rho):
+    """x - rho y as (x - y) + (1 - rho) y (or (x + y) - (1 + rho) y for rho < 0): 1 -+ rho
+    is exact, so x - rho y keeps its relative accuracy as |rho| -> 1 with x = +-y (formed
+    directly it costs eps / (1 - |rho|))."""
+    if rho >= 0:
+        return (x - y) + (1.0 - rho) * y
+    return (x + y) - (1.0 + rho) * y
+
+
+@numba.njit(cache=True)
 def bivariate_normal_cdf(h, k, rho):
     r""":math:`\Phi_2(h,k;\rho) = P(Z_1<h, Z_2<k)`; Owen (1956) eq. (3.1), as
     :func:`numerics.compile.bivariate_normal_cdf` (same edge cases: :math:`\rho=\pm1`,
-    :math:`h` or :math:`k = 0`, Sheppard at :math:`h=k=0`). ``rho`` in [-1, 1] (unchecked)."""
+    :math:`h` or :math:`k = 0`, Sheppard at :math:`h=k=0`), with Owen's T arguments
+    :math:`(k-\rho h)/(hr)` formed by :func:`_minus_rho_times`. ``rho`` in [-1, 1]
+    (unchecked)."""
     if rho >= 1.0:
         return ndtr(min(h, k))
     if rho <= -1.0:
@@ -126,8 +139,8 @@ def bivariate_normal_cdf(h, k, rho):
     if k == 0.0:
         return 0.5 * ndtr(h) + _owens_t_nonzero(h, rho / r)
     out = 0.5 * (ndtr(h) + ndtr(k))
-    out -= _owens_t_nonzero(h, (k - rho * h) / (h * r))
-    out -= _owens_t_nonzero(k, (h - rho * k) / (k * r))
+    out -= _owens_t_nonzero(h, _minus_rho_times(k, h, rho) / (h * r))
+    out -= _owens_t_nonzero(k, _minus_rho_times(h, k, rho) / (k * r))
     if (h > 0) != (k > 0):
         out -= 0.5
     return out
@@ -260,6 +273,55 @@ def tilted_orthant(a, b, rho):
     return out
 
 
+#: elu_pair_near_one integrates the alpha^2 block by Gauss-Legendre where both sqrt
+#: variances are at most this (the closed form's four terms cancel to O(s1 s2) there)
+ELU_SMALL_S = 0.5
+_GL8_T, _GL8_W = np.polynomial.legendre.leggauss(8)
+_GL8_T = (_GL8_T + 1) / 2
+_GL8_W = _GL8_W / 2
+
+
+@numba.njit(cache=True)
+def _erfcx_minus_one(x):
+    """erfcx(x) - 1 for x >= 0 without cancellation at small x:
+    e^{x^2} erfc(x) - 1 = expm1(x^2) erfc(x) - erf(x)."""
+    if x < 0.5:
+        return math.expm1(x * x) * math.erfc(x) - math.erf(x)
+    return erfcx(x) - 1.0
+
+
+@numba.njit(cache=True)
+def _tilted_orthant_d2(a, b, rho, r):
+    r""":math:`\partial_a\partial_b A(a,b;\rho) = \mathbb{E}[Z_1Z_2e^{aZ_1+bZ_2}1\{Z_1<0,
+    Z_2<0\}]`, from the derivatives of ``theory.special.TiltedOrthant``:
+    :math:`\rho A + (b+a\rho)\partial_a A - r\,\operatorname{erfcx}'(ar/\sqrt2)/(2\sqrt\pi)`,
+    :math:`\partial_a A = (a+b\rho)A - (\operatorname{erfcx}(br/\sqrt2) + \rho
+    \operatorname{erfcx}(ar/\sqrt2))/(2\sqrt{2\pi})`, :math:`\operatorname{erfcx}'(y) =
+    2y\operatorname{erfcx}(y) - 2/\sqrt\pi`. Of order one for small a, b: no cancellation."""
+    value = tilted_orthant(a, b, rho)
+    ya = a * r * _INV_SQRT2
+    ea = erfcx(ya)
+    norm = 2 * math.sqrt(2 * math.pi)
+    da = (a + b * rho) * value - (erfcx(b * r * _INV_SQRT2) + rho * ea) / norm
+    dea = 2 * ya * ea - 2 / math.sqrt(math.pi)
+    return rho * value + (b + a * rho) * da - r * _INV_SQRT2 * dea / norm
+
+
+@numba.njit(cache=True)
+def _negative_block_small(s1, s2, rho, r):
+    r""":math:`\mathbb{E}[(e^{u}-1)(e^{v}-1)1\{u<0,v<0\}] = A(s_1,s_2) - A(0,s_1) - A(0,s_2)
+    + A(0,0) = \int_0^{s_1}\!\int_0^{s_2}\partial_a\partial_b A(a,b;\rho)\,db\,da`, by an
+    8 x 8 Gauss-Legendre rule: the integrand is entire in (a, b) and varies on the scale 1,
+    so on [0, 1/2]^2 the rule's error is below the rounding (tests/test_jit_special.py)."""
+    acc = 0.0
+    for i in range(_GL8_T.size):
+        inner = 0.0
+        for j in range(_GL8_T.size):
+            inner += _GL8_W[j] * _tilted_orthant_d2(s1 * _GL8_T[i], s2 * _GL8_T[j], rho, r)
+        acc += _GL8_W[i] * inner
+    return s1 * s2 * acc
+
+
 @numba.njit(cache=True)
 def elu_pair_near_one(q11, q12, q22, alpha):
     r"""ELU :math:`(\mathbb{E}[s(u)s(v)], \mathbb{E}[s'(u)s'(v)])` for the covariance
@@ -277,7 +339,13 @@ def elu_pair_near_one(q11, q12, q22, alpha):
     :math:`P = \arccos(-\rho)/(2\pi)`. The kernel is a smooth function of :math:`\rho`, so
     a consistent :math:`\rho` makes the :math:`1/r` sensitivities of the terms cancel
     exactly and leaves only each term's own rounding; the tilted orthants come from
-    :func:`tilted_orthant` (accurate for :math:`|\rho| \to 1`). Exact at :math:`\rho=\pm1`."""
+    :func:`tilted_orthant` (accurate for :math:`|\rho| \to 1`). Exact at :math:`\rho=\pm1`.
+    Where :math:`\max(s_1, s_2) \le` :data:`ELU_SMALL_S` the :math:`\alpha^2` block (four
+    terms of order one cancelling to :math:`O(s_1s_2)`, a loss of :math:`1/q`) is integrated
+    from its mixed derivative (:func:`_negative_block_small`) and
+    :math:`\operatorname{erfcx}(x)-1` is formed without cancellation. Use it where
+    :math:`1-|\rho| <` :data:`ELU_NEAR_ONE` or :math:`\max(s_1,s_2) \le` :data:`ELU_SMALL_S`;
+    it is accurate everywhere (tests/test_jit_special.py)."""
     s1 = math.sqrt(q11)
     s2 = math.sqrt(q22)
     rho = q12 / (s1 * s2)
@@ -294,12 +362,15 @@ def elu_pair_near_one(q11, q12, q22, alpha):
     a1_minus = tilted_orthant(0.0, s1, -rho)
     a2_minus = tilted_orthant(0.0, s2, -rho)
     norm = 2 * math.sqrt(2 * math.pi)
-    relu_times_tilted_2 = (erfcx(s2 * r * _INV_SQRT2) - 1) / norm + rho * s2 * a2_minus
-    relu_times_tilted_1 = (erfcx(s1 * r * _INV_SQRT2) - 1) / norm + rho * s1 * a1_minus
+    relu_times_tilted_2 = _erfcx_minus_one(s2 * r * _INV_SQRT2) / norm + rho * s2 * a2_minus
+    relu_times_tilted_1 = _erfcx_minus_one(s1 * r * _INV_SQRT2) / norm + rho * s1 * a1_minus
     k = s1 * s2 * (r + (math.pi - math.acos(rho)) * rho) / (2 * math.pi)
     k += alpha * (s1 * relu_times_tilted_2 + s2 * relu_times_tilted_1)
-    k += alpha * alpha * (a_12 - tilted_orthant(0.0, s1, rho) - tilted_orthant(0.0, s2, rho)
-                          + both_negative)
+    if max(s1, s2) <= ELU_SMALL_S:
+        k += alpha * alpha * _negative_block_small(s1, s2, rho, r)
+    else:
+        k += alpha * alpha * (a_12 - tilted_orthant(0.0, s1, rho)
+                              - tilted_orthant(0.0, s2, rho) + both_negative)
     kd = both_negative + alpha * (a1_minus + a2_minus) + alpha * alpha * a_12
     return k, kd
 
