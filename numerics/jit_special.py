@@ -254,7 +254,8 @@ def tilted_orthant(a, b, rho):
     :math:`\epsilon e^E/(A(1+\min(\rho,0))) \le` :data:`OWEN_RTOL`, else (for
     :math:`a, b \ge 0`) :func:`_tilted_orthant_scaled`; :math:`\rho \ge 1`:
     :math:`\operatorname{erfcx}((a+b)/\sqrt2)/2`, :math:`\rho \le -1`: 0,
-    :math:`a = b = 0`: :math:`\arccos(-\rho)/2\pi` (Sheppard). ``rho`` in [-1, 1]
+    :math:`a = b = 0`: :math:`\arccos(-\rho)/2\pi` (Sheppard), :math:`\rho = 0`:
+    :math:`\operatorname{erfcx}(a/\sqrt2)\operatorname{erfcx}(b/\sqrt2)/4`. ``rho`` in [-1, 1]
     (unchecked: an inner kernel)."""
     if math.isnan(a) or math.isnan(b) or math.isnan(rho):
         return math.nan
@@ -264,6 +265,8 @@ def tilted_orthant(a, b, rho):
         return 0.0
     if a == 0.0 and b == 0.0:
         return math.acos(-rho) / (2 * math.pi)
+    if rho == 0.0:  # independence (orthogonal inputs): exact, where Owen's form loses digits
+        return 0.25 * erfcx(a * _INV_SQRT2) * erfcx(b * _INV_SQRT2)
     out, grow = _tilted_orthant_owen(a, b, rho)
     # keep Owen where its error estimate is small; NaN (overflow) and out <= 0 are not kept
     if out > 0 and out * (1.0 + min(rho, 0.0)) * (OWEN_RTOL / _EPS) >= grow:

@@ -16,7 +16,7 @@ Tolerances are derived from float64 and stated measurements, per row:
   from the q's: error 3 eps s1 s2 / (4 pi r)).
 
 The measured maxima (in units of these bounds and of the kernel scale) are printed by
-``python tests/test_jit_special.py``.
+``PYTHONPATH=. python tests/test_jit_special.py``.
 """
 
 from __future__ import annotations
@@ -77,8 +77,8 @@ def uses_stable_form(a, b, c):
 
 def tilted_tolerance(a, b, rho):
     """Error bound of js.tilted_orthant at (a, b, rho) (module docstring)."""
-    if abs(rho) >= 1 or (a == 0 and b == 0):
-        return 4 * EPS
+    if abs(rho) >= 1 or (a == 0 and b == 0) or rho == 0:
+        return 8 * EPS  # closed forms: one or two erfcx/acos and a product
     estimate = owen_estimate(a, b, rho)
     return 2 * estimate + 4 * EPS if estimate <= js.OWEN_RTOL else 32 * EPS
 
