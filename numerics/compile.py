@@ -117,8 +117,13 @@ def _owens_t(h, a):
 def _bvn_general(h, k, rho):
     """Owen's formula for h, k != 0 and |rho| < 1."""
     r = np.sqrt((1.0 - rho) * (1.0 + rho))
-    a_h = (k - rho * h) / (h * r)
-    a_k = (h - rho * k) / (k * r)
+    # x - rho y as (x -+ y) +- (1 -+ rho) y (1 -+ rho exact): no eps / (1 - |rho|) loss
+    # for x = +-y as |rho| -> 1 (numerics.jit_special._minus_rho_times)
+    positive = rho >= 0
+    sign = np.where(positive, 1.0, -1.0)
+    one_minus = np.where(positive, 1.0 - rho, 1.0 + rho)
+    a_h = ((k - sign * h) + sign * one_minus * h) / (h * r)
+    a_k = ((h - sign * k) + sign * one_minus * k) / (k * r)
     out = sc.ndtr(h)
     out += sc.ndtr(k)
     out *= 0.5

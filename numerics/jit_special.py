@@ -5,7 +5,8 @@ functions that numba's ``math`` lacks from here, by the names in :data:`JIT_FUNC
 (e.g. ``from numerics.jit_special import tilted_orthant as TiltedOrthant``).
 
 * :func:`erfcx`, :func:`owens_t`, :func:`ndtr` — SciPy's Cython kernels
-  (``scipy.special.cython_special``), called through their C addresses;
+  (``scipy.special.cython_special``), their C addresses registered with LLVM under fixed
+  names, so that numba caches the compiled code on disk;
 * :func:`bivariate_normal_cdf` — :math:`\Phi_2(h, k; \rho)`, Owen's T form with the edge
   cases of :func:`numerics.compile.bivariate_normal_cdf` (same semantics);
 * :func:`tilted_orthant` — :math:`A(a,b;\rho) = \mathbb{E}[e^{aZ_1+bZ_2}1\{Z_1<0,Z_2<0\}]`:
@@ -19,12 +20,29 @@ functions that numba's ``math`` lacks from here, by the names in :data:`JIT_FUNC
   (the registry's :math:`\sqrt{q_{11}q_{22}-q_{12}^2}` is formed from the q's, not from
   the rounded :math:`\rho` that every other term sees, and that inconsistency costs
   :math:`\approx\epsilon/(4\pi\sqrt{1-\rho^2})` of the kernel scale near
-  :math:`|\rho| = 1`); use it for :math:`1-|\rho| <` :data:`ELU_NEAR_ONE`;
+  :math:`|\rho| = 1`), and where both sqrt variances are at most :data:`ELU_SMALL_S` its
+  :math:`\alpha^2` block integrated from its mixed derivative (the registry's four terms of
+  order one cancel to :math:`O(q)`); use it where :math:`1-|\rho| <` :data:`ELU_NEAR_ONE`
+  or :math:`\max(s_1, s_2) \le` :data:`ELU_SMALL_S`;
 * ``*_vec`` — NumPy ufuncs of the same (``numba.vectorize``) for the NumPy path.
 
-Accuracy, measured against 30-digit mpmath (tests/reference/elu_all_regimes.json,
-tests/test_jit_special.py; q from 1e-6 to 1e3, 1 - |rho| from 0 to 1): see the test module
-for the bounds and the measured maxima. NaN in gives NaN out.
+Accuracy, measured against 30-digit mpmath (tests/reference/elu_all_regimes.json: 260 ELU
+kernel pairs, q from 1e-6 to 1e3, q11 != q22, 1 - |rho| from 0 to 1 and rho = -1; 432 tilted
+orthants at the kernels' arguments; 175 bivariate normal CDFs), bounds derived in
+tests/test_jit_special.py: :func:`tilted_orthant` within 36 eps relative (the scaled integral
+alone 14 eps), :func:`bivariate_normal_cdf` within 0.6 eps absolute. The ELU pair as the
+engine makes it (lambdified registry form, :func:`elu_pair_near_one` where 1 - |rho| <
+:data:`ELU_NEAR_ONE` or both sqrt variances <= :data:`ELU_SMALL_S`): E[s s] within 1.9 ulp of
+the kernel scale sqrt(k(x,x) k(x',x')) everywhere (the registry form alone: 2e7 ulp, from the
+cancellations at small q and near |rho| = 1); E[s' s'] within 5.3 ulp for alpha = 1, and for
+alpha != 1 within 21 ulp where 1 - |rho| >= 1e-9 (closer to |rho| = 1 kd is
+ill-conditioned: its sensitivity to the rounding of rho is (1 - alpha)^2 / (2 pi
+sqrt(1 - rho^2)); measured 2e5 ulp at 1 - rho = 1e-15, within that bound).
+Speed (benchmarks/elu_pieces.py, best of 7 on a shared, loaded 2-core machine): erfcx 25 ns,
+owens_t 100-140 ns, tilted_orthant 150 ns (a = 0) to 1.5-2 us (Owen's two T), the scaled
+integral 3-8 us; the lambdified ELU pair 6 us generic (NumPy path on the same inputs 10 us),
+10 us near rho = 1, elu_pair_near_one 11 us near rho = 1 and 0.1 us at rho = 1.
+NaN in gives NaN out.
 """
 
 from __future__ import annotations
@@ -48,6 +66,7 @@ __all__ = [
     "tilted_orthant_scaled_vec",
     "elu_pair_near_one_vec",
     "ELU_NEAR_ONE",
+    "ELU_SMALL_S",
     "OWEN_RTOL",
     "JIT_FUNCTIONS",
 ]
@@ -110,10 +129,22 @@ def _owens_t_nonzero(h, a):
 
 
 @numba.njit(cache=True)
+def _minus_rho_times(x, y, rho):
+    """x - rho y as (x - y) + (1 - rho) y (or (x + y) - (1 + rho) y for rho < 0): 1 -+ rho
+    is exact, so x - rho y keeps its relative accuracy as |rho| -> 1 with x = +-y (formed
+    directly it costs eps / (1 - |rho|))."""
+    if rho >= 0:
+        return (x - y) + (1.0 - rho) * y
+    return (x + y) - (1.0 + rho) * y
+
+
+@numba.njit(cache=True)
 def bivariate_normal_cdf(h, k, rho):
     r""":math:`\Phi_2(h,k;\rho) = P(Z_1<h, Z_2<k)`; Owen (1956) eq. (3.1), as
     :func:`numerics.compile.bivariate_normal_cdf` (same edge cases: :math:`\rho=\pm1`,
-    :math:`h` or :math:`k = 0`, Sheppard at :math:`h=k=0`). ``rho`` in [-1, 1] (unchecked)."""
+    :math:`h` or :math:`k = 0`, Sheppard at :math:`h=k=0`), with Owen's T arguments
+    :math:`(k-\rho h)/(hr)` formed by :func:`_minus_rho_times`. ``rho`` in [-1, 1]
+    (unchecked)."""
     if rho >= 1.0:
         return ndtr(min(h, k))
     if rho <= -1.0:
@@ -126,8 +157,8 @@ def bivariate_normal_cdf(h, k, rho):
     if k == 0.0:
         return 0.5 * ndtr(h) + _owens_t_nonzero(h, rho / r)
     out = 0.5 * (ndtr(h) + ndtr(k))
-    out -= _owens_t_nonzero(h, (k - rho * h) / (h * r))
-    out -= _owens_t_nonzero(k, (h - rho * k) / (k * r))
+    out -= _owens_t_nonzero(h, _minus_rho_times(k, h, rho) / (h * r))
+    out -= _owens_t_nonzero(k, _minus_rho_times(h, k, rho) / (k * r))
     if (h > 0) != (k > 0):
         out -= 0.5
     return out
@@ -241,7 +272,8 @@ def tilted_orthant(a, b, rho):
     :math:`\epsilon e^E/(A(1+\min(\rho,0))) \le` :data:`OWEN_RTOL`, else (for
     :math:`a, b \ge 0`) :func:`_tilted_orthant_scaled`; :math:`\rho \ge 1`:
     :math:`\operatorname{erfcx}((a+b)/\sqrt2)/2`, :math:`\rho \le -1`: 0,
-    :math:`a = b = 0`: :math:`\arccos(-\rho)/2\pi` (Sheppard). ``rho`` in [-1, 1]
+    :math:`a = b = 0`: :math:`\arccos(-\rho)/2\pi` (Sheppard), :math:`\rho = 0`:
+    :math:`\operatorname{erfcx}(a/\sqrt2)\operatorname{erfcx}(b/\sqrt2)/4`. ``rho`` in [-1, 1]
     (unchecked: an inner kernel)."""
     if math.isnan(a) or math.isnan(b) or math.isnan(rho):
         return math.nan
@@ -251,6 +283,8 @@ def tilted_orthant(a, b, rho):
         return 0.0
     if a == 0.0 and b == 0.0:
         return math.acos(-rho) / (2 * math.pi)
+    if rho == 0.0:  # independence (orthogonal inputs): exact, where Owen's form loses digits
+        return 0.25 * erfcx(a * _INV_SQRT2) * erfcx(b * _INV_SQRT2)
     out, grow = _tilted_orthant_owen(a, b, rho)
     # keep Owen where its error estimate is small; NaN (overflow) and out <= 0 are not kept
     if out > 0 and out * (1.0 + min(rho, 0.0)) * (OWEN_RTOL / _EPS) >= grow:
@@ -258,6 +292,55 @@ def tilted_orthant(a, b, rho):
     if a >= 0 and b >= 0 and math.isfinite(a + b):
         return _tilted_orthant_scaled(a, b, rho)
     return out
+
+
+#: elu_pair_near_one integrates the alpha^2 block by Gauss-Legendre where both sqrt
+#: variances are at most this (the closed form's four terms cancel to O(s1 s2) there)
+ELU_SMALL_S = 0.5
+_GL8_T, _GL8_W = np.polynomial.legendre.leggauss(8)
+_GL8_T = (_GL8_T + 1) / 2
+_GL8_W = _GL8_W / 2
+
+
+@numba.njit(cache=True)
+def _erfcx_minus_one(x):
+    """erfcx(x) - 1 for x >= 0 without cancellation at small x:
+    e^{x^2} erfc(x) - 1 = expm1(x^2) erfc(x) - erf(x)."""
+    if x < 0.5:
+        return math.expm1(x * x) * math.erfc(x) - math.erf(x)
+    return erfcx(x) - 1.0
+
+
+@numba.njit(cache=True)
+def _tilted_orthant_d2(a, b, rho, r):
+    r""":math:`\partial_a\partial_b A(a,b;\rho) = \mathbb{E}[Z_1Z_2e^{aZ_1+bZ_2}1\{Z_1<0,
+    Z_2<0\}]`, from the derivatives of ``theory.special.TiltedOrthant``:
+    :math:`\rho A + (b+a\rho)\partial_a A - r\,\operatorname{erfcx}'(ar/\sqrt2)/(2\sqrt\pi)`,
+    :math:`\partial_a A = (a+b\rho)A - (\operatorname{erfcx}(br/\sqrt2) + \rho
+    \operatorname{erfcx}(ar/\sqrt2))/(2\sqrt{2\pi})`, :math:`\operatorname{erfcx}'(y) =
+    2y\operatorname{erfcx}(y) - 2/\sqrt\pi`. Of order one for small a, b: no cancellation."""
+    value = tilted_orthant(a, b, rho)
+    ya = a * r * _INV_SQRT2
+    ea = erfcx(ya)
+    norm = 2 * math.sqrt(2 * math.pi)
+    da = (a + b * rho) * value - (erfcx(b * r * _INV_SQRT2) + rho * ea) / norm
+    dea = 2 * ya * ea - 2 / math.sqrt(math.pi)
+    return rho * value + (b + a * rho) * da - r * _INV_SQRT2 * dea / norm
+
+
+@numba.njit(cache=True)
+def _negative_block_small(s1, s2, rho, r):
+    r""":math:`\mathbb{E}[(e^{u}-1)(e^{v}-1)1\{u<0,v<0\}] = A(s_1,s_2) - A(0,s_1) - A(0,s_2)
+    + A(0,0) = \int_0^{s_1}\!\int_0^{s_2}\partial_a\partial_b A(a,b;\rho)\,db\,da`, by an
+    8 x 8 Gauss-Legendre rule: the integrand is entire in (a, b) and varies on the scale 1,
+    so on [0, 1/2]^2 the rule's error is below the rounding (tests/test_jit_special.py)."""
+    acc = 0.0
+    for i in range(_GL8_T.size):
+        inner = 0.0
+        for j in range(_GL8_T.size):
+            inner += _GL8_W[j] * _tilted_orthant_d2(s1 * _GL8_T[i], s2 * _GL8_T[j], rho, r)
+        acc += _GL8_W[i] * inner
+    return s1 * s2 * acc
 
 
 @numba.njit(cache=True)
@@ -277,7 +360,13 @@ def elu_pair_near_one(q11, q12, q22, alpha):
     :math:`P = \arccos(-\rho)/(2\pi)`. The kernel is a smooth function of :math:`\rho`, so
     a consistent :math:`\rho` makes the :math:`1/r` sensitivities of the terms cancel
     exactly and leaves only each term's own rounding; the tilted orthants come from
-    :func:`tilted_orthant` (accurate for :math:`|\rho| \to 1`). Exact at :math:`\rho=\pm1`."""
+    :func:`tilted_orthant` (accurate for :math:`|\rho| \to 1`). Exact at :math:`\rho=\pm1`.
+    Where :math:`\max(s_1, s_2) \le` :data:`ELU_SMALL_S` the :math:`\alpha^2` block (four
+    terms of order one cancelling to :math:`O(s_1s_2)`, a loss of :math:`1/q`) is integrated
+    from its mixed derivative (:func:`_negative_block_small`) and
+    :math:`\operatorname{erfcx}(x)-1` is formed without cancellation. Use it where
+    :math:`1-|\rho| <` :data:`ELU_NEAR_ONE` or :math:`\max(s_1,s_2) \le` :data:`ELU_SMALL_S`;
+    it is accurate everywhere (tests/test_jit_special.py)."""
     s1 = math.sqrt(q11)
     s2 = math.sqrt(q22)
     rho = q12 / (s1 * s2)
@@ -294,12 +383,15 @@ def elu_pair_near_one(q11, q12, q22, alpha):
     a1_minus = tilted_orthant(0.0, s1, -rho)
     a2_minus = tilted_orthant(0.0, s2, -rho)
     norm = 2 * math.sqrt(2 * math.pi)
-    relu_times_tilted_2 = (erfcx(s2 * r * _INV_SQRT2) - 1) / norm + rho * s2 * a2_minus
-    relu_times_tilted_1 = (erfcx(s1 * r * _INV_SQRT2) - 1) / norm + rho * s1 * a1_minus
+    relu_times_tilted_2 = _erfcx_minus_one(s2 * r * _INV_SQRT2) / norm + rho * s2 * a2_minus
+    relu_times_tilted_1 = _erfcx_minus_one(s1 * r * _INV_SQRT2) / norm + rho * s1 * a1_minus
     k = s1 * s2 * (r + (math.pi - math.acos(rho)) * rho) / (2 * math.pi)
     k += alpha * (s1 * relu_times_tilted_2 + s2 * relu_times_tilted_1)
-    k += alpha * alpha * (a_12 - tilted_orthant(0.0, s1, rho) - tilted_orthant(0.0, s2, rho)
-                          + both_negative)
+    if max(s1, s2) <= ELU_SMALL_S:
+        k += alpha * alpha * _negative_block_small(s1, s2, rho, r)
+    else:
+        k += alpha * alpha * (a_12 - tilted_orthant(0.0, s1, rho)
+                              - tilted_orthant(0.0, s2, rho) + both_negative)
     kd = both_negative + alpha * (a1_minus + a2_minus) + alpha * alpha * a_12
     return k, kd
 

@@ -74,7 +74,7 @@ import numpy as np
 
 from numerics import gram as _gram
 from numerics.compile import dual_function, dual_pair_function
-from numerics.jit_special import ELU_NEAR_ONE, elu_pair_near_one_vec
+from numerics.jit_special import ELU_NEAR_ONE, ELU_SMALL_S, elu_pair_near_one_vec
 from numerics.mehler import DEFAULT_TOL as DEFAULT_MEHLER_TOL
 from numerics.mehler import mehler_pair, require_kinks_at_zero
 from numerics.quadrature import gaussian_diagonal, gaussian_dual
@@ -396,26 +396,24 @@ class _Compiled:
         out = fn(q11, q12, q22)
         if self.expensive:
             # the closed form's sqrt(1-rho^2) terms (and Owen's T) cancel as |rho| -> 1:
-            # within 1-|rho| < threshold use the family's near-one form (ELU:
-            # numerics.jit_special.elu_pair_near_one, exact to rounding), else (error
-            # ~ eps / sqrt(1-rho^2), bound 1e-12 at 5e-7) the exact diagonal (rho = 1,
-            # q11 = q22) or the kink-split quadrature
-            threshold = self.near_one[0] if self.near_one is not None else 5e-7
+            # there (and wherever the family's stable form says so) use that form (ELU:
+            # numerics.jit_special.elu_pair_near_one, exact to rounding), else, within
+            # 1-|rho| < 5e-7 (error ~ eps / sqrt(1-rho^2), bound 1e-12), the exact diagonal
+            # (rho = 1, q11 = q22) or the kink-split quadrature
             rho = _correlation(s1, s2, q12)
-            near = np.broadcast_to(np.abs(rho) > 1 - threshold, np.shape(out[0] if isinstance(
-                out, tuple) else out))
+            if self.near_one is not None:
+                near = self.near_one[0](s1, s2, rho)
+            else:
+                near = np.abs(rho) > 1 - 5e-7
+            near = np.broadcast_to(near, np.shape(out[0] if isinstance(out, tuple) else out))
             if np.any(near):
                 values = out if isinstance(out, tuple) else (out,)
                 args = [np.broadcast_to(a, near.shape)[near] for a in (q11, q12, q22)]
                 if self.near_one is not None:
+                    # identical inputs get the diagonal's value bitwise: diag uses it too
                     pair = self.near_one[1](*args)
-                    # identical inputs: the diagonal formula, bitwise as on the diagonal
-                    exact = (args[0] == args[2]) & (args[1] == args[0])
                     for v, derivative in zip(values, derivatives, strict=True):
-                        sub = pair[1 if derivative else 0]
-                        if np.any(exact):
-                            sub[exact] = self.kdiag_pair(args[0][exact], derivative)
-                        v[near] = sub
+                        v[near] = pair[1 if derivative else 0]
                 else:
                     self._near_one_quadrature(values, derivatives, near, args)
         values = out if isinstance(out, tuple) else (out,)
@@ -467,6 +465,22 @@ class _Compiled:
     def diag(self, q, want_derivative):
         if want_derivative:
             self.act.require_derivative()
+        if self.near_one is not None:
+            # the stable form at rho = 1 (the registry diagonal cancels at small q, and
+            # off-diagonal entries with identical inputs use the stable form): q > 0 only
+            q = np.asarray(q, dtype=float)
+            positive = q > 0
+            k, kd = self.pair_diag(q) if want_derivative else (self.kdiag(q), None)
+            k = np.array(k, dtype=float)
+            kd = None if kd is None else np.array(kd, dtype=float)
+            if np.any(positive):
+                qp = q[positive]
+                stable = self.near_one[1](qp, qp, qp)
+                k[positive] = stable[0]
+                if kd is not None:
+                    kd[positive] = stable[1]
+            return k, kd
+        if want_derivative:
             return self.pair_diag(q)
         return self.kdiag(q), None
 
@@ -545,12 +559,17 @@ FUSED_FAMILIES: dict[str, Callable[[Activation], object]] = {
 
 def _elu_near_one(act: Activation):
     (alpha,) = _family_floats(act, "alpha")
-    return ELU_NEAR_ONE, lambda q11, q12, q22: elu_pair_near_one_vec(q11, q12, q22, alpha)
+
+    def where(s1, s2, rho):
+        return (np.abs(rho) > 1 - ELU_NEAR_ONE) | (np.maximum(s1, s2) <= ELU_SMALL_S)
+
+    return where, lambda q11, q12, q22: elu_pair_near_one_vec(q11, q12, q22, alpha)
 
 
-#: activation family -> builder of (threshold on 1 - |rho|, vectorized (q11, q12, q22) ->
-#: (k, kd) accurate there) for the compiled closed forms whose terms cancel near |rho| = 1;
-#: families absent here use the exact diagonal or quadrature within 5e-7 of |rho| = 1
+#: activation family -> builder of (where(s1, s2, rho) -> mask, vectorized (q11, q12, q22)
+#: -> (k, kd)): a stable form replacing the compiled closed form where its terms cancel
+#: (ELU: near |rho| = 1 and at small variances); families absent here use the exact
+#: diagonal or quadrature within 5e-7 of |rho| = 1
 NEAR_ONE_FAMILIES: dict[str, Callable[[Activation], tuple]] = {"elu": _elu_near_one}
 
 
