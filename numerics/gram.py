@@ -105,6 +105,26 @@ def _factor_roots(expr):
     return expr.replace(is_root, lambda e: sp.Pow(_root_base(e.base), e.exp))
 
 
+def _exp_differences(expr):
+    """c e^A - c e^B -> 2c e^{(A+B)/2} sinh((A-B)/2): no cancellation when A ~ B (the sin
+    kernel e^{-(q11+q22)/2} sinh(q12) at small covariance)."""
+    def rewrite(add):
+        terms = list(add.args)
+        for i, t1 in enumerate(terms):
+            c1, e1 = t1.as_independent(sp.exp, as_Add=False)
+            if not isinstance(e1, sp.exp):
+                continue
+            for j in range(i + 1, len(terms)):
+                c2, e2 = terms[j].as_independent(sp.exp, as_Add=False)
+                if isinstance(e2, sp.exp) and sp.simplify(c1 + c2) == 0:
+                    a, b = e1.args[0], e2.args[0]
+                    pair = 2 * c1 * sp.exp((a + b) / 2) * sp.sinh(sp.expand((a - b) / 2))
+                    rest = [t for k, t in enumerate(terms) if k not in (i, j)]
+                    return sp.Add(pair, *rest)
+        return add
+    return expr.replace(lambda e: e.is_Add and e.has(sp.exp), rewrite)
+
+
 def _one_sided_tilts(expr):
     """Each pair A(0,b;rho), A(0,b;-rho) of tilted orthants sums to
     E[e^{bZ}1{Z<0}] = erfcx(b/sqrt 2)/2; evaluate only the smaller, A(0,b;-|rho|) (opposite
@@ -122,7 +142,7 @@ def _one_sided_tilts(expr):
 
 def _in_s_rho(expr):
     expr = expr.subs({q11: S1**2, q22: S2**2, q12: RHO * S1 * S2})
-    return _one_sided_tilts(_factor_roots(expr))
+    return _one_sided_tilts(_exp_differences(_factor_roots(expr)))
 
 
 class _Printer(PythonCodePrinter):
@@ -228,6 +248,31 @@ def gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, inv_d, standard, width
 """
 
 
+#: activation family -> (condition on s1, s2, rho; stable pair (e, ed); names it imports
+#: from numerics.jit_special): where the registry's closed form cancels, the engine calls
+#: the stable form instead (ELU: its terms of order one cancel to O(q) at small
+#: variances, and near |rho| = 1 the pair is kept consistent with the NumPy path's
+#: numerics.kernels.NEAR_ONE_FAMILIES). Keyed by family, never by name.
+STABLE_FORMS = {
+    "elu": ("1.0 - abs(rho) < ELU_NEAR_ONE or max(s1, s2) <= ELU_SMALL_S",
+            "elu_pair_near_one(s1 * s1, rho * s1 * s2, s2 * s2, {alpha!r})",
+            ("ELU_NEAR_ONE", "ELU_SMALL_S", "elu_pair_near_one")),
+}
+
+
+def _guarded(act, lines, want):
+    """``lines`` behind the family's stable form, if it has one (``want``: the targets
+    the lines assign, ``e`` or ``e, ed``)."""
+    form = STABLE_FORMS.get(act.family)
+    if form is None:
+        return lines, ()
+    condition, call, names = form
+    params = {k: float(v) for k, v in act.family_params}
+    target = "e, ed" if want == 2 else "e, _"
+    return ([f"if {condition}:", f"    {target} = {call.format(**params)}", "else:"]
+            + ["    " + line for line in lines]), names
+
+
 def _indent(lines, level):
     return ("\n" + "    " * level).join(lines)
 
@@ -235,9 +280,10 @@ def _indent(lines, level):
 def _generate(act: Activation) -> str:
     printer = _Printer(_jit_functions())
     k = _in_s_rho(act.dual)
-    nngp = _assignments(["e"], [k], printer)
+    nngp, names = _guarded(act, _assignments(["e"], [k], printer), 1)
     if act.derivative is not None and act.dual_derivative is not None:
-        both = _assignments(["e", "ed"], [k, _in_s_rho(act.dual_derivative)], printer)
+        both, _ = _guarded(act, _assignments(["e", "ed"], [k, _in_s_rho(act.dual_derivative)],
+                                             printer), 2)
     else:  # NNGP only (step): never called with want_ntk (numerics.kernels refuses it)
         both = nngp + ["ed = 0.0"]
     body = _LAYERS.strip("\n").replace("{both}", _indent(both, 2)) \
@@ -245,8 +291,9 @@ def _generate(act: Activation) -> str:
     loops = _LOOPS
     loops = loops.replace("{layers_4}", _indent(body, 4))
     header = ["import math", "", "import numpy as np", "from numba import njit, prange"]
-    if printer.special_used:
-        header.append(f"from numerics.jit_special import {', '.join(sorted(printer.special_used))}")
+    special = sorted(printer.special_used | set(names))
+    if special:
+        header.append(f"from numerics.jit_special import {', '.join(special)}")
     header += ["", "EPS = 2.220446049250313e-16"]
     return f"# {act.label}: dual kernels of the registry, in (s1, s2, rho)\n" + \
         "\n".join(header) + "\n\n" + loops

@@ -190,3 +190,23 @@ def test_one_sided_tilt_identity_at_30_digits():
             a, b = plain.subs(at).evalf(30), rewritten.subs(at).evalf(30)
             assert abs(a - b) < 1e-25 * abs(a)
     assert (len(calls[0]), len(calls[1])) == (5, 3)
+
+
+@pytest.mark.parametrize("act", CLOSED, ids=[a.label for a in CLOSED])
+def test_small_and_large_variances(act):
+    """Inputs of size 1e-3 (variances ~1e-6, where ELU's closed-form terms of order one
+    cancel and the engine switches to numerics.jit_special's stable pair, as the NumPy
+    path does) and of size 10 (variances ~200)."""
+    rng = np.random.default_rng(6)
+    for size, sb in ((1e-3, 1e-4), (10.0, 0.1)):
+        x = size * rng.standard_normal((12, 5))
+        if act.name in ("sin", "cos", "monomial") and size > 1:
+            continue  # e^{-q} and q^k: no kernel scale to compare at q ~ 200
+        if act.name == "sin" and size < 1:
+            # the registry's diagonal 1/2 - e^{-2q}/2 cancels at q ~ 1e-6 (relative error
+            # ~eps/q ~ 1e-10 on both paths, measured 2e-11 against 30 digits): not a
+            # comparison of the two paths
+            continue
+        (K, T), (Kn, Tn) = _both(x, **_kw(act, sigma_b=sb))
+        assert _rel(K, Kn, _scale(Kn)) < TOL
+        assert _rel(T, Tn, _scale(Tn) if T is not None else 1) < TOL
