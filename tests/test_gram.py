@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from numerics import gram, kernels
-from theory.activations import builtin_examples, get
+from theory.activations import builtin_examples, get, register
 
 pytestmark = pytest.mark.skipif(not gram.available(), reason="numba not available")
 
@@ -52,12 +52,14 @@ def _rel(u, v, scale):
 def test_every_closed_form_builtin_is_compiled():
     names = {a.name for a in CLOSED}
     assert {"relu", "erf", "gelu", "elu", "step", "sin", "cos", "identity", "abs"} <= names
-    assert "tanh" not in names  # no closed form: the quadrature path
+    assert "tanh" not in names  # no closed form: numerics.gram_mehler
     assert kernels.kernel_path("relu") == "compiled"
     assert kernels.kernel_path("relu", engine="numpy") == "numpy fused"
-    assert kernels.kernel_path("tanh") == "quadrature"
-    with pytest.raises(ValueError, match="engine='compiled' is not available: tanh"):
-        kernels.nngp_ntk(np.ones((2, 3)), activation="tanh", hidden_layers=1, sigma_w=1.0,
+    assert kernels.kernel_path("tanh") == "compiled (Mehler series)"
+    assert kernels.kernel_path("tanh", engine="numpy") == "quadrature"
+    kinked = register("gram_test_kink_at_one", "Max(x - 1, 0)")
+    with pytest.raises(ValueError, match="engine='compiled' is not available"):
+        kernels.nngp_ntk(np.ones((2, 3)), activation=kinked, hidden_layers=1, sigma_w=1.0,
                          sigma_b=0.0, engine="compiled")
     with pytest.raises(ValueError, match="engine must be one of"):
         kernels.nngp_ntk(np.ones((2, 3)), activation="relu", hidden_layers=1, sigma_w=1.0,
