@@ -225,15 +225,9 @@ def gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, inv_d, standard, width
     # mirrored afterwards; mode 2: pairs (x1_i, x2_i) in K[i, 0]. K holds the dot products
     # on entry and is overwritten.
     n1, n2 = K.shape
-    last = np.int64(n1) - 1
-    rows = (n1 + 1) // 2 if mode == 1 else n1
-    for p in prange(rows):
-        first = np.int64(p)  # prange's index may be unsigned: keep i an int64
+    for p in prange(row_count(mode, n1)):
         for side in range(2 if mode == 1 else 1):
-            i = first if side == 0 else last - first
-            if side == 1 and i == first:
-                continue
-            j0, j1 = (i + 1, n1) if mode == 1 else ((i, i + 1) if mode == 2 else (0, n2))
+            i, j0, j1 = row_span(p, side, mode, n1, n2)
             for j in range(j0, j1):
                 col = 0 if mode == 2 else j
                 dot = K[i, col]
@@ -290,7 +284,8 @@ def _generate(act: Activation) -> str:
         .replace("{nngp}", _indent(nngp, 2)).split("\n")
     loops = _LOOPS
     loops = loops.replace("{layers_4}", _indent(body, 4))
-    header = ["import math", "", "import numpy as np", "from numba import njit, prange"]
+    header = ["import math", "", "import numpy as np", "from numba import njit, prange",
+              "from numerics.gram_loops import row_count, row_span"]
     special = sorted(printer.special_used | set(names))
     if special:
         header.append(f"from numerics.jit_special import {', '.join(special)}")
@@ -302,7 +297,7 @@ def _generate(act: Activation) -> str:
 def _key(act: Activation) -> str:
     exprs = (act.dual, act.dual_derivative, act.dual_diagonal, act.dual_derivative_diagonal,
              act.derivative)
-    modules = ["numerics.gram"]  # gram_loops is called from here, not from the module
+    modules = ["numerics.gram", "numerics.gram_loops"]
     if _jit_functions():
         modules.append("numerics.jit_special")
     return "|".join([codecache.source_fingerprint(*modules)] +

@@ -27,7 +27,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from numerics.gram_loops import mirror, nonfinite_rows
+from numerics.gram_loops import mirror, nonfinite_rows, row_count, row_span
 from numerics.mehler import DEFAULT_TOL, hermite_table, mehler_sum, require_kinks_at_zero
 from theory.activations import Activation
 
@@ -53,15 +53,9 @@ def _layer(K, T, I1, I2, A1, TA1, N1, M1, A2, TA2, N2, M2, D1, TD1, ND1, MD1, D2
     # one layer in place; modes as numerics.gram: 0 cross, 1 symmetric (upper triangle),
     # 2 pairs (K[i, 0] pairs x1_i with x2_i)
     n1, n2 = K.shape
-    last = np.int64(n1) - 1
-    rows = (n1 + 1) // 2 if mode == 1 else n1
-    for p in prange(rows):
-        first = np.int64(p)
+    for p in prange(row_count(mode, n1)):
         for side in range(2 if mode == 1 else 1):
-            i = first if side == 0 else last - first
-            if side == 1 and i == first:
-                continue
-            j0, j1 = (i + 1, n1) if mode == 1 else ((i, i + 1) if mode == 2 else (0, n2))
+            i, j0, j1 = row_span(p, side, mode, n1, n2)
             for j in range(j0, j1):
                 col = 0 if mode == 2 else j
                 rho = K[i, col] * (I1[i] * I2[j])

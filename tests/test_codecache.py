@@ -9,16 +9,6 @@ import pytest
 from numerics import codecache
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("NNTHEORY_CACHE_DIR", str(tmp_path))
-    codecache.cache_dir.cache_clear()
-    codecache._LOADED.clear()
-    yield tmp_path
-    codecache.cache_dir.cache_clear()
-    codecache._LOADED.clear()
-
-
 def test_written_once_and_reused(cache):
     calls = []
 

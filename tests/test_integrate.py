@@ -121,18 +121,6 @@ def test_saad_solla_compiled_jacobian():
 
 # -- generated code cached on disk (numerics.codecache) ------------------------------
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    from numerics import codecache
-
-    monkeypatch.setenv("NNTHEORY_CACHE_DIR", str(tmp_path))
-    codecache.cache_dir.cache_clear()
-    codecache._LOADED.clear()
-    yield tmp_path
-    codecache.cache_dir.cache_clear()
-    codecache._LOADED.clear()
-
-
 def _evaluate(cp, y):
     return np.concatenate([cp.rhs(0, y), cp.jacobian_sparse(0, y).toarray().ravel(),
                            [cp.risk(y)]])
