@@ -88,3 +88,43 @@ def test_empty_inputs_give_empty_grams(activation):
         K = kernel(np.zeros((0, 3)), activation=activation, hidden_layers=2, sigma_w=1.0,
                    sigma_b=0.1)
         assert K.shape == (0, 0)
+
+
+@pytest.mark.parametrize("dps", [None, 30])
+@pytest.mark.parametrize("q,rho", [(1e150, 0.5), (1e150, -0.5), (1e300, 0.3), (1.7e308, -0.9)])
+def test_elu_theory_kernel_at_huge_variance(q, rho, dps):
+    """theory.dual up to the float64 maximum (OverflowError from mpmath's erfc before).
+    Reference, a rigorous bound: ELU - ReLU = (e^x - 1) 1{x<0} lies in [-1, 0], so
+    |k_elu - k_relu| <= E relu(u) + E relu(v) + 1 = 2 sqrt(q/(2 pi)) + 1; and
+    ELU' - 1{x>0} = e^x 1{x<0}, each of the three cross terms of the derivative kernel is at
+    most E[e^{sZ} 1{Z<0}] = erfcx(s/sqrt 2)/2 <= 1/(s sqrt(2 pi)). Relative to the ReLU
+    kernels (arc-cosine, Cho & Saul 2009) both bounds are ~1e-75 or smaller here."""
+    with mpmath.workdps(40):
+        Q = mpmath.mpf(q)
+        R = mpmath.mpf(rho * q) / Q  # the correlation of the float input
+        relu = Q * (mpmath.sqrt(1 - R * R) + (mpmath.pi - mpmath.acos(R)) * R) / (2 * mpmath.pi)
+        relu_dot = (mpmath.pi - mpmath.acos(R)) / (2 * mpmath.pi)
+        bound = 2 * mpmath.sqrt(Q / (2 * mpmath.pi)) + 1
+        bound_dot = 3 / mpmath.sqrt(2 * mpmath.pi * Q)
+    rel = 4e-16 if dps is None else mpmath.mpf(10) ** (1 - dps)  # rounding of the result
+    got = dual_kernel("elu", q, rho * q, q, dps=dps)
+    got_dot = dual_kernel("elu", q, rho * q, q, derivative=True, dps=dps)
+    with mpmath.workdps(40):
+        assert abs(mpmath.mpf(got) - relu) <= bound + rel * relu
+        assert abs(mpmath.mpf(got_dot) - relu_dot) <= bound_dot + rel * relu_dot
+
+
+def test_mp_erfc_past_mpmath_overflow():
+    """erfc, Phi and erfcx at arguments where mpmath.erfc raises OverflowError, against
+    e^{-z^2}/(z sqrt pi) (the asymptotic series' first term: relative error 1/(2 z^2))."""
+    from theory.arithmetic import mp_erfc, mp_erfcx, mp_ncdf
+
+    z = mpmath.mpf(2) ** 512  # 1.3e154, exact; Phi(-2z) = erfc(sqrt(2) z)/2
+    with mpmath.workdps(400):  # e^{-z^2} needs z^2 (309 digits) exactly
+        first = 1 / (z * mpmath.sqrt(mpmath.pi))
+        tail = mpmath.exp(-z * z) * first
+        phi_tail = mpmath.exp(-2 * z * z) / (2 * mpmath.sqrt(2) * z * mpmath.sqrt(mpmath.pi))
+    with mpmath.workdps(30):
+        assert abs(mp_erfcx(z) / first - 1) < 1e-29
+        assert abs(mp_erfc(z) / tail - 1) < 1e-29
+        assert abs(mp_ncdf(-2 * z) / phi_tail - 1) < 1e-29
