@@ -128,3 +128,46 @@ def test_mp_erfc_past_mpmath_overflow():
         assert abs(mp_erfcx(z) / first - 1) < 1e-29
         assert abs(mp_erfc(z) / tail - 1) < 1e-29
         assert abs(mp_ncdf(-2 * z) / phi_tail - 1) < 1e-29
+
+
+@pytest.mark.parametrize("expr,at_large_q", [
+    ("sin(3*x) + x", lambda q12: q12),  # E[(sin 3u + u)(sin 3v + v)] -> q12: the rest decays
+    ("x*cos(x)", lambda q12: 0.0),      # every term carries e^{-(q11+q22)/2 +- q12} -> 0
+])
+def test_exponential_polynomial_user_activation_is_exact_at_huge_variance(expr, at_large_q):
+    """A registered exponential polynomial gets exact kernels (Gauss-Hermite aliased before:
+    300173.9 instead of 3e5 for sin 3x + x, 3603 instead of 0 for x cos x at q = 1e6); at
+    moderate q they agree with the independent mpmath quadrature of theory.dual."""
+    from theory.activations import register, unregister
+    from theory.dual import quadrature_dual_kernel
+
+    act = register("edge_exp_poly", expr, overwrite=True)
+    try:
+        for derivative in (False, True):
+            got = nk.dual_kernel(act, 0.7, 0.3, 1.1, derivative=derivative)
+            ref = quadrature_dual_kernel(act, 0.7, 0.3, 1.1, derivative=derivative, dps=20)
+            assert got == pytest.approx(float(ref), rel=1e-13, abs=1e-15)
+        q = 1e6
+        assert nk.dual_kernel(act, q, 0.3 * q, q) == pytest.approx(at_large_q(0.3 * q),
+                                                                   rel=1e-15, abs=1e-300)
+    finally:
+        unregister("edge_exp_poly")
+
+
+@pytest.mark.parametrize("method", ["auto", "hermite"])
+def test_gauss_hermite_refuses_where_it_aliases(method):
+    """numerics.quadrature's Gauss-Hermite rule (the 'auto' choice for exponential polynomials)
+    refuses when its error estimate exceeds HERMITE_TOLERANCE, and is right where it accepts."""
+    from numerics.quadrature import gaussian_diagonal, gaussian_dual
+    from theory.activations import register, unregister
+
+    act = register("edge_alias", "sin(3*x) + x", overwrite=True)
+    try:
+        with pytest.raises(ValueError, match="Gauss-Hermite"):
+            gaussian_dual(act, 1e6, 3e5, 1e6, method=method)
+        with pytest.raises(ValueError, match="Gauss-Hermite"):
+            gaussian_diagonal(act, 1e6, method=method)
+        assert gaussian_dual(act, 0.1, 0.03, 0.1, method=method) == pytest.approx(
+            nk.dual_kernel(act, 0.1, 0.03, 0.1), rel=1e-13)
+    finally:
+        unregister("edge_alias")

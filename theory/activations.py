@@ -30,7 +30,7 @@ from typing import NamedTuple
 import mpmath
 import sympy as sp
 
-from theory.gaussian import elu_kernels, hermite_coefficients
+from theory.gaussian import elu_kernels, exp_polynomial_kernels, hermite_coefficients
 from theory.special import MPMATH_FUNCTIONS, BivariateNormalCDF, Erfcx, Phi, TiltedOrthant
 from theory.symbols import q, q11, q12, q22, x
 
@@ -773,7 +773,16 @@ def _user_entry(name: str, sym: sp.Expr) -> Activation:
     derivative = sp.diff(sym, x)
     if derivative.has(sp.DiracDelta):
         derivative = None
-    return Activation(name=name, expr=sym, derivative=derivative, kinks=find_kinks(sym))
+    kinks = find_kinks(sym)
+    # exponential polynomials (sin 3x + x, x cos x, ...) get exact kernels: quadrature of
+    # their oscillations aliases at large variances
+    kernels = None if kinks or derivative is None else exp_polynomial_kernels(sym, derivative)
+    if kernels is None:
+        return Activation(name=name, expr=sym, derivative=derivative, kinks=kinks)
+    return Activation(name=name, expr=sym, derivative=derivative, kinks=kinks,
+                      derivation="exponential polynomial: E[u^j v^k e^{lu+mv}] are derivatives "
+                                 "of the Gaussian moment generating function",
+                      **kernels)
 
 
 def unregister(name: str) -> None:

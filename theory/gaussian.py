@@ -39,7 +39,7 @@ from theory.special import (  # noqa: F401  (re-exported: their historical home)
     mp_tilted_orthant,
     normal_pdf,
 )
-from theory.symbols import q, q11, q12, q22
+from theory.symbols import q, q11, q12, q22, x
 
 __all__ = [
     "Phi",
@@ -55,6 +55,9 @@ __all__ = [
     "tilted_orthant",
     "relu_times_tilted",
     "elu_kernels",
+    "exp_polynomial_kernel",
+    "exp_polynomial_kernels",
+    "exp_polynomial_terms",
     "lemma_block_residuals",
     "price_theorem_symbolic",
     "price_theorem_residual",
@@ -246,6 +249,88 @@ def elu_kernels(alpha):
         "dual_derivative": dual_derivative,
         "dual_diagonal": dual_diagonal,
         "dual_derivative_diagonal": dual_derivative_diagonal,
+    }
+
+
+# ---------------------------------------------------------------------------
+# exponential polynomials: closed-form kernels of sums of x^j e^{lambda x}
+# ---------------------------------------------------------------------------
+
+#: largest power of x and number of terms an exponential polynomial may have for its
+#: kernels to be derived (the kernel has (terms)^2 pieces, each a derivative of order j)
+EXP_POLY_MAX_POWER = 8
+EXP_POLY_MAX_TERMS = 16
+
+
+def exp_polynomial_terms(expr, var=x):
+    r"""``expr`` as :math:`\sum_i c_i\,x^{j_i} e^{\lambda_i x}` (constants :math:`c_i`,
+    complex :math:`\lambda_i`, integers :math:`0 \le j_i \le` ``EXP_POLY_MAX_POWER``): a list
+    of ``(c, j, lambda)``, or None when ``expr`` is not of that form (sin, cos, sinh,
+    cosh are rewritten as exponentials)."""
+    expanded = sp.expand(sp.powsimp(sp.expand(sp.sympify(expr).rewrite(sp.exp)),
+                                    combine="exp"))
+    terms = []
+    for term in sp.Add.make_args(expanded):
+        coeff, rest = term.as_independent(var, as_Add=False)
+        power, rate = 0, sp.Integer(0)
+        for factor in sp.Mul.make_args(sp.powsimp(rest, combine="exp")):
+            if factor == 1:
+                continue
+            if factor == var:
+                power += 1
+            elif factor.is_Pow and factor.base == var and factor.exp.is_Integer \
+                    and factor.exp > 0:
+                power += int(factor.exp)
+            elif isinstance(factor, sp.exp):
+                slope = sp.expand(factor.args[0] / var)
+                if slope.has(var) or not slope.is_number:
+                    return None
+                rate += slope
+            else:
+                return None
+        if power > EXP_POLY_MAX_POWER:
+            return None
+        terms.append((coeff, power, rate))
+    return terms if len(terms) <= EXP_POLY_MAX_TERMS else None
+
+
+def exp_polynomial_kernel(f_terms, g_terms):
+    r""":math:`\mathbb{E}[f(u)g(v)]` for exponential polynomials (terms from
+    :func:`exp_polynomial_terms`), exactly: with the moment generating function
+    :math:`M(a,b) = \mathbb{E}[e^{au+bv}] = e^{(a^2q_{11}+2abq_{12}+b^2q_{22})/2}`,
+    :math:`\mathbb{E}[u^j v^k e^{\lambda u+\mu v}] = \partial_a^j\partial_b^k M|_{(\lambda,\mu)}`.
+    Each piece keeps its single exponential :math:`e^{(\lambda^2q_{11}+2\lambda\mu q_{12}+
+    \mu^2q_{22})/2}` (never a product of a huge and a tiny one), so the form decays exactly
+    at large variances (:math:`e^{-9(q_{11}+q_{22})/2 \pm 9q_{12}}` for sin 3x)."""
+    a, b = sp.symbols("a b")
+    mgf = sp.exp((a**2 * q11 + 2 * a * b * q12 + b**2 * q22) / 2)
+    total = sp.Integer(0)
+    for c1, j, lam in f_terms:
+        for c2, k, mu in g_terms:
+            piece = sp.diff(mgf, a, j, b, k) if j or k else mgf
+            total += c1 * c2 * piece.subs({a: lam, b: mu}, simultaneous=True)
+    # the kernel is real: its real part, with each exponential split into
+    # e^{real exponent} times cos/sin of the imaginary one
+    real = sp.re(sp.expand_complex(total))
+    return sp.powsimp(sp.expand(real, power_exp=False), combine="exp")
+
+
+def exp_polynomial_kernels(expr, derivative):
+    """The ``Activation`` keyword arguments ``dual, dual_derivative, dual_diagonal,
+    dual_derivative_diagonal`` of an exponential polynomial ``expr`` (with its
+    ``derivative``), or None when either is not one."""
+    f_terms = exp_polynomial_terms(expr)
+    g_terms = exp_polynomial_terms(derivative) if derivative is not None else None
+    if f_terms is None or g_terms is None:
+        return None
+    dual = exp_polynomial_kernel(f_terms, f_terms)
+    dual_derivative = exp_polynomial_kernel(g_terms, g_terms)
+    diagonal = {q11: q, q12: q, q22: q}
+    return {
+        "dual": dual,
+        "dual_derivative": dual_derivative,
+        "dual_diagonal": dual.subs(diagonal, simultaneous=True),
+        "dual_derivative_diagonal": dual_derivative.subs(diagonal, simultaneous=True),
     }
 
 
