@@ -63,7 +63,7 @@ from scipy.special import gammainc, roots_hermitenorm
 
 from numerics.compile import activation_function
 from theory.activations import Activation, resolve
-from theory.gaussian import exp_polynomial_terms
+from theory.gaussian import check_gaussian_expectation, exp_polynomial_terms
 from theory.symbols import x
 
 __all__ = [
@@ -354,6 +354,10 @@ def gaussian_dual(activation, q11, q12, q22, *, derivative=False, order=None, me
     method = _choose(act, method)
     f = activation_function(act, derivative=derivative)
     a, b, cq = check_covariance(q11, q12, q22)
+    if a.size:  # divergent expectations (e.g. exp(x^2/4) at q >= 1) are refused
+        largest = (a + cq) / 2 + np.hypot((a - cq) / 2, b)
+        check_gaussian_expectation(act, derivative, float(largest.max()),
+                                   truncation=TRUNCATION)
     shape = a.shape
     a, b, cq = a.ravel(), b.ravel(), cq.ravel()
     s1, s2 = np.sqrt(a), np.sqrt(cq)
@@ -405,6 +409,8 @@ def gaussian_diagonal(activation, q, *, derivative=False, order=None, method="au
     shape = qa.shape
     if qa.size == 0:  # an empty Gram matrix has an empty diagonal
         return np.zeros(shape)
+    check_gaussian_expectation(act, derivative, 2 * float(qa.max()), "diagonal",
+                               truncation=TRUNCATION)
     s = np.sqrt(qa.ravel())
     with np.errstate(over="ignore", invalid="ignore"):
         if method == "hermite":

@@ -171,3 +171,42 @@ def test_gauss_hermite_refuses_where_it_aliases(method):
             nk.dual_kernel(act, 0.1, 0.03, 0.1), rel=1e-13)
     finally:
         unregister("edge_alias")
+
+
+def test_divergent_gaussian_expectation_is_refused():
+    """sigma = exp(x^2/4): E[sigma(u)^2] = E[e^{u^2/2}] = 1/sqrt(1 - q) for q < 1, infinite
+    from q = 1 (numerics gave 7.98 at q = 1 and 1.1e10 at q = 1.5 before). Refused by the
+    growth criterion (SymPy: |sigma| ~ e^{x^2/4}) in theory.dual and numerics alike; inside
+    the region and far enough from its edge for the truncated rules, the exact value."""
+    from theory.activations import register, unregister
+
+    act = register("edge_gauss_growth", "exp(x**2/4)", overwrite=True)
+    try:
+        for q in (1.0, 1.5, 3.0):
+            calls = ((nk.dual_diagonal, (act, q)), (dual_diagonal, (act, q)),
+                     (nk.dual_kernel, (act, q, 0.3 * q, q)), (dual_kernel, (act, q, 0.3 * q, q)))
+            for evaluate, args in calls:
+                with pytest.raises(ValueError, match="diverges"):
+                    evaluate(*args)
+            with pytest.raises(ValueError, match="diverge"):  # diverges / too close to it
+                nk.nngp(np.full((2, 1), math.sqrt(q)), activation=act, hidden_layers=1,
+                        sigma_w=1.0, sigma_b=0.0)
+        # exists, but a rule truncated at |z| <= 10 would miss e^-0.5 of it
+        with pytest.raises(ValueError, match="too close to divergence"):
+            nk.dual_diagonal(act, 0.99)
+        for q in (0.1, 0.3):
+            assert nk.dual_diagonal(act, q) == pytest.approx(1 / math.sqrt(1 - q), rel=1e-13)
+            assert float(dual_diagonal(act, q, dps=20)) == pytest.approx(1 / math.sqrt(1 - q),
+                                                                         rel=1e-14)
+    finally:
+        unregister("edge_gauss_growth")
+
+
+@pytest.mark.parametrize("expr,growth", [("exp(x**2/4)", 0.25), ("x*exp(x**2)*sin(x)", 1.0),
+                                         ("exp(x**4)", math.inf), ("tanh(x)", 0.0),
+                                         ("x*cos(x) + exp(x)", 0.0)])
+def test_quadratic_growth(expr, growth):
+    from theory.gaussian import quadratic_growth
+    from theory.symbols import x
+
+    assert quadratic_growth(sp.sympify(expr, locals={"x": x})) == pytest.approx(growth, abs=1e-9)

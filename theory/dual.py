@@ -63,6 +63,7 @@ import sympy as sp
 
 from theory.activations import Activation, resolve
 from theory.arithmetic import Arithmetic, check_real, guarded
+from theory.gaussian import check_gaussian_expectation
 from theory.special import MPMATH_FUNCTIONS
 from theory.symbols import q, q11, q12, q22, x
 
@@ -396,6 +397,8 @@ def _inputs(q11_value, q12_value, q22_value):
 
 
 def _quadrature(act, Q11, Q12, Q22, derivative, A):
+    largest = (Q11 + Q22) / 2 + mpmath.sqrt(((Q11 - Q22) / 2) ** 2 + Q12**2)
+    check_gaussian_expectation(act, derivative, largest)  # e.g. exp(x^2/4) at q >= 1
     R = _Rule(A)
     s = _callable(act, derivative, A)
     kinks = _kink_values(act, R)
