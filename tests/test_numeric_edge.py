@@ -182,20 +182,30 @@ def test_divergent_gaussian_expectation_is_refused():
 
     act = register("edge_gauss_growth", "exp(x**2/4)", overwrite=True)
     try:
-        for q in (1.0, 1.5, 3.0):
-            calls = ((nk.dual_diagonal, (act, q)), (dual_diagonal, (act, q)),
-                     (nk.dual_kernel, (act, q, 0.3 * q, q)), (dual_kernel, (act, q, 0.3 * q, q)))
-            for evaluate, args in calls:
+        for q in (1.0, 1.5, 3.0):  # the diagonal: lambda_max = 2q, 2 c lambda_max = q >= 1
+            for evaluate in (nk.dual_diagonal, dual_diagonal):
                 with pytest.raises(ValueError, match="diverges"):
-                    evaluate(*args)
+                    evaluate(act, q)
             with pytest.raises(ValueError, match="diverge"):  # diverges / too close to it
                 nk.nngp(np.full((2, 1), math.sqrt(q)), activation=act, hidden_layers=1,
                         sigma_w=1.0, sigma_b=0.0)
+        # off the diagonal, rho = 0.3: lambda_max = 1.3 q, divergent from q = 1/0.65
+        for evaluate in (nk.dual_kernel, dual_kernel):
+            with pytest.raises(ValueError, match="diverges"):
+                evaluate(act, 3.0, 0.9, 3.0)
+        # at q = 1 it exists, E[e^{(u^2+v^2)/4}] = det(I - Q/2)^{-1/2} = 2.09656967344, but
+        # the rules truncated at |z| <= L miss ~e^{-0.35 L^2/2} of it (1.7e-10 before)
+        for evaluate in (nk.dual_kernel, dual_kernel):
+            with pytest.raises(ValueError, match="too close to divergence"):
+                evaluate(act, 1.0, 0.3, 1.0)
+        assert dual_kernel(act, 0.2, 0.06, 0.2, dps=20) == pytest.approx(
+            ((1 - 0.1) ** 2 - 0.03**2) ** -0.5, rel=1e-18)
         # exists, but a rule truncated at |z| <= 10 would miss e^-0.5 of it
         with pytest.raises(ValueError, match="too close to divergence"):
             nk.dual_diagonal(act, 0.99)
-        for q in (0.1, 0.3):
+        for q in (0.1, 0.3):  # numerics accepts 2 c lambda_max <= 0.309
             assert nk.dual_diagonal(act, q) == pytest.approx(1 / math.sqrt(1 - q), rel=1e-13)
+        for q in (0.1, 0.2):  # theory at 22 digits, |z| <= 11.36, accepts <= 0.214
             assert float(dual_diagonal(act, q, dps=20)) == pytest.approx(1 / math.sqrt(1 - q),
                                                                          rel=1e-14)
     finally:

@@ -397,9 +397,11 @@ def _inputs(q11_value, q12_value, q22_value):
 
 
 def _quadrature(act, Q11, Q12, Q22, derivative, A):
-    largest = (Q11 + Q22) / 2 + mpmath.sqrt(((Q11 - Q22) / 2) ** 2 + Q12**2)
-    check_gaussian_expectation(act, derivative, largest)  # e.g. exp(x^2/4) at q >= 1
     R = _Rule(A)
+    # divergent (e.g. exp(x^2/4) at q >= 1) or too close to it for the truncation at L
+    largest = (Q11 + Q22) / 2 + mpmath.sqrt(((Q11 - Q22) / 2) ** 2 + Q12**2)
+    check_gaussian_expectation(act, derivative, largest, truncation=float(R.L),
+                               digits=R.digits)
     s = _callable(act, derivative, A)
     kinks = _kink_values(act, R)
     what = ("E[s'(u)s'(v)]" if derivative else "E[s(u)s(v)]") + f" for {act.label}"

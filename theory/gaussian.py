@@ -414,6 +414,7 @@ def check_gaussian_expectation(act, derivative, largest_eigenvalue, what="kernel
     c = quadratic_growth(expr)
     if c == 0:
         return
+    largest_eigenvalue = float(largest_eigenvalue)
     margin = 1 - 2 * c * largest_eigenvalue
     if margin > 0 and truncation is not None and margin * truncation**2 / 2 < digits * math.log(10):
         name = "sigma'" if derivative else "sigma"
