@@ -71,6 +71,8 @@ def test_scale_free_gelu_equals_the_textbook_form_and_price():
                           + (q12**2 + q11 * q22 * delta**2) / (P * delta)) / (2 * sp.pi)
     gelu = get("gelu")
     price = sp.diff(gelu.dual, q12)
+    # the forms the papers page shows (Activation.dual_display) are the same functions
+    shown, shown_derivative = gelu.dual_display, gelu.dual_derivative_display
     rng = np.random.default_rng(1)
     for _ in range(6):
         a, b = 10 ** rng.uniform(-2, 2, size=2)
@@ -80,6 +82,9 @@ def test_scale_free_gelu_equals_the_textbook_form_and_price():
         value = gelu.dual.subs(at).evalf(40)
         assert abs(value - textbook.subs(at).evalf(40)) < 1e-35 * (1 + abs(value))
         assert abs(gelu.dual_derivative.subs(at).evalf(40) - price.subs(at).evalf(40)) < 1e-35
+        assert abs(value - shown.subs(at).evalf(40)) < 1e-35 * (1 + abs(value))
+        assert abs(gelu.dual_derivative.subs(at).evalf(40)
+                   - shown_derivative.subs(at).evalf(40)) < 1e-35
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "elu"])
