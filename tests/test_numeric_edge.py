@@ -225,3 +225,21 @@ def test_quadratic_growth(expr, growth):
     from theory.symbols import x
 
     assert quadratic_growth(sp.sympify(expr, locals={"x": x})) == pytest.approx(growth, abs=1e-9)
+
+
+def test_theory_quadrature_refuses_a_huge_variance_instead_of_hanging():
+    """theory.dual's smooth trapezoid rule needs a step ~1/(s D): at q = 1e30 (tanh) it built
+    ~1e17 nodes and never returned; now a ValueError naming the variance and the valid range,
+    within a second."""
+    import time
+
+    start = time.perf_counter()
+    for evaluate in (lambda: dual_kernel("tanh", 1e30, 3e29, 1e30),
+                     lambda: dual_diagonal("tanh", 1e30, dps=20)):
+        with pytest.raises(ValueError, match="standard deviation .* valid"):
+            evaluate()
+    assert time.perf_counter() - start < 1.0
+    # inside the range it is the number: tanh's kernel at q = 1e3 tends to that of sign(x),
+    # (2/pi) arcsin(rho), with a correction O(1/sqrt(q)) (the transition of width 1)
+    assert dual_kernel("tanh", 1e3, 300.0, 1e3) == pytest.approx(
+        2 / math.pi * math.asin(0.3), abs=1 / math.sqrt(1e3))
