@@ -132,3 +132,92 @@ def test_backends_refuse_bad_precision(backend):
         with pytest.raises(ValueError):
             get_backend(backend, dps=bad) if backend in ("mpmath", "arb") else get_backend(
                 backend, bits=bad)
+
+
+# ---------------------------------------------------------------------------
+# precision backends against each other
+# ---------------------------------------------------------------------------
+
+#: unit roundoff of each backend as tested (mpmath and Arb at 20 digits = 70 bits)
+_BACKEND_UNIT = {"float32": 2.0**-24, "float64": 2.0**-53, "mpmath": 2.0**-70, "arb": 2.0**-70}
+#: activations with a derivative, every family of the registry
+_SMOOTH_AND_KINKED = ["relu", "leaky_relu", "abs", "identity", "erf", "gelu", "sin", "cos",
+                      "tanh", "elu"]
+#: roundings per activation evaluation allowed: the registry's expressions are chains of at
+#: most a few operations (x Phi(x) for GELU: a division, erf, an addition, two products)
+_ROUNDINGS = 8
+
+_entries = hs.floats(-4.0, 4.0, width=32)  # float32-representable: exact on every backend
+
+
+def _backend(name):
+    return get_backend(name, dps=20) if name in ("mpmath", "arb") else get_backend(name)
+
+
+def _mp(backend, a):
+    """Midpoints as mpf at 60 digits and the radii (0 off Arb)."""
+    mid = backend.to_mpmath(a)
+    return mid, backend.max_radius(a)
+
+
+def _backend_errors(backend_name, act, A, B):
+    """Each backend's matmul and sigma, sigma' against mpmath at 60 digits, as ratios of the
+    error to its bound: Higham's gamma_n sum_k |a_ik||b_kj| (Accuracy and Stability of
+    Numerical Algorithms, 2nd ed., eq. 3.13) for the product; _ROUNDINGS units of roundoff
+    times the scale 1 + |f(z)| + |z f'(z)| (the argument's own rounding enters through
+    z f'(z)) for f = sigma, sigma'; Arb: plus its radius."""
+    import mpmath
+
+    X = _backend(backend_name)
+    u = _BACKEND_UNIT[backend_name]
+    ratios = []
+    with mpmath.workdps(60):
+        Am = np.vectorize(mpmath.mpf, otypes=[object])(A)
+        Bm = np.vectorize(mpmath.mpf, otypes=[object])(B)
+        ref = Am @ Bm
+        bound_mm = (A.shape[1] * u / (1 - A.shape[1] * u)) * (np.abs(A) @ np.abs(B))
+        got, radius = _mp(X, X.matmul(X.asarray(A), X.asarray(B)))
+        for g, r, b in zip(got.ravel(), ref.ravel(), bound_mm.ravel(), strict=True):
+            ratios.append(float(abs(mpmath.mpf(g) - r)) / (b + radius + 1e-300))
+        for derivative in (False, True):
+            f = act.mpmath_function(derivative)
+            got, radius = _mp(X, X.activation(act, X.asarray(A), derivative=derivative))
+            for g, z in zip(got.ravel(), Am.ravel(), strict=True):
+                value = f(z)
+                slope = mpmath.diff(f, z) if z != 0 else 0  # kinks are at 0 only
+                scale = 1 + abs(value) + abs(z * slope)
+                ratios.append(float(abs(mpmath.mpf(g) - value))
+                              / (_ROUNDINGS * u * float(scale) + radius))
+    return ratios
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hs.sampled_from(list(_BACKEND_UNIT)), hs.sampled_from(_SMOOTH_AND_KINKED),
+       hs.integers(1, 3), hs.integers(1, 4), hs.integers(1, 3), hs.data())
+def test_precision_backends_agree_within_their_working_precision(backend_name, name, rows,
+                                                                 inner, cols, data):
+    """float32, float64, mpmath and Arb (20 digits) give matmul, sigma and sigma' within the
+    rounding bound of their own working precision of a 60-digit mpmath reference: the
+    backends compared with each other through one independent reference."""
+    from theory.activations import get
+
+    A = np.array(data.draw(hs.lists(_entries, min_size=rows * inner, max_size=rows * inner)),
+                 dtype=float).reshape(rows, inner)
+    B = np.array(data.draw(hs.lists(_entries, min_size=inner * cols, max_size=inner * cols)),
+                 dtype=float).reshape(inner, cols)
+    assert max(_backend_errors(backend_name, get(name), A, B)) <= 1
+
+
+def test_backend_bound_separates_the_precisions():
+    """The bound is tight enough to tell the precisions apart: float32's results break the
+    float64 bound (so a float64 backend silently computing in float32 would FAIL)."""
+    from theory.activations import get
+
+    A = np.array([[0.1, 1.0 / 3.0, 2.0 / 7.0]], dtype=np.float32).astype(float)
+    B = np.array([[0.3], [1.7], [-2.9]], dtype=np.float32).astype(float)
+    saved = _BACKEND_UNIT["float32"]
+    try:
+        _BACKEND_UNIT["float32"] = _BACKEND_UNIT["float64"]  # judge float32 as if float64
+        assert max(_backend_errors("float32", get("gelu"), A, B)) > 1
+    finally:
+        _BACKEND_UNIT["float32"] = saved

@@ -46,8 +46,11 @@ def test_special_functions_print_as_latex():
 
 
 def test_gelu_dual_latex():
+    # the textbook form (arcsin of q12/sqrt((1+q11)(1+q22))), not the scale-free one it is
+    # evaluated in (whose atan and (1 - rho)(1 + rho) would show)
     out = X.latex_for("dual", "gelu")
-    assert r"\operatorname{atan}" in out and "q_{12}" in out
+    assert r"\operatorname{asin}" in out and "q_{12}" in out
+    assert r"\operatorname{atan}" not in out and "scale-free form" in out
 
 
 def test_ntk_recursion_relu_two_layers():

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import mpmath
 import sympy as sp
 
-from theory.gaussian import elu_kernels, hermite_coefficients
+from theory.gaussian import elu_kernels, exp_polynomial_kernels, hermite_coefficients
 from theory.special import MPMATH_FUNCTIONS, BivariateNormalCDF, Erfcx, Phi, TiltedOrthant
 from theory.symbols import q, q11, q12, q22, x
 
@@ -69,6 +69,9 @@ class Activation:
         abs, identity), ``"step"``, ``"erf"``, ``"gelu"``, ``"elu"`` with ``alpha``;
         ``None`` for all others (user entries included). Fast evaluators are chosen by
         family (``numerics.kernels.FUSED_FAMILIES``), never by ``name``.
+    dual_display, dual_derivative_display : the kernels in their textbook form, for LaTeX
+        only, where ``dual`` / ``dual_derivative`` are an equivalent form rewritten for
+        stable evaluation (GELU); ``None`` elsewhere.
 
     Entries pickle by value (:meth:`__reduce__`): a factory entry as its name and
     parameters, a user entry as its expression, anything else as its fields, so they
@@ -87,6 +90,8 @@ class Activation:
     derivation: str = "none: kernels by quadrature"
     family: str | None = None
     family_params: tuple = ()
+    dual_display: sp.Expr | None = None
+    dual_derivative_display: sp.Expr | None = None
     _hash: int = field(init=False, repr=False, default=0)
 
     def __post_init__(self):
@@ -302,6 +307,15 @@ def _gelu():
                                            + c**3 * b1 * b2 / t**3) / (2 * sp.pi)
     diag = dual.subs({q11: q, q22: q, q12: q})
     diag_derivative = dual_derivative.subs({q11: q, q22: q, q12: q})
+    # the textbook form (Tsuchida et al. 2021), shown on the papers page: P = (1+q11)(1+q22),
+    # Delta = sqrt(P - q12^2); its derivative by Price's theorem, factored by SymPy
+    P = (1 + q11) * (1 + q22)
+    delta = sp.sqrt(P - q12**2)
+    arcsin = sp.asin(q12 / sp.sqrt(P))
+    display = q12 / 4 + (q12 * arcsin + (q12**2 + q11 * q22 * delta**2) / (P * delta)) / (
+        2 * sp.pi)
+    display_derivative = sp.Rational(1, 4) + (arcsin + q12 * (
+        P * (q11 + q22 + 3) - q12**2 * (q11 + q22 + 2)) / (P * delta**3)) / (2 * sp.pi)
     expr = x * Phi(x)
     return Activation(
         name="gelu",
@@ -311,6 +325,8 @@ def _gelu():
         dual_derivative=dual_derivative,
         dual_diagonal=diag,
         dual_derivative_diagonal=diag_derivative,
+        dual_display=display,
+        dual_derivative_display=display_derivative,
         derivation=(
             "Tsuchida et al. (2021) closed form in scale-free variables; checked against the "
             "textbook form and by Price's theorem (d/dq12 of the dual kernel) at 40 digits, "
@@ -773,7 +789,16 @@ def _user_entry(name: str, sym: sp.Expr) -> Activation:
     derivative = sp.diff(sym, x)
     if derivative.has(sp.DiracDelta):
         derivative = None
-    return Activation(name=name, expr=sym, derivative=derivative, kinks=find_kinks(sym))
+    kinks = find_kinks(sym)
+    # exponential polynomials (sin 3x + x, x cos x, ...) get exact kernels: quadrature of
+    # their oscillations aliases at large variances
+    kernels = None if kinks or derivative is None else exp_polynomial_kernels(sym, derivative)
+    if kernels is None:
+        return Activation(name=name, expr=sym, derivative=derivative, kinks=kinks)
+    return Activation(name=name, expr=sym, derivative=derivative, kinks=kinks,
+                      derivation="exponential polynomial: E[u^j v^k e^{lu+mv}] are derivatives "
+                                 "of the Gaussian moment generating function",
+                      **kernels)
 
 
 def unregister(name: str) -> None:

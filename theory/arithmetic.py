@@ -44,6 +44,9 @@ __all__ = [
     "check_dps",
     "check_real",
     "guarded",
+    "mp_erfc",
+    "mp_erfcx",
+    "mp_ncdf",
     "target_digits",
 ]
 
@@ -160,8 +163,72 @@ def _float_erfcx(z):
     return total / (z * math.sqrt(math.pi))
 
 
-def _mp_erfcx(z):
-    return mpmath.exp(z * z) * mpmath.erfc(z)
+def _series_applies(z):
+    r"""Whether erfc and erfcx of ``z`` use the asymptotic series: for
+    :math:`z^2 \ge 4(p + 10)` (``p`` working bits) its terms shrink by
+    :math:`(2k-1)/(2z^2) < 1/4` over the first :math:`p` terms, far past the working
+    precision. (mpmath's own erfc raises OverflowError from about 1.3e154: it squares the
+    argument as a float; and :math:`e^{z^2}` gets slow for huge ``z``.)"""
+    return z > 0 and z * z >= 4 * (mpmath.mp.prec + 10)
+
+
+def _mp_erfcx_series(z):
+    r""":math:`e^{z^2}\operatorname{erfc}(z) = \frac{1}{z\sqrt\pi}\sum_k (-1)^k
+    \frac{(2k-1)!!}{(2z^2)^k}` where :func:`_series_applies`, summed until a term is
+    below the working precision (the error of this alternating series is below the
+    first omitted term)."""
+    w = 1 / (2 * z * z)
+    term = total = mpmath.mpf(1)
+    tiny = mpmath.eps / 4
+    k = 1
+    while abs(term) > tiny:
+        term *= -(2 * k - 1) * w
+        total += term
+        k += 1
+    return total / (z * mpmath.sqrt(mpmath.pi))
+
+
+def _square_guard(z):
+    r"""Guard bits for a factor :math:`e^{\pm z^2}`: rounding :math:`z^2` costs a relative
+    error :math:`\epsilon z^2` in it."""
+    return int(mpmath.log(1 + z * z, 2)) + 10
+
+
+def mp_erfc(z):
+    """``mpmath.erfc`` at the working precision, also for arguments past 1.3e154 where
+    mpmath's own raises OverflowError (the asymptotic series times :math:`e^{-z^2}`)."""
+    z = mpmath.mpf(z)
+    if not _series_applies(z):
+        return mpmath.erfc(z)
+    with mpmath.workprec(mpmath.mp.prec + _square_guard(z)):
+        value = mpmath.exp(-z * z) * _mp_erfcx_series(z)
+    return +value
+
+
+def mp_ncdf(z):
+    r""":math:`\Phi(z) = \operatorname{erfc}(-z/\sqrt2)/2` at the working precision, for
+    every real ``z`` (``mpmath.ncdf`` fails like ``mpmath.erfc`` below about -1.9e154);
+    :math:`z/\sqrt2` is formed with the guard bits of :func:`_square_guard`."""
+    z = mpmath.mpf(z)
+    if z >= 0:
+        return mpmath.ncdf(z)
+    with mpmath.workprec(mpmath.mp.prec + _square_guard(z)):
+        value = mp_erfc(-z / mpmath.sqrt(2)) / 2
+    return +value
+
+
+def mp_erfcx(z):
+    r""":math:`\operatorname{erfcx}(z) = e^{z^2}\operatorname{erfc}(z)` at the working
+    precision for every real ``z``. Rounding :math:`z^2` costs a relative error
+    :math:`\epsilon z^2` in :math:`e^{z^2}`, so the product is formed with
+    :math:`\log_2(1+z^2)` guard bits; for large ``z`` the asymptotic series (no huge
+    factor at all)."""
+    z = mpmath.mpf(z)
+    if _series_applies(z):
+        return _mp_erfcx_series(z)
+    with mpmath.workprec(mpmath.mp.prec + _square_guard(z)):
+        value = mpmath.exp(z * z) * mpmath.erfc(z)
+    return +value
 
 
 #: names bound to ``math`` (several times faster than ``mpmath.fp`` in inner loops);
@@ -171,7 +238,8 @@ _FLOAT_FUNCTIONS = {
     "erf": math.erf, "erfc": math.erfc, "npdf": _float_npdf, "ncdf": _float_ncdf,
     "erfcx": _float_erfcx, "isfinite": math.isfinite, "pi": math.pi, "inf": math.inf,
 }
-_MP_FUNCTIONS = {"convert": mpmath.mpmathify, "erfcx": _mp_erfcx}
+_MP_FUNCTIONS = {"convert": mpmath.mpmathify, "erfc": mp_erfc, "ncdf": mp_ncdf,
+                 "erfcx": mp_erfcx}
 
 
 # ---------------------------------------------------------------------------

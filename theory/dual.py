@@ -63,6 +63,7 @@ import sympy as sp
 
 from theory.activations import Activation, resolve
 from theory.arithmetic import Arithmetic, check_real, guarded
+from theory.gaussian import check_gaussian_expectation
 from theory.special import MPMATH_FUNCTIONS
 from theory.symbols import q, q11, q12, q22, x
 
@@ -244,6 +245,28 @@ def _start_level(R, smooth, scale):
     return base
 
 
+#: trapezoid nodes per dimension the smooth rule may use at its first level (1-D, 2-D):
+#: beyond them one kernel takes minutes (2-D: the square of it, ~1 us per node in floats)
+_NODE_BUDGET = {1: 2**16, 2: 2**12}
+
+
+def _check_node_budget(R, smooth, scale, dims, what):
+    """ValueError (naming the standard deviation and the largest accepted one) when the
+    smooth rule's step ~1/(scale D) needs more than _NODE_BUDGET nodes per dimension: a
+    very large variance for a smooth activation such as tanh (1e30 hung before)."""
+    if not smooth:
+        return
+    nodes = 2 * float(R.L) * 2 ** _start_level(R, smooth, scale)
+    budget = _NODE_BUDGET[dims]
+    if nodes > budget:
+        largest = budget / (2 * float(R.L) * 2 ** _start_level(R, smooth, 1))
+        raise ValueError(
+            f"{what}: a standard deviation of {float(scale):.4g} (variance "
+            f"{float(scale) ** 2:.4g}) needs {nodes:.3g} trapezoid nodes per dimension, more "
+            f"than the quadrature engine's {budget}; valid: standard deviations up to about "
+            f"{largest:.4g} (variance {largest ** 2:.4g}) for this rule")
+
+
 def _converge(compute, R, level0, what):
     last = None
     for level in range(level0, level0 + _MAX_EXTRA_LEVELS + 1):
@@ -319,6 +342,7 @@ def _kink_values(act, R):
 
 
 def _expect_1d(F, breaks, smooth, R, scale, what):
+    _check_node_budget(R, smooth, scale, 1, what)
     return _converge(lambda level: _sum_1d(F, breaks, level, R, smooth), R,
                      _start_level(R, smooth, scale), what)
 
@@ -329,6 +353,7 @@ def _expect_2d(f, g, kinks, S1, S2, rho, R, what):
     c = A.sqrt(1 - rho * rho)
     S2c = S2 * c
     smooth = not kinks
+    _check_node_budget(R, smooth, max(S1, S2), 2, what)
     outer_breaks = {k / S1 for k in kinks}
     if rho != 0:
         outer_breaks |= {k / (S2 * rho) for k in kinks}
@@ -397,6 +422,10 @@ def _inputs(q11_value, q12_value, q22_value):
 
 def _quadrature(act, Q11, Q12, Q22, derivative, A):
     R = _Rule(A)
+    # divergent (e.g. exp(x^2/4) at q >= 1) or too close to it for the truncation at L
+    largest = (Q11 + Q22) / 2 + mpmath.sqrt(((Q11 - Q22) / 2) ** 2 + Q12**2)
+    check_gaussian_expectation(act, derivative, largest, truncation=float(R.L),
+                               digits=R.digits)
     s = _callable(act, derivative, A)
     kinks = _kink_values(act, R)
     what = ("E[s'(u)s'(v)]" if derivative else "E[s(u)s(v)]") + f" for {act.label}"

@@ -23,6 +23,8 @@ e.g. ``get("relu")``), not a name.
 
 from __future__ import annotations
 
+import math
+
 import mpmath
 import sympy as sp
 
@@ -39,7 +41,7 @@ from theory.special import (  # noqa: F401  (re-exported: their historical home)
     mp_tilted_orthant,
     normal_pdf,
 )
-from theory.symbols import q, q11, q12, q22
+from theory.symbols import q, q11, q12, q22, x
 
 __all__ = [
     "Phi",
@@ -55,6 +57,11 @@ __all__ = [
     "tilted_orthant",
     "relu_times_tilted",
     "elu_kernels",
+    "exp_polynomial_kernel",
+    "exp_polynomial_kernels",
+    "exp_polynomial_terms",
+    "check_gaussian_expectation",
+    "quadratic_growth",
     "lemma_block_residuals",
     "price_theorem_symbolic",
     "price_theorem_residual",
@@ -247,6 +254,184 @@ def elu_kernels(alpha):
         "dual_diagonal": dual_diagonal,
         "dual_derivative_diagonal": dual_derivative_diagonal,
     }
+
+
+# ---------------------------------------------------------------------------
+# exponential polynomials: closed-form kernels of sums of x^j e^{lambda x}
+# ---------------------------------------------------------------------------
+
+#: largest power of x and number of terms an exponential polynomial may have for its
+#: kernels to be derived (the kernel has (terms)^2 pieces, each a derivative of order j)
+EXP_POLY_MAX_POWER = 8
+EXP_POLY_MAX_TERMS = 16
+
+
+def exp_polynomial_terms(expr, var=x):
+    r"""``expr`` as :math:`\sum_i c_i\,x^{j_i} e^{\lambda_i x}` (constants :math:`c_i`,
+    complex :math:`\lambda_i`, integers :math:`0 \le j_i \le` ``EXP_POLY_MAX_POWER``): a list
+    of ``(c, j, lambda)``, or None when ``expr`` is not of that form (sin, cos, sinh,
+    cosh are rewritten as exponentials)."""
+    expanded = sp.expand(sp.powsimp(sp.expand(sp.sympify(expr).rewrite(sp.exp)),
+                                    combine="exp"))
+    terms = []
+    for term in sp.Add.make_args(expanded):
+        coeff, rest = term.as_independent(var, as_Add=False)
+        power, rate = 0, sp.Integer(0)
+        for factor in sp.Mul.make_args(sp.powsimp(rest, combine="exp")):
+            if factor == 1:
+                continue
+            if factor == var:
+                power += 1
+            elif factor.is_Pow and factor.base == var and factor.exp.is_Integer \
+                    and factor.exp > 0:
+                power += int(factor.exp)
+            elif isinstance(factor, sp.exp):
+                slope = sp.expand(factor.args[0] / var)
+                if slope.has(var) or not slope.is_number:
+                    return None
+                rate += slope
+            else:
+                return None
+        if power > EXP_POLY_MAX_POWER:
+            return None
+        terms.append((coeff, power, rate))
+    return terms if len(terms) <= EXP_POLY_MAX_TERMS else None
+
+
+def exp_polynomial_kernel(f_terms, g_terms):
+    r""":math:`\mathbb{E}[f(u)g(v)]` for exponential polynomials (terms from
+    :func:`exp_polynomial_terms`), exactly: with the moment generating function
+    :math:`M(a,b) = \mathbb{E}[e^{au+bv}] = e^{(a^2q_{11}+2abq_{12}+b^2q_{22})/2}`,
+    :math:`\mathbb{E}[u^j v^k e^{\lambda u+\mu v}] = \partial_a^j\partial_b^k M|_{(\lambda,\mu)}`.
+    Each piece keeps its single exponential :math:`e^{(\lambda^2q_{11}+2\lambda\mu q_{12}+
+    \mu^2q_{22})/2}` (never a product of a huge and a tiny one), so the form decays exactly
+    at large variances (:math:`e^{-9(q_{11}+q_{22})/2 \pm 9q_{12}}` for sin 3x)."""
+    a, b = sp.symbols("a b")
+    mgf = sp.exp((a**2 * q11 + 2 * a * b * q12 + b**2 * q22) / 2)
+    total = sp.Integer(0)
+    for c1, j, lam in f_terms:
+        for c2, k, mu in g_terms:
+            piece = sp.diff(mgf, a, j, b, k) if j or k else mgf
+            total += c1 * c2 * piece.subs({a: lam, b: mu}, simultaneous=True)
+    # the kernel is real: its real part, with each exponential split into
+    # e^{real exponent} times cos/sin of the imaginary one
+    real = sp.re(sp.expand_complex(total))
+    return sp.powsimp(sp.expand(real, power_exp=False), combine="exp")
+
+
+def exp_polynomial_kernels(expr, derivative):
+    """The ``Activation`` keyword arguments ``dual, dual_derivative, dual_diagonal,
+    dual_derivative_diagonal`` of an exponential polynomial ``expr`` (with its
+    ``derivative``), or None when either is not one."""
+    f_terms = exp_polynomial_terms(expr)
+    g_terms = exp_polynomial_terms(derivative) if derivative is not None else None
+    if f_terms is None or g_terms is None:
+        return None
+    dual = exp_polynomial_kernel(f_terms, f_terms)
+    dual_derivative = exp_polynomial_kernel(g_terms, g_terms)
+    diagonal = {q11: q, q12: q, q22: q}
+    return {
+        "dual": dual,
+        "dual_derivative": dual_derivative,
+        "dual_diagonal": dual.subs(diagonal, simultaneous=True),
+        "dual_derivative_diagonal": dual_derivative.subs(diagonal, simultaneous=True),
+    }
+
+
+# ---------------------------------------------------------------------------
+# existence of the Gaussian expectations: quadratic-exponential growth
+# ---------------------------------------------------------------------------
+
+_GROWTH_CACHE: dict = {}
+#: where the numerical growth estimate is read when SymPy cannot find the limit, and the
+#: estimate's resolution: log-factor terms contribute ~2 log|x| / x^2 ~ 2e-7 there
+_GROWTH_PROBES = (1e3, 1e4)
+_GROWTH_RESOLUTION = 1e-6
+
+
+def _numeric_growth(log_f, var, side):
+    """c from g(x) = log(1 + f^2)/2 = c x^2 + O(log x) at the two probes (the difference
+    quotient cancels the constant), 0 below _GROWTH_RESOLUTION."""
+    g = sp.lambdify(var, log_f, modules="mpmath")
+    sign = 1 if side is sp.oo else -1
+    with mpmath.workdps(30):
+        a, b = (mpmath.mpf(p) * sign for p in _GROWTH_PROBES)
+        c = float(mpmath.re((g(b) - g(a)) / (b * b - a * a)))
+    return c if c > _GROWTH_RESOLUTION else 0.0
+
+
+def quadratic_growth(expr, var=x) -> float:
+    r""":math:`c = \limsup_{|x|\to\infty} \log(1+f(x)^2)/(2x^2)`: :math:`|f(x)|` grows like
+    :math:`e^{cx^2}` (0 for polynomial or exponential growth, ``inf`` beyond any Gaussian,
+    e.g. :math:`e^{x^4}`). Decided analytically by SymPy's ``limit`` at :math:`\pm\infty`; if
+    SymPy returns no number (oscillating or unsupported expressions), estimated in mpmath
+    from :math:`\log(1+f^2)/2` at :math:`|x| = 10^3, 10^4` by a difference quotient in
+    :math:`x^2` (for :math:`f = p(x)e^{cx^2}`: :math:`c + O(10^{-7})`; values below
+    ``_GROWTH_RESOLUTION`` = 1e-6 count as 0) — an estimate, not a proof."""
+    key = sp.srepr(expr)
+    if key in _GROWTH_CACHE:
+        return _GROWTH_CACHE[key]
+    if not expr.has(sp.exp, sp.sinh, sp.cosh) and not any(
+            p.exp.has(var) for p in expr.atoms(sp.Pow)):
+        # no exponential anywhere: at most polynomial growth (tanh, erf, sin, |x|, ...)
+        _GROWTH_CACHE[key] = 0.0
+        return 0.0
+    ratio = sp.log(1 + expr**2) / (2 * var**2)
+    sides = []
+    for side in (sp.oo, -sp.oo):
+        try:
+            limit = sp.limit(ratio, var, side)
+        except (NotImplementedError, ValueError, TypeError):
+            limit = None
+        if limit is sp.oo:
+            sides.append(math.inf)
+        elif limit is not None and limit.is_number and limit.is_finite and limit.is_real:
+            sides.append(max(0.0, float(limit)))
+        else:
+            sides.append(_numeric_growth(sp.log(1 + expr**2) / 2, var, side))
+    _GROWTH_CACHE[key] = max(sides)
+    return _GROWTH_CACHE[key]
+
+
+def check_gaussian_expectation(act, derivative, largest_eigenvalue, what="kernel", *,
+                               truncation=None, digits=15):
+    r"""ValueError unless :math:`\mathbb{E}[f(u)f(v)]` (:math:`f = \sigma` or :math:`\sigma'`)
+    exists for every covariance whose largest eigenvalue is ``largest_eigenvalue``:
+    with :math:`|f(x)| \lesssim e^{cx^2}` (:func:`quadratic_growth`) the integrand is
+    :math:`e^{c(u^2+v^2)}` against the density :math:`e^{-w^TQ^{-1}w/2}`, finite iff
+    :math:`I - 2cQ \succ 0`, i.e. :math:`2c\lambda_{\max}(Q) < 1` (on the diagonal
+    :math:`\lambda_{\max} = 2q`: :math:`q < 1/(4c)`). The boundary itself is refused (there
+    the expectation exists only if the polynomial factor decays fast enough).
+
+    ``truncation`` (a quadrature that integrates over :math:`|z| \le L` standard deviations):
+    in the standardized variable the integrand decays like :math:`e^{-(1-2c\lambda)z^2/2}`,
+    so the neglected mass is about :math:`e^{-(1-2c\lambda)L^2/2}`; above
+    :math:`10^{-\text{digits}}` the expectation exists but the rule would return a wrong
+    number (6.83 for :math:`\mathbb{E}[e^{u^2/2}] = 10` at q = 0.99): ValueError too."""
+    expr = act.derivative if derivative else act.expr
+    if expr is None:
+        return
+    c = quadratic_growth(expr)
+    if c == 0:
+        return
+    largest_eigenvalue = float(largest_eigenvalue)
+    margin = 1 - 2 * c * largest_eigenvalue
+    if margin > 0 and truncation is not None and margin * truncation**2 / 2 < digits * math.log(10):
+        name = "sigma'" if derivative else "sigma"
+        raise ValueError(
+            f"E[{name}(u) {name}(v)] of {act.label} exists but is too close to divergence for "
+            f"quadrature on |z| <= {truncation:g}: |{name}(x)| grows like exp({c:.6g} x^2), the "
+            f"neglected mass is ~exp(-{margin * truncation**2 / 2:.3g}); the {what} needs "
+            f"2 c lambda_max(Q) <= {1 - 2 * digits * math.log(10) / truncation**2:.4g}, got "
+            f"{2 * c * float(largest_eigenvalue):.4g}")
+    if not margin <= 0:
+        return
+    name = "sigma'" if derivative else "sigma"
+    limit = "no variance > 0" if math.isinf(c) else f"variances q < {1 / (4 * c):.6g}"
+    raise ValueError(
+        f"the Gaussian expectation E[{name}(u) {name}(v)] of {act.label} diverges: |{name}(x)| "
+        f"grows like exp({c:.6g} x^2), so the {what} exists only for 2 c lambda_max(Q) < 1 "
+        f"({limit} on the diagonal); got lambda_max(Q) = {float(largest_eigenvalue):.6g}")
 
 
 # ---------------------------------------------------------------------------

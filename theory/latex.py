@@ -80,7 +80,9 @@ def dual_latex(activation, derivative: bool = False, *, diagonal: bool = False,
                **params) -> str:
     r""":math:`k(q_{11}, q_{12}, q_{22}) = \ldots` (or :math:`\dot k`, the derivative
     kernel; ``diagonal`` for the :math:`q_{11}=q_{12}=q_{22}=q` form). Activations
-    without a closed form get the defining expectation."""
+    without a closed form get the defining expectation; where the registry keeps a textbook
+    form for display (``Activation.dual_display``, GELU) that one is shown, marked as
+    evaluated in the equivalent stable form."""
     act = resolve(activation, **params)
     if derivative:
         act.require_derivative()
@@ -90,6 +92,11 @@ def dual_latex(activation, derivative: bool = False, *, diagonal: bool = False,
     else:
         expr = act.dual_derivative if derivative else act.dual
         lhs = (_KDOT if derivative else _K)(q11, q12, q22)
+        display = act.dual_derivative_display if derivative else act.dual_display
+        if display is not None:
+            # the textbook form; the code evaluates the equivalent stable form
+            return (to_latex(sp.Eq(lhs, display, evaluate=False))
+                    + r" \quad \text{(evaluated in an equivalent scale-free form)}")
     if expr is None:
         u, v = sp.symbols("u v")
         f = sp.Function(r"\sigma'") if derivative else _SIGMA

@@ -24,6 +24,7 @@ import mpmath
 import sympy as sp
 from sympy import Function, S
 
+from theory.arithmetic import mp_erfc, mp_erfcx, mp_ncdf
 from theory.arithmetic import target_digits as _check_dps  # noqa: F401  (its old name)
 
 __all__ = [
@@ -61,7 +62,7 @@ def mp_bivariate_normal_cdf(h, k, rho):
     h, k, rho = mpmath.mpf(h), mpmath.mpf(k), mpmath.mpf(rho)
     if abs(rho) > 1:
         raise ValueError(f"rho must lie in [-1, 1], got {rho}")
-    ncdf = mpmath.ncdf
+    ncdf = mp_ncdf
     if rho == 1:
         return ncdf(min(h, k))
     if rho == -1:
@@ -149,18 +150,6 @@ class Erfcx(Function):
         return rf"\operatorname{{erfcx}}\left({printer._print(self.args[0])}\right)"
 
 
-def mp_erfcx(x):
-    r""":math:`\operatorname{erfcx}(x) = e^{x^2}\operatorname{erfc}(x)` in mpmath at the working
-    precision. Rounding :math:`x^2` costs a relative error :math:`\epsilon x^2` in
-    :math:`e^{x^2}`, so the product is formed with :math:`\log_2(1+x^2)` guard bits."""
-    x = mpmath.mpf(x)
-    guard = int(mpmath.log(1 + x * x, 2)) + 10
-    # guard bits sized by the argument, not a fixed number of digits (theory.arithmetic)
-    with mpmath.workprec(mpmath.mp.prec + guard):
-        value = mpmath.exp(x * x) * mpmath.erfc(x)
-    return +value
-
-
 def mp_tilted_orthant(a, b, rho):
     r""":math:`A(a,b;\rho) = \mathbb{E}[e^{aZ_1+bZ_2}\,1\{Z_1<0,Z_2<0\}]` in mpmath, at the
     working precision, for any real ``a, b`` and :math:`|\rho| \le 1`.
@@ -176,9 +165,18 @@ def mp_tilted_orthant(a, b, rho):
 
     The integrand is positive, so the quadrature is accurate *relative to A* however
     small :math:`\Phi_2` is — unlike :math:`e^{E}\Phi_2(-(a+b\rho), -(a\rho+b);\rho)`,
-    a huge factor times a CDF whose absolute rounding error it amplifies. The
-    exponent :math:`-z^2/2+cz+b^2s^2/2` is formed with :math:`\log_2(1+|E|+b^2)+10`
-    guard bits (its terms are of that size and cancel inside :math:`\Phi(-t)`).
+    a huge factor times a CDF whose absolute rounding error it amplifies. Where
+    :math:`t/\sqrt2 > 1` the integrand is written :math:`e^{-z^2/(2s^2)+az}
+    \operatorname{erfcx}(t/\sqrt2)` (the same number: the exponent minus :math:`t^2/2`
+    simplifies exactly), elsewhere :math:`e^{-z^2/2+cz+b^2s^2/2}\operatorname{erfc}(t/\sqrt2)`.
+    For :math:`a, b \ge 0` a kept node (below) has both exponents :math:`\ge -K`,
+    :math:`K` about the working bits, which bounds their terms (and :math:`bs` where
+    :math:`t/\sqrt2 \le 1`) by :math:`O(K)`: :math:`\log_2(8p)+10` guard bits (``p``
+    working bits) suffice at any size of ``a, b``. Otherwise the terms can be as large
+    as :math:`|E|+b^2` and cancel: :math:`\log_2(1+|E|+b^2)+10` guard bits. Nodes whose
+    value is below :math:`2^{-p-10}` times a lower bound of :math:`A` (comment in the code)
+    divided by :math:`1+z^2` are dropped, so that the far nodes of the infinite interval
+    never form :math:`e^{-10^{300}}`.
     Quadrature: mpmath's tanh-sinh rule on :math:`(-\infty, 0]`, split at :math:`c` when
     :math:`c<0` (the peak of :math:`\varphi(z-c)`); its nodes cluster double-exponentially
     at the ends of each piece, which resolves the scale :math:`\min(s, 1/|a|)` of the
@@ -197,7 +195,12 @@ def mp_tilted_orthant(a, b, rho):
     if rho == -1:
         return mpmath.mpf(0)
     digits = mpmath.mp.dps
-    size = 1 + abs(a * a + 2 * a * b * rho + b * b) / 2 + b * b
+    if a >= 0 and b >= 0:
+        # every exponent formed below is <= 1 where a node is kept, and its terms are
+        # then O(working bits) (docstring): guard bits for those, not for E
+        size = 8 * mpmath.mp.prec
+    else:
+        size = 1 + abs(a * a + 2 * a * b * rho + b * b) / 2 + b * b
     guard = int(mpmath.log(size, 2)) + 10
     # guard bits sized by the arguments (not theory.arithmetic's fixed digits), the
     # precision rounded up to a multiple of 64 bits: mpmath caches quadrature nodes per
@@ -213,9 +216,30 @@ def mp_tilted_orthant(a, b, rho):
         # Phi(-t) = erfc(t/sqrt 2)/2 with t/sqrt 2 = slope z + offset (erfc is ~3x
         # cheaper than mpmath.ncdf)
         slope, offset = rho / (s * mpmath.sqrt(2)), b * s / mpmath.sqrt(2)
+        # Far tanh-sinh nodes (|z| up to 1e190 at large a, b) make exp(-z^2/2 - t^2)
+        # astronomically small and slow to evaluate: a node is dropped when its value is
+        # below floor/(1 + w^2) (w: the integration variable), which bounds all dropped
+        # terms together by ~pi floor. floor = 2^-(prec+10) x a lower bound of the
+        # integral: with delta = min(1/(|a|+|b|+1), s), on the box -delta < Z1, Z2 < 0
+        # e^{aZ1+bZ2} >= e^-1 and the density >= e^-2/(2 pi s), so A >= e^-3 delta^2/(2 pi s)
+        # and the integral (2 sqrt(2 pi) A) >= e^-3 delta^2 sqrt(2/pi)/s.
+        delta = min(1 / (abs(a) + abs(b) + 1), s)
+        log_floor = (-3 + 2 * mpmath.log(delta) + mpmath.log(mpmath.sqrt(2 / mpmath.pi) / s)
+                     - (mpmath.mp.prec + 10) * mpmath.ln2)
+        log_two = mpmath.ln2
 
-        def integrand(z):
-            return mpmath.exp(-z * z / 2 + c * z + half_b2s2) * mpmath.erfc(slope * z + offset)
+        def integrand(z, w=None):
+            t = slope * z + offset
+            cut = log_floor - mpmath.log1p((z if w is None else w) ** 2)
+            if t > 1:
+                # erfc(t) = e^{-t^2} erfcx(t) with erfcx(t) <= 1, and the exponent minus t^2
+                # is exactly -z^2/(2 s^2) + a z: no cancellation, no underflow
+                exponent = -z * z / (2 * s2) + a * z
+                return mpmath.mpf(0) if exponent < cut else mpmath.exp(exponent) * mp_erfcx(t)
+            exponent = -z * z / 2 + c * z + half_b2s2
+            if exponent + log_two < cut:  # erfc(t) <= 2
+                return mpmath.mpf(0)
+            return mpmath.exp(exponent) * mpmath.erfc(t)
 
         # tanh-sinh clusters its nodes at the ends of each piece, which resolves the
         # scale min(s, 1/|a|) of the integrand at z = 0 and its Gaussian tail. For
@@ -225,14 +249,24 @@ def mp_tilted_orthant(a, b, rho):
         if rho < 0:
             # Phi(-t) decays on the scale s: integrate in u = z/s
             def scaled(u, f=integrand):
-                return s * f(s * u)
+                return s * f(s * u, u)
 
             integrand, points = scaled, [-mpmath.inf, *(p / s for p in peak), 0]
         else:
             # Phi(-t) steps from 1 to 1/2 within a few s of z = 0: a piece for the step
             points = sorted({-mpmath.inf, *peak, *([-10 * s] if s < 0.01 else []),
                              mpmath.mpf(0)})
-        value, err = mpmath.quad(integrand, points, error=True)
+        # mpmath.quad stops on an *absolute* error of one ulp: integrate integrand/scale,
+        # scale a first rough value (a value far below 1, e.g. 1e-75 at b = 1e75, would
+        # otherwise stop at the first level), or the lower bound if that is larger
+        rough = mpmath.quad(integrand, points, maxdegree=3)
+        scale = max(abs(rough), mpmath.exp(log_floor + (mpmath.mp.prec + 10) * mpmath.ln2))
+
+        def integrate(pieces):
+            v, e = mpmath.quad(lambda z: integrand(z) / scale, pieces, error=True)
+            return v * scale, e * scale
+
+        value, err = integrate(points)
         target = mpmath.mpf(10) ** (3 - digits)
         if not err <= abs(value) * target:
             # a scale far below 1 at z = 0 (rho -> +-1 or large a): add pieces graded by 2
@@ -241,7 +275,7 @@ def mp_tilted_orthant(a, b, rho):
             while step < 1:
                 cuts.add(-step if rho >= 0 else -step / s)
                 step *= 2
-            value, err = mpmath.quad(integrand, sorted(cuts), error=True)
+            value, err = integrate(sorted(cuts))
         if not err <= abs(value) * target:
             raise ArithmeticError(
                 f"tilted orthant quadrature at a={mpmath.nstr(a, 8)}, b={mpmath.nstr(b, 8)}, "
@@ -326,6 +360,7 @@ class TiltedOrthant(Function):
 
 #: mpmath implementations of the special functions above, for lambdify.
 MPMATH_FUNCTIONS = {
+    "erfc": mp_erfc,  # mpmath.erfc overflows past 1.3e154
     "BivariateNormalCDF": mp_bivariate_normal_cdf,
     "Erfcx": mp_erfcx,
     "TiltedOrthant": mp_tilted_orthant,
