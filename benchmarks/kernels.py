@@ -187,8 +187,8 @@ def measure(call, n, budget, repeat, clock=time.perf_counter):
     """Time ``call(m)`` (the computation on the first m points) at m = n, best of
     ``repeat`` after a warm-up, when that fits in ``budget`` seconds; else fewer runs, or
     one run at the largest m that fits, judged from a probe that doubles m from
-    PROBE_START until a call takes budget / PROBE_FRACTION (the probe also triggers
-    compilation) and extrapolated to n by :func:`cost_model`."""
+    PROBE_START until a call takes budget / PROBE_FRACTION (after an untimed call on 4
+    points, which compiles) and extrapolated to n by :func:`cost_model`."""
     def _clock(call, m):
         t0 = clock()
         out = call(m)
@@ -198,6 +198,7 @@ def measure(call, n, budget, repeat, clock=time.perf_counter):
         runs = [_clock(call, n) for _ in range(repeat)]
         return Timing(n, n, min(r[0] for r in runs), None, runs[-1][1])
 
+    call(min(n, 4))  # compiles the engine (the first-call rows time that separately)
     m = min(n, PROBE_START)
     t, out = _clock(call, m)
     points = [(m, t)]
