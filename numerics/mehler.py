@@ -416,8 +416,13 @@ def _sum_entries(act, derivative, scales, idx1, idx2, s1, s2, q12, rho, tol, n_m
         # activations such as sin(x) + x, whose oscillation the panels do not resolve),
         # and the same rule at higher order as the error estimate
         finer_order = 2 * DEFAULT_HERMITE_ORDER if is_entire(act) else FINE_PANEL_ORDER
-        rule = gaussian_dual(act, *args, derivative=derivative)
-        finer = gaussian_dual(act, *args, derivative=derivative, order=finer_order)
+        try:
+            rule = gaussian_dual(act, *args, derivative=derivative)
+            finer = gaussian_dual(act, *args, derivative=derivative, order=finer_order)
+        except ValueError:
+            # Gauss-Hermite refuses where its own error estimate says it aliases: then
+            # it is no better than the series, whose values and bounds stand
+            return values, bounds
         estimate = np.abs(finer - rule) + PANEL_FLOOR * kernel_scale[flagged]
         # keep the series where its bound is the smaller (Gauss-Hermite aliases for
         # sin(x) + x at q = 100: its estimate is 1e-2 there, the series' 1e-13)
