@@ -232,7 +232,7 @@ CLAIMS: list[Claim] = [
             "risk at d = 100-400); with 2 runs per d the slope is too noisy (-1.3 seen), so the "
             "quick form uses 3"
         ),
-        runtime_quick_s=40.0,  # measured 22 s CPU; 83 s wall with --jobs 2 on the loaded machine
+        runtime_quick_s=12.0,  # 11.5 s (--quick --jobs 2, idle machine, warm cache); 16 s CPU cold
         runtime_full_s=600.0,
     ),
     Claim(
@@ -260,7 +260,7 @@ CLAIMS: list[Claim] = [
             "smaller than that spread, or one that only shifts the escape by less than "
             "2/lambda (about 80 time units)"
         ),
-        runtime_quick_s=30.0,  # measured 11 s CPU; 56 s wall with --jobs 2 on the loaded machine
+        runtime_quick_s=15.0,  # 14.6 s (--quick --jobs 2, idle machine, warm cache)
         runtime_full_s=400.0,
     ),
     Claim(
