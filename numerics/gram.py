@@ -309,7 +309,6 @@ class Engine:
 
     def __init__(self, act: Activation, module):
         self.act, self.module = act, module
-        self.has_derivative = act.dual_derivative is not None
 
     def symmetric(self, K, T, S, Vlast, theta, L, sw2, sb2, d, standard, width, want_ntk):
         """Symmetric Gram in place (``K`` holds the dot products on entry, ``T`` is

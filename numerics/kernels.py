@@ -746,17 +746,15 @@ def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagon
         s2 = [np.sqrt(v) for v in var2]
         if diagonal and symmetric:
             return var1[-1].copy(), (theta1.copy() if want_ntk else None)
+        if diagonal and x1.shape[0] != x2.shape[0]:
+            raise ValueError(
+                "diagonal=True with x2 needs as many rows in x2 as in x1 "
+                f"(got {x1.shape[0]} and {x2.shape[0]})"
+            )
         if compiled is not None and x1.shape[0] and (symmetric or x2.shape[0]):
             return _engine_kernels(compiled, setup, x1, x2, var1, var2, theta1, s1, s2,
                                    want_ntk, diagonal, budget, info)
         if diagonal:
-            if symmetric:
-                return var1[-1].copy(), (theta1.copy() if want_ntk else None)
-            if x1.shape[0] != x2.shape[0]:
-                raise ValueError(
-                    "diagonal=True with x2 needs as many rows in x2 as in x1 "
-                    f"(got {x1.shape[0]} and {x2.shape[0]})"
-                )
             K, T = _pairs(setup, x1, x2, s1, s2, np.arange(len(x1)), np.arange(len(x1)),
                           want_ntk, budget)
             return _finish(K, T)
@@ -850,9 +848,6 @@ def _engine_kernels(eng, setup, x1, x2, var1, var2, theta1, s1, s2, want_ntk, di
     S1 = np.sqrt(np.stack(var1[:L]))
     if diagonal:
         S2 = np.sqrt(np.stack(var2[:L]))
-        if x1.shape[0] != x2.shape[0]:
-            raise ValueError("diagonal=True with x2 needs as many rows in x2 as in x1 "
-                             f"(got {x1.shape[0]} and {x2.shape[0]})")
         K, T, bad = eng.pairs(np.einsum("ij,ij->i", x1, x2), S1, S2, *args)
         idx = np.flatnonzero(bad)
         info["recomputed_entries"] = int(idx.size)
