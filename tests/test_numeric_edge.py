@@ -31,6 +31,21 @@ def test_trig_kernels_decay_exactly(name, q):
         assert got == pytest.approx(float(ref), rel=1e-12, abs=1e-300)
 
 
+@pytest.mark.parametrize("q", [1e-12, 1e-6, 1e-2, 1.0, 30.0, 800.0])
+def test_trig_diagonals_keep_relative_accuracy(q):
+    # (1 - e^{-2q})/2 lost ~eps/q relatively at small q (2e-11 at q = 1e-6); the tanh form keeps
+    # a few roundings (two evaluations of tanh, one division) and does not overflow at large q
+    with mpmath.workdps(40):
+        small = -mpmath.expm1(-2 * mpmath.mpf(q)) / 2
+        large = (1 + mpmath.exp(-2 * mpmath.mpf(q))) / 2
+    for name, ref, ref_derivative in (("sin", small, large), ("cos", large, small)):
+        for derivative, want in ((False, ref), (True, ref_derivative)):
+            got = nk.dual_diagonal(name, q, derivative=derivative)
+            assert got == pytest.approx(float(want), rel=8 * np.finfo(float).eps)
+            theory_value = dual_diagonal(name, q, derivative=derivative, dps=30)
+            assert theory_value == pytest.approx(float(want), rel=1e-25)
+
+
 def test_trig_nngp_at_large_inputs_is_exact_zero_off_the_diagonal():
     x = np.random.default_rng(0).normal(size=(4, 3))
     x *= math.sqrt(1800 * 3) / np.linalg.norm(x, axis=1, keepdims=True)

@@ -366,6 +366,17 @@ def _trig_parts():
     return (plus - minus) / 2, (plus + minus) / 2
 
 
+def _sin_diagonal():
+    r""":math:`E[\sin^2 u] = (1 - e^{-2q})/2` written :math:`\tanh q / (1 + \tanh q)`: relative
+    accuracy at small q (no cancellation in :math:`1 - e^{-2q}`) and no overflow at large q."""
+    return sp.tanh(q) / (1 + sp.tanh(q))
+
+
+def _cos_diagonal():
+    r""":math:`E[\cos^2 u] = (1 + e^{-2q})/2` written :math:`1 / (1 + \tanh q)`, as its twin."""
+    return 1 / (1 + sp.tanh(q))
+
+
 def _sin():
     sinh_part, cosh_part = _trig_parts()
     return Activation(
@@ -374,8 +385,8 @@ def _sin():
         derivative=sp.cos(x),
         dual=sinh_part,
         dual_derivative=cosh_part,
-        dual_diagonal=(1 - sp.exp(-2 * q)) / 2,
-        dual_derivative_diagonal=(1 + sp.exp(-2 * q)) / 2,
+        dual_diagonal=_sin_diagonal(),
+        dual_derivative_diagonal=_cos_diagonal(),
         derivation="characteristic function of the bivariate normal",
     )
 
@@ -388,8 +399,8 @@ def _cos():
         derivative=-sp.sin(x),
         dual=cosh_part,
         dual_derivative=sinh_part,
-        dual_diagonal=(1 + sp.exp(-2 * q)) / 2,
-        dual_derivative_diagonal=(1 - sp.exp(-2 * q)) / 2,
+        dual_diagonal=_cos_diagonal(),
+        dual_derivative_diagonal=_sin_diagonal(),
         derivation="characteristic function of the bivariate normal",
     )
 
