@@ -39,6 +39,7 @@ import scipy.special as sc
 import sympy as sp
 
 from numerics.jit_special import tilted_orthant_scaled_vec
+from numerics.stable_forms import RHO, S1, S2, in_s_rho
 from theory.activations import Activation, resolve
 from theory.special import BivariateNormalCDF
 from theory.symbols import q, q11, q12, q22, x
@@ -320,8 +321,19 @@ def activation_function(act, derivative: bool = False):
     return _activation_function(resolve(act), bool(derivative))
 
 
+def _variables(exprs, diagonal: bool, s_rho: bool):
+    """The arguments of a compiled kernel and its expressions in them: (q,) for a diagonal,
+    (q11, q12, q22) as the registry writes them, or (s1, s2, rho) in the rewritten form
+    of :mod:`numerics.stable_forms`."""
+    if diagonal:
+        return (q,), exprs
+    if s_rho:
+        return (S1, S2, RHO), [in_s_rho(e) for e in exprs]
+    return (q11, q12, q22), exprs
+
+
 @functools.lru_cache(maxsize=512)
-def _dual_function(act: Activation, derivative: bool, diagonal: bool):
+def _dual_function(act: Activation, derivative: bool, diagonal: bool, s_rho: bool = False):
     if derivative:
         act.require_derivative()
         expr = act.dual_derivative_diagonal if diagonal else act.dual_derivative
@@ -329,14 +341,14 @@ def _dual_function(act: Activation, derivative: bool, diagonal: bool):
         expr = act.dual_diagonal if diagonal else act.dual
     if expr is None:
         return None
-    args = (q,) if diagonal else (q11, q12, q22)
+    args, (expr,) = _variables([expr], diagonal, s_rho)
     fn = _vectorize(_lambdify(args, expr), len(args))
     kind = "E[s'(u)s'(v)]" if derivative else "E[s(u)s(v)]"
     fn.__doc__ = f"{kind} for {act.label}{' (diagonal)' if diagonal else ''}: {sp.sstr(expr)}"
     return fn
 
 
-def dual_function(act, derivative: bool = False, diagonal: bool = False):
+def dual_function(act, derivative: bool = False, diagonal: bool = False, s_rho: bool = False):
     r"""Compiled closed-form dual kernel of a registry entry (or name).
 
     Returns a vectorized float64 callable ``f(q11, q12, q22)`` for
@@ -345,21 +357,22 @@ def dual_function(act, derivative: bool = False, diagonal: bool = False):
     :math:`\mathbb{E}[\sigma(u)^2]` with ``diagonal=True``; ``None`` when the
     registry has no closed form (then use :mod:`numerics.quadrature`).
     Raises ValueError when ``derivative=True`` and the activation has no
-    derivative (step).
+    derivative (step). ``s_rho=True``: ``f(s1, s2, rho)`` with :math:`q_{ii} = s_i^2`,
+    :math:`q_{12} = \rho s_1 s_2`, in the cancellation-free form of
+    :mod:`numerics.stable_forms` (what :mod:`numerics.kernels` evaluates).
     """
-    return _dual_function(resolve(act), bool(derivative), bool(diagonal))
+    return _dual_function(resolve(act), bool(derivative), bool(diagonal), bool(s_rho))
 
 
 @functools.lru_cache(maxsize=256)
-def _dual_pair_function(act: Activation, diagonal: bool):
+def _dual_pair_function(act: Activation, diagonal: bool, s_rho: bool = False):
     if diagonal:
         exprs = (act.dual_diagonal, act.dual_derivative_diagonal)
-        args = (q,)
     else:
         exprs = (act.dual, act.dual_derivative)
-        args = (q11, q12, q22)
     if act.derivative is None or any(e is None for e in exprs):
         return None
+    args, exprs = _variables(exprs, diagonal, s_rho)
     # one lambdify of the pair: cse shares the bivariate normal CDFs and
     # exponentials that E[s s] and E[s' s'] have in common (ELU: 3 of them)
     raw = sp.lambdify(args, [_canonical_bvn(e) for e in exprs], modules=_MODULES, cse=True)
@@ -378,9 +391,10 @@ def _dual_pair_function(act: Activation, diagonal: bool):
     return pair
 
 
-def dual_pair_function(act, diagonal: bool = False):
+def dual_pair_function(act, diagonal: bool = False, s_rho: bool = False):
     r"""Both closed-form kernels at once: a callable returning the pair
     :math:`(\mathbb{E}[\sigma\sigma], \mathbb{E}[\sigma'\sigma'])` from one
     lambdified function (shared subexpressions evaluated once), or ``None``
-    when either has no closed form or the activation has no derivative."""
-    return _dual_pair_function(resolve(act), bool(diagonal))
+    when either has no closed form or the activation has no derivative.
+    ``s_rho`` as for :func:`dual_function`."""
+    return _dual_pair_function(resolve(act), bool(diagonal), bool(s_rho))

@@ -49,15 +49,11 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from numerics import codecache
+from numerics.stable_forms import in_s_rho
 from theory.activations import Activation
-from theory.special import Erfcx, TiltedOrthant
-from theory.symbols import q11, q12, q22
 
 __all__ = ["available", "engine", "Engine"]
 
-S1, S2 = sp.symbols("s1 s2", positive=True)
-RHO = sp.Symbol("rho", real=True)
-QD = sp.Symbol("q", nonnegative=True)
 
 
 def _jit_functions() -> dict[str, str]:
@@ -83,67 +79,6 @@ def available() -> bool:
 # ---------------------------------------------------------------------------
 # source generation
 # ---------------------------------------------------------------------------
-
-def _root_base(base):
-    """A radicand that is even in rho, c0 + c2 rho^2, as (c0 + c2) - c2 (1-rho)(1+rho):
-    the sum c0 + c2 cancels symbolically, so nothing cancels in floating point as
-    rho -> 1 (ReLU: s1^2 s2^2 (1-rho)(1+rho); erf: 1 + 2 s1^2 + 2 s2^2 +
-    4 s1^2 s2^2 (1-rho)(1+rho))."""
-    if not base.is_polynomial(RHO, S1, S2):
-        return base  # rational radicands are arranged in the registry (GELU's scale-free t^2)
-    expanded = sp.expand(base)
-    poly = sp.Poly(expanded, RHO)
-    if poly.degree() != 2 or poly.coeff_monomial(RHO) != 0:
-        return base
-    c0, c2 = poly.coeff_monomial(1), poly.coeff_monomial(RHO**2)
-    return sp.expand(c0 + c2) - c2 * sp.Mul(1 - RHO, 1 + RHO, evaluate=False)
-
-
-def _factor_roots(expr):
-    def is_root(e):
-        return e.is_Pow and e.exp.is_Rational and e.exp.q == 2 and e.base.has(RHO)
-    return expr.replace(is_root, lambda e: sp.Pow(_root_base(e.base), e.exp))
-
-
-def _exp_differences(expr):
-    """c e^A - c e^B -> 2c e^{(A+B)/2} sinh((A-B)/2): no cancellation when A ~ B (the sin
-    kernel e^{-(q11+q22)/2} sinh(q12) at small covariance)."""
-    def rewrite(add):
-        terms = list(add.args)
-        for i, t1 in enumerate(terms):
-            c1, e1 = t1.as_independent(sp.exp, as_Add=False)
-            if not isinstance(e1, sp.exp):
-                continue
-            for j in range(i + 1, len(terms)):
-                c2, e2 = terms[j].as_independent(sp.exp, as_Add=False)
-                if isinstance(e2, sp.exp) and sp.simplify(c1 + c2) == 0:
-                    a, b = e1.args[0], e2.args[0]
-                    pair = 2 * c1 * sp.exp((a + b) / 2) * sp.sinh(sp.expand((a - b) / 2))
-                    rest = [t for k, t in enumerate(terms) if k not in (i, j)]
-                    return sp.Add(pair, *rest)
-        return add
-    return expr.replace(lambda e: e.is_Add and e.has(sp.exp), rewrite)
-
-
-def _one_sided_tilts(expr):
-    """Each pair A(0,b;rho), A(0,b;-rho) of tilted orthants sums to
-    E[e^{bZ}1{Z<0}] = erfcx(b/sqrt 2)/2; evaluate only the smaller, A(0,b;-|rho|) (opposite
-    signs under the tilted law, at most half the sum, so the subtraction that gives the
-    other loses at most one bit): the ELU kernels need 2 such calls instead of 4."""
-    swaps = {}
-    for term in expr.atoms(TiltedOrthant):
-        a, b, r = term.args
-        if a == 0 and r in (RHO, -RHO):
-            small = TiltedOrthant(0, b, -sp.Abs(RHO))
-            swaps[term] = sp.Piecewise((Erfcx(b / sp.sqrt(2)) / 2 - small, r >= 0),
-                                       (small, True))
-    return expr.xreplace(swaps)
-
-
-def _in_s_rho(expr):
-    expr = expr.subs({q11: S1**2, q22: S2**2, q12: RHO * S1 * S2})
-    return _one_sided_tilts(_exp_differences(_factor_roots(expr)))
-
 
 class _Printer(PythonCodePrinter):
     """Python source with ``math.*`` for the elementary functions and the names of
@@ -273,10 +208,10 @@ def _indent(lines, level):
 
 def _generate(act: Activation) -> str:
     printer = _Printer(_jit_functions())
-    k = _in_s_rho(act.dual)
+    k = in_s_rho(act.dual)
     nngp, names = _guarded(act, _assignments(["e"], [k], printer), 1)
     if act.derivative is not None and act.dual_derivative is not None:
-        both, _ = _guarded(act, _assignments(["e", "ed"], [k, _in_s_rho(act.dual_derivative)],
+        both, _ = _guarded(act, _assignments(["e", "ed"], [k, in_s_rho(act.dual_derivative)],
                                              printer), 2)
     else:  # NNGP only (step): never called with want_ntk (numerics.kernels refuses it)
         both = nngp + ["ed = 0.0"]
@@ -297,7 +232,7 @@ def _generate(act: Activation) -> str:
 def _key(act: Activation) -> str:
     exprs = (act.dual, act.dual_derivative, act.dual_diagonal, act.dual_derivative_diagonal,
              act.derivative)
-    modules = ["numerics.gram", "numerics.gram_loops"]
+    modules = ["numerics.gram", "numerics.gram_loops", "numerics.stable_forms"]
     if _jit_functions():
         modules.append("numerics.jit_special")
     return "|".join([codecache.source_fingerprint(*modules)] +

@@ -38,16 +38,16 @@ entry in one numba pass, parallel, upper triangle only; ``engine="auto"``, the
 default). The vectorized NumPy path below is the fallback (no numba, no compilable
 closed form, ``NNTHEORY_JIT=0``, ``engine="numpy"``) and the reference the engine is
 tested against; :func:`kernel_path` names the path taken. On the NumPy path dual
-kernels come from, in order of preference: hand-fused float64 forms
-registered per activation family in :data:`FUSED_FAMILIES` (keyed by
-``Activation.family``, never by name): ``ab_relu`` (ReLU, leaky ReLU, abs,
-identity; arc-cosine kernels with ``arctan2``), step, erf and GELU (tested
-against the registry expressions);
-the registry's closed form compiled by :mod:`numerics.compile` (ELU with
-the tilted orthant function, sin, cos, monomials); quadrature (:mod:`numerics.quadrature`: tanh
-and user activations).  Numerical guards: correlations are formed as
-:math:`q_{12}/(s_1 s_2)` with :math:`s_i=\sqrt{q_{ii}}` (no overflow of
-:math:`q_{11}q_{22}`) and clipped to :math:`[-1,1]`; :math:`1-\rho^2` is
+kernels come from the registry's closed form, rewritten in :math:`(s_1, s_2, \rho)` by
+:mod:`numerics.stable_forms` (the same expressions the compiled engine evaluates) and
+lambdified by :mod:`numerics.compile`, or, without a closed form, from quadrature
+(:mod:`numerics.quadrature`: tanh and user activations). Nothing is written per
+activation; a family's stable form where its closed form cancels is registered in
+:data:`NEAR_ONE_FAMILIES` (keyed by ``Activation.family``, never by name).
+
+Numerical guards: correlations are formed as :math:`q_{12}/(s_1 s_2)` with
+:math:`s_i=\sqrt{q_{ii}}` (no overflow of :math:`q_{11}q_{22}`), clipped to :math:`[-1,1]`
+and snapped to :math:`\pm 1` within 4 ulp; :math:`1-\rho^2` is
 computed as :math:`(1-\rho)(1+\rho)`; the diagonal :math:`x=x'` is computed by
 the registry's diagonal formula so :math:`\rho=1` is exact.  Kernel values that
 exceed float64 raise ValueError (ReLU with :math:`\sigma_w=16` and 100 hidden
@@ -83,7 +83,6 @@ from theory.arithmetic import Arithmetic, check_dps
 from theory.special import BivariateNormalCDF, TiltedOrthant
 
 __all__ = [
-    "FUSED_FAMILIES",
     "MAX_CHUNK_ELEMENTS",
     "dual_kernel",
     "dual_diagonal",
@@ -97,7 +96,6 @@ __all__ = [
 MAX_CHUNK_ELEMENTS = 2**22
 PARAMETERIZATIONS = ("ntk", "standard")
 _EPS = np.finfo(float).eps
-_TWO_PI = 2 * np.pi
 
 
 # ---------------------------------------------------------------------------
@@ -190,198 +188,14 @@ def _correlation(s1, s2, q12):
     return rho
 
 
-def _one_minus_rho2(rho):
-    c = 1.0 - rho
-    c *= 1.0 + rho
-    return c
-
-
-class _ABRelu:
-    r""":math:`\sigma = a\min(x,0) + b\max(x,0)`; with
-    :math:`\theta=\operatorname{arctan2}(\sqrt{1-\rho^2},\rho)` (Cho & Saul 2009):
-
-    .. math:: \mathbb E[\sigma\sigma] = (a-b)^2 s_1 s_2
-              \frac{\sqrt{1-\rho^2}+(\pi-\theta)\rho}{2\pi} + ab\,q_{12},\quad
-              \mathbb E[\sigma'\sigma'] = (a-b)^2\frac{\pi-\theta}{2\pi} + ab."""
-
-    expensive = False
-    symmetric_exact = True
-
-    def __init__(self, a, b):
-        self.c2, self.ab, self.sq = (a - b) ** 2, a * b, (a * a + b * b) / 2
-
-    def _buffers(self, shape):
-        # work arrays reused across layers: fresh 32 MB arrays cost page faults, which
-        # at n = 2000 take as long as the arithmetic
-        if getattr(self, "_shape", None) != shape:
-            self._shape = shape
-            self._work = [np.empty(shape) for _ in range(3)]
-            self._mask = np.empty(shape, dtype=bool)
-        return self._work, self._mask
-
-    def pair(self, s1, s2, q12, want_derivative, scale=1.0):
-        shape = np.broadcast_shapes(np.shape(s1), np.shape(s2), np.shape(q12))
-        (rho, c, angle), near = self._buffers(shape)
-        with np.errstate(divide="ignore"):
-            inv1 = np.where(s1 > 0, 1.0 / np.where(s1 > 0, s1, 1.0), 0.0)
-            inv2 = np.where(s2 > 0, 1.0 / np.where(s2 > 0, s2, 1.0), 0.0)
-        np.multiply(inv1, inv2, out=rho)  # commutative: symmetric q12 -> symmetric rho
-        rho *= q12
-        np.clip(rho, -1.0, 1.0, out=rho)
-        np.abs(rho, out=c)
-        np.greater(c, 1.0 - 4 * _EPS, out=near)
-        if near.any():  # see _correlation: snap rho within 4 ulp of +-1
-            np.copyto(rho, np.sign(rho), where=near)
-        np.subtract(1.0, rho, out=c)
-        np.add(1.0, rho, out=angle)
-        c *= angle
-        np.sqrt(c, out=c)
-        # pi - theta = pi/2 + arcsin(rho) = pi/2 + arctan(rho / sqrt(1-rho^2)): arctan is
-        # 2x cheaper than arctan2 and exact at c = 0 (rho/0 = +-inf -> +-pi/2); its
-        # absolute error is ~eps, the same as arctan2's
-        with np.errstate(divide="ignore", invalid="ignore"):
-            np.divide(rho, c, out=angle)
-        np.arctan(angle, out=angle)
-        angle += np.pi / 2
-        const = self.c2 * scale / _TWO_PI
-        angle *= const  # const (pi - theta) = scale (a-b)^2 E[step step]
-        k = np.multiply(angle, rho)
-        c *= const
-        k += c
-        np.multiply(s1, s2, out=c)
-        k *= c
-        if self.ab:
-            k += (self.ab * scale) * q12
-            angle += self.ab * scale
-        return k, (angle if want_derivative else None)
-
-    def diag(self, q, want_derivative):
-        return self.sq * q, (np.full_like(q, self.sq) if want_derivative else None)
-
-
-class _Step:
-    r"""Heaviside step: :math:`\mathbb E = (\pi-\theta)/(2\pi)`; no derivative kernel."""
-
-    expensive = False
-    symmetric_exact = True
-
-    def __init__(self, act):
-        self.act = act
-
-    def pair(self, s1, s2, q12, want_derivative, scale=1.0):
-        if want_derivative:
-            self.act.require_derivative()
-        rho = _correlation(s1, s2, q12)
-        c = _one_minus_rho2(rho)
-        np.sqrt(c, out=c)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            angle = np.divide(rho, c, out=c)
-        np.arctan(angle, out=angle)
-        angle += np.pi / 2  # pi - theta
-        angle *= scale / _TWO_PI
-        # a zero variance means u = 0, and step(0) = 0
-        angle *= (s1 > 0) & (s2 > 0)
-        return angle, None
-
-    def diag(self, q, want_derivative):
-        if want_derivative:
-            self.act.require_derivative()
-        return np.where(q > 0, 0.5, 0.0), None
-
-
-class _Erf:
-    r"""Williams (1997), written without cancellation: with
-    :math:`D = 1 + 2q_{11} + 2q_{22} + 4q_{11}q_{22}(1-\rho)(1+\rho)
-    = (1+2q_{11})(1+2q_{22}) - 4q_{12}^2`,
-    :math:`\mathbb E[\sigma\sigma] = \frac2\pi\operatorname{arctan2}(2q_{12}, \sqrt D)`
-    (= the registry's arcsin form) and
-    :math:`\mathbb E[\sigma'\sigma'] = \frac{4}{\pi\sqrt D}`."""
-
-    expensive = False
-    symmetric_exact = True
-
-    def pair(self, s1, s2, q12, want_derivative, scale=1.0):
-        rho = _correlation(s1, s2, q12)
-        D = _one_minus_rho2(rho)
-        p1, p2 = s1 * s1, s2 * s2
-        D *= p1 * p2
-        D *= 4.0
-        D += 2.0 * (p1 + p2) + 1.0
-        np.sqrt(D, out=D)
-        # arctan2(2 q12, sqrt D) = arctan(2 q12 / sqrt D) since sqrt D >= 1 > 0
-        k = np.divide(q12, D)
-        k *= 2.0
-        np.arctan(k, out=k)
-        k *= 2.0 * scale / np.pi
-        kd = None
-        if want_derivative:
-            kd = np.divide(4.0 * scale / np.pi, D, out=D)
-        return k, kd
-
-    def diag(self, q, want_derivative):
-        k = (2.0 / np.pi) * np.arctan2(2.0 * q, np.sqrt(1.0 + 4.0 * q))
-        kd = 4.0 / (np.pi * np.sqrt(1.0 + 4.0 * q)) if want_derivative else None
-        return k, kd
-
-
-class _Gelu:
-    r"""GELU :math:`x\Phi(x)` (Tsuchida et al. 2021) in the registry's scale-free form
-    (:func:`theory.activations._gelu`): with :math:`a_i = q_{ii}/(1+q_{ii})`,
-    :math:`b_i = 1/(1+q_{ii})`, :math:`c = \rho\sqrt{a_1a_2}`,
-    :math:`t^2 = 1 - c^2 = b_1b_2 + a_1b_2 + b_1a_2 + a_1a_2(1-\rho)(1+\rho)`:
-
-    .. math:: \mathbb E[\sigma\sigma] = s_1s_2\Big[\frac\rho4 + \frac1{2\pi}\Big(\rho\arcsin c
-              + \sqrt{a_1a_2}\big(t + \frac{\rho^2b_1b_2}t\big)\Big)\Big],\quad
-              \mathbb E[\sigma'\sigma'] = \frac14 + \frac1{2\pi}\Big(\arcsin c + \frac ct
-              (3b_1b_2 + a_1b_2 + b_1a_2) + \frac{c^3b_1b_2}{t^3}\Big).
-
-    Every intermediate is O(1) or O(s1 s2), so the kernel is finite wherever its value is
-    (the textbook form overflows from q ~ 1e80); tests compare it with the registry."""
-
-    expensive = False
-    symmetric_exact = True
-
-    def pair(self, s1, s2, q12, want_derivative, scale=1.0):
-        rho = _correlation(s1, s2, q12)
-        p1, p2 = s1 * s1, s2 * s2
-        b1, b2 = 1.0 / (1.0 + p1), 1.0 / (1.0 + p2)
-        a1, a2 = p1 * b1, p2 * b2
-        bb, cross = b1 * b2, a1 * b2 + b1 * a2
-        aa = a1 * a2
-        root_aa = np.sqrt(aa)
-        c = rho * root_aa
-        t = np.sqrt(bb + cross + aa * _one_minus_rho2(rho))
-        arc = np.arctan2(c, t)  # arcsin c, well conditioned as c -> 1
-        k = rho * arc
-        k += root_aa * (t + rho * rho * bb / t)
-        k *= 1.0 / _TWO_PI
-        k += 0.25 * rho
-        k *= s1 * s2 * scale
-        kd = None
-        if want_derivative:
-            t2 = bb + cross + aa * _one_minus_rho2(rho)  # bb / t^2 <= 1: no 0/0 on underflow
-            kd = arc + c / t * (3.0 * bb + cross) + c**3 * (bb / t2) / t
-            kd *= 1.0 / _TWO_PI
-            kd += 0.25
-            if scale != 1.0:
-                kd *= scale
-        return k, kd
-
-    def diag(self, q, want_derivative):
-        s = np.sqrt(q)
-        return self.pair(s, s, q, want_derivative)
-
-
 class _Compiled:
-    """Registry closed forms compiled by numerics.compile (ELU, sin, cos, monomials)."""
-
-    symmetric_exact = False
+    """Registry closed forms in (s1, s2, rho), compiled by numerics.compile."""
 
     def __init__(self, act):
         self.act = act
-        self.k = dual_function(act)
+        self.k = dual_function(act, s_rho=True)
         self.kdiag = dual_function(act, diagonal=True)
-        self.pair_fn = dual_pair_function(act)
+        self.pair_fn = dual_pair_function(act, s_rho=True)
         self.pair_diag = dual_pair_function(act, diagonal=True)
         # special-function forms (ELU): evaluated on the upper triangle only, and
         # replaced near |rho| = 1 where their square-root terms cancel (see _eval)
@@ -393,14 +207,14 @@ class _Compiled:
         q11, q22 = s1 * s1, s2 * s2
         bound = s1 * s2
         q12 = np.clip(q12, -bound, bound)
-        out = fn(q11, q12, q22)
+        rho = _correlation(s1, s2, q12)  # clipped, and snapped to +-1 within 4 ulp
+        out = fn(s1, s2, rho)
         if self.expensive:
             # the closed form's sqrt(1-rho^2) terms (and Owen's T) cancel as |rho| -> 1:
             # there (and wherever the family's stable form says so) use that form (ELU:
             # numerics.jit_special.elu_pair_near_one, exact to rounding), else, within
             # 1-|rho| < 5e-7 (error ~ eps / sqrt(1-rho^2), bound 1e-12), the exact diagonal
             # (rho = 1, q11 = q22) or the kink-split quadrature
-            rho = _correlation(s1, s2, q12)
             if self.near_one is not None:
                 near = self.near_one[0](s1, s2, rho)
             else:
@@ -417,27 +231,17 @@ class _Compiled:
                 else:
                     self._near_one_quadrature(values, derivatives, near, args)
         values = out if isinstance(out, tuple) else (out,)
-        bad = np.zeros(np.shape(values[0]), dtype=bool)
+        # a zero variance: rho is set to 0 there, and a closed form at rho = 0 is the
+        # zero-variance value only if it is continuous (the step kernel gives 1/4 where the
+        # truth is step(0)^2 = 0); non-finite values: overflow or a removable 0/0
+        bad = np.broadcast_to((s1 == 0) | (s2 == 0), np.shape(values[0])).copy()
         for v in values:
             bad |= ~np.isfinite(v)
         if np.any(bad):
-            # |rho| a rounding error above 1 inside the expression (sqrt(1-rho^2),
-            # arccos): move q12 inward by 4 ulp; the kernel changes by O(eps)
-            q11b, q22b = np.broadcast_to(q11, bad.shape)[bad], np.broadcast_to(q22, bad.shape)[bad]
-            q12b = np.broadcast_to(q12, bad.shape)[bad] * (1 - 4 * _EPS)
-            again = fn(q11b, q12b, q22b)
-            again = again if isinstance(again, tuple) else (again,)
-            for v, w in zip(values, again, strict=True):
-                v[bad] = w
-            still = np.zeros(bad.shape, dtype=bool)
-            for v in values:
-                still |= ~np.isfinite(v)
-            if np.any(still):
-                # removable singularities of the closed form (a zero variance: 0/0 in
-                # rho): the quadrature handles u = 0 or v = 0 directly
-                args = [np.broadcast_to(a, still.shape)[still] for a in (q11, q12, q22)]
-                for v, derivative in zip(values, derivatives, strict=True):
-                    v[still] = gaussian_dual(self.act, *args, derivative=derivative)
+            # the quadrature handles u = 0 or v = 0 directly
+            args = [np.broadcast_to(a, bad.shape)[bad] for a in (q11, q12, q22)]
+            for v, derivative in zip(values, derivatives, strict=True):
+                v[bad] = gaussian_dual(self.act, *args, derivative=derivative)
         return out
 
     def _near_one_quadrature(self, values, derivatives, near, args):
@@ -489,7 +293,6 @@ class _Quadrature:
     """Activations without closed form: numerics.quadrature (graded panels by default)."""
 
     expensive = True
-    symmetric_exact = False
 
     def __init__(self, act, method="auto", order=None):
         self.act, self.method, self.order = act, method, order
@@ -517,7 +320,6 @@ class _Mehler:
     ``pair`` call (NNGP, derivative) to say with what error a result was produced."""
 
     expensive = True
-    symmetric_exact = False
 
     def __init__(self, act, tol=DEFAULT_MEHLER_TOL):
         require_kinks_at_zero(act)
@@ -546,17 +348,6 @@ def _family_floats(act: Activation, *names):
     return tuple(float(params[n]) for n in names)
 
 
-#: activation family (:attr:`theory.activations.Activation.family`) -> builder of its
-#: fused float64 evaluator from the entry; families absent here use the compiled
-#: closed form or quadrature. Register a fused form for a family here, never by name.
-FUSED_FAMILIES: dict[str, Callable[[Activation], object]] = {
-    "ab_relu": lambda act: _ABRelu(*_family_floats(act, "a", "b")),
-    "step": _Step,
-    "erf": lambda act: _Erf(),
-    "gelu": lambda act: _Gelu(),
-}
-
-
 def _elu_near_one(act: Activation):
     (alpha,) = _family_floats(act, "alpha")
 
@@ -574,8 +365,7 @@ NEAR_ONE_FAMILIES: dict[str, Callable[[Activation], tuple]] = {"elu": _elu_near_
 
 
 def _dual_map(act: Activation, method=None, order=None):
-    """The evaluator for one activation: the fused form of its family
-    (:data:`FUSED_FAMILIES`), else the compiled closed form, else quadrature.
+    """The evaluator for one activation: its compiled closed form, else quadrature.
     ``method`` forces quadrature ('hermite' / 'panels' / 'auto') or Mehler's formula
     ('mehler', :mod:`numerics.mehler`) even where a closed form exists (used to compare
     and benchmark)."""
@@ -583,9 +373,6 @@ def _dual_map(act: Activation, method=None, order=None):
         return _Mehler(act)
     if method is not None:
         return _Quadrature(act, method, order)
-    fused = FUSED_FAMILIES.get(act.family)
-    if fused is not None:
-        return fused(act)
     if act.dual is not None and act.dual_diagonal is not None:
         return _Compiled(act)
     return _Quadrature(act)
@@ -605,7 +392,7 @@ def dual_kernel(activation, q11, q12, q22, *, derivative=False):
     act = resolve(activation)
     a, b, c = check_covariance(q11, q12, q22)
     shape = a.shape
-    a, b, c = (np.atleast_1d(v) for v in (a, b, c))  # the fused forms work in place
+    a, b, c = (np.atleast_1d(v) for v in (a, b, c))
     k, kd = _dual_map(act).pair(np.sqrt(a), np.sqrt(c), b, derivative)
     out = np.asarray(kd if derivative else k, dtype=float).reshape(shape)
     return out if out.ndim else out[()]
@@ -789,15 +576,12 @@ def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagon
             if want_ntk:
                 T[r0:r1] = Tb
         if symmetric:
-            # the fused maps are bitwise symmetric when <x, x'> is (one block: x @ x.T is
-            # a symmetric rank-k update); otherwise K(x_i, x_j) and K(x_j, x_i) may differ
-            # by a few ulp: average them so the Gram is exactly symmetric
-            exact = getattr(setup.map, "symmetric_exact", False) and block >= n1
+            # K(x_i, x_j) and K(x_j, x_i) may differ by a few ulp (the expressions are not
+            # symmetric in s1, s2 to the bit): average them so the Gram is exactly symmetric
             for M, diag in ((K, var1[-1]), (T, theta1)):
                 if M is not None:
-                    if not exact:
-                        M += M.T
-                        M *= 0.5
+                    M += M.T
+                    M *= 0.5
                     M[np.diag_indices(n1)] = diag
         return _finish(K, T)
 
@@ -825,16 +609,15 @@ def _choose_engine(act, engine, quadrature_method):
 def kernel_path(activation, *, engine="auto", quadrature_method=None) -> str:
     """Which evaluator :func:`nngp_ntk` uses for an activation: ``"compiled"``
     (:mod:`numerics.gram`), ``"compiled (Mehler series)"`` (:mod:`numerics.gram_mehler`,
-    activations without a closed form), ``"numpy fused"`` (:data:`FUSED_FAMILIES`),
-    ``"numpy closed form"`` (:mod:`numerics.compile`), ``"mehler"`` or
-    ``"quadrature"``."""
+    activations without a closed form), ``"numpy closed form"`` (:mod:`numerics.compile`),
+    ``"mehler"`` or ``"quadrature"``."""
     act = resolve(activation)
     compiled = _choose_engine(act, engine, quadrature_method)
     if compiled is not None:
         return getattr(compiled, "path", "compiled")
     dmap = _dual_map(act, quadrature_method)
     return {_Compiled: "numpy closed form", _Quadrature: "quadrature",
-            _Mehler: "mehler"}.get(type(dmap), "numpy fused")
+            _Mehler: "mehler"}[type(dmap)]
 
 
 def _engine_kernels(eng, setup, x1, x2, var1, var2, theta1, s1, s2, want_ntk, diagonal,

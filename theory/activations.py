@@ -67,8 +67,9 @@ class Activation:
         parameters as ``(name, value)`` pairs, set by the factories:
         ``"ab_relu"`` with ``a, b`` for :math:`a\min(x,0) + b\max(x,0)` (relu, leaky_relu,
         abs, identity), ``"step"``, ``"erf"``, ``"gelu"``, ``"elu"`` with ``alpha``;
-        ``None`` for all others (user entries included). Fast evaluators are chosen by
-        family (``numerics.kernels.FUSED_FAMILIES``), never by ``name``.
+        ``None`` for all others (user entries included). Stable forms where a closed form
+        cancels are chosen by family (``numerics.kernels.NEAR_ONE_FAMILIES``,
+        ``numerics.gram.STABLE_FORMS``), never by ``name``.
     dual_display, dual_derivative_display : the kernels in their textbook form, for LaTeX
         only, where ``dual`` / ``dual_derivative`` are an equivalent form rewritten for
         stable evaluation (GELU); ``None`` elsewhere.
