@@ -34,7 +34,7 @@ SGD-noise part (SGD - control, paired by seed). Their expected sizes:
   obeys :math:`\dot w \approx -c_1^2\langle a^2\rangle w` (the network cancels its own
   orthogonal output), an :math:`O(1)` rate the ODE does not have. So the
   deterministic part is :math:`-O(F) = O(1/m) = O(1/d)`, negative, growing in t
-  (measured: about -0.5 F at t = 1), and the noise-free network is expected between
+  (measured: -0.6 F(1) at t = 1), and the noise-free network is expected between
   the ODE with the term (its excess held at the t = 0 structure) and the mean-field ODE
   (excess 0): checks ``noise_free_below_ode_d*`` and ``noise_free_above_mean_field_d*``,
   within the largest t = 0 mismatch. A mechanism, not a theorem: the two sides are
