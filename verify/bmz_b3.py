@@ -55,7 +55,10 @@ SGD-noise part (SGD - control, paired by seed). Their expected sizes:
   overlaps' own noise accumulates to :math:`\sqrt{\eta\,t/b} = O(d^{-3/4})`, the second
   layer's to :math:`O(\eta_a/b) = O(d^{-3/2})`. With :math:`b = \lceil\sqrt d\rceil`
   the noise part is :math:`C\kappa/b = O(d^{-1/2})`, its prefactor measured (quick:
-  :math:`C\approx 0.3..0.6`), not predicted.
+  :math:`C\approx 0.3..0.6`), not predicted. (The SGD - control difference also holds
+  an :math:`O(\eta_u) = O(1/d)` deterministic piece: SGD's step has the radial part of
+  the gradient, which rescales it by :math:`1/(1+\eta_u\rho_i)`; the control, like the
+  ODE's spherical flow, takes the tangent part only.)
 
 Hence the total gap falls between :math:`d^{-1}` and :math:`d^{-1/2}` (check
 ``gap_slope``), and a bound "gap below the finite-m term's size" cannot hold at large d:
