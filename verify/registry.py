@@ -241,7 +241,10 @@ CLAIMS: list[Claim] = [
         # 20 s user CPU with the noise-free control (--quick, warm cache, load ~17: 157 s wall
         # there); 11.5 s wall idle before the control was added
         runtime_quick_s=16.0,
-        runtime_full_s=600.0,
+        # not completed under load here: online SGD at d = 1600 takes 0.54 s CPU per step (8
+        # seeds) x 3200 steps, the noise-free control at d = 1600 126 s CPU (2 seeds, measured
+        # alone); the old form's full run took 1436 s wall
+        runtime_full_s=1900.0,
     ),
     Claim(
         id="SS1",
@@ -269,7 +272,9 @@ CLAIMS: list[Claim] = [
             "2/lambda (about 80 time units)"
         ),
         runtime_quick_s=15.0,  # 14.6 s (--quick --jobs 2, idle machine, warm cache)
-        runtime_full_s=400.0,
+        # not completed under load here: N = 250 and 1000 took 162 s CPU (16 seeds, measured);
+        # N = 4000 is 1.57 ms CPU per step (16 seeds) x 1.6e6 steps = 2510 s
+        runtime_full_s=2700.0,
     ),
     Claim(
         id="S1",
