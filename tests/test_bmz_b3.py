@@ -1,5 +1,6 @@
 """Tests for claim B3 (verify/bmz_b3.py) and its library pieces: the network's exact
-population risk against Monte Carlo, one online-SGD step by hand; the claim PASSes at
+population risk against Monte Carlo, one online-SGD step by hand, the noise-free
+(population-gradient) control against the mean of large-batch SGD; the claim PASSes at
 reduced size and FAILs when the ODE drops the finite-m self-interaction."""
 
 from __future__ import annotations
@@ -72,12 +73,57 @@ def test_reduced_passes(quick_result):
 def test_dropped_finite_m_term_fails():
     r = B.compute("quick", drop_finite_m=True, **FAST)
     assert not r.passed
-    assert r.tolerance["gap_over_finite_m_term"]["passed"] is False
+    for d in FAST["dims"]:  # the noise-free network sits well above the mean-field ODE
+        assert r.tolerance[f"noise_free_below_ode_d{d}"]["passed"] is False
+    assert r.tolerance["gap_slope"]["passed"] is True  # the slope alone cannot see it
+
+
+def test_population_gd_is_the_mean_of_sgd():
+    """Three steps of the noise-free flow = the seed mean of SGD with a huge batch (its
+    noise, about lr sqrt(3 / (b S)) per coordinate, is the tolerance)."""
+    rng = np.random.default_rng(1)
+    d, m, batch, reps = 30, 6, 100_000, 4
+    a0 = rng.standard_normal((1, m))
+    U0 = rng.standard_normal((1, m, d))
+    U0 /= np.linalg.norm(U0, axis=2, keepdims=True)
+    u_star = np.eye(d)[0]
+    U0[0, 0] = 0.6 * u_star + 0.8 * np.eye(d)[1]
+    target, kw = (0.0, 1.0, 0.5), dict(lr_a=0.05, lr_u=0.02, steps=3)
+    _, A, R, G = S.population_gd_single_index(a0, U0, u_star, "elu", target, **kw)
+    runs = [networks.online_sgd_single_index(a0, U0, u_star, "elu", target, batch=batch,
+                                             rng=np.random.default_rng(k), **kw)
+            for k in range(reps)]
+    a_sgd = np.mean([A_[-1] for _, A_, _ in runs], axis=0)
+    r_sgd = np.mean([U_[-1] @ u_star for _, _, U_ in runs], axis=0)
+    tol = 4 * 0.05 * np.sqrt(3 / (batch * reps)) * 3  # 4 sigma, |delta sigma| up to ~3
+    assert np.abs(A[-1] - a_sgd).max() < tol < 0.1 * np.abs(A[-1] - a0).max()
+    assert np.abs(R[-1] - r_sgd).max() < tol < np.abs(R[-1] - R[0]).max()
+    assert np.allclose(np.diagonal(G[-1], axis1=1, axis2=2), 1.0)
+    # the risk from (a, r, G) is the network's risk
+    U = runs[0][2][-1]
+    assert np.isclose(S.gram_risk(runs[0][1][-1], U @ u_star, U @ U.transpose(0, 2, 1), "elu",
+                                  target), S.network_risk(runs[0][1][-1], U, u_star, "elu",
+                                                          target)).all()
+    with pytest.raises(ValueError, match="need a0"):
+        S.population_gd_single_index(a0[0], U0, u_star, "elu", target, **kw)
+    with pytest.raises(ValueError, match="steps"):
+        S.population_gd_single_index(a0, U0, u_star, "elu", target, lr_a=0.1, lr_u=0.1,
+                                     steps=0)
+
+
+def test_series_and_derivative():
+    x = np.linspace(-1, 1, 7)
+    coef = np.array([0.3, -1.0, 2.0, 0.5])
+    p, dp = S._series_and_derivative(coef, x)
+    poly = np.polynomial.Polynomial(coef)
+    assert np.allclose(p, poly(x)) and np.allclose(dp, poly.deriv()(x))
 
 
 def test_bad_overrides():
     with pytest.raises(ValueError, match="two dimensions"):
         B.compute("quick", dims=(100,))
+    with pytest.raises(ValueError, match="noise_free_seeds"):
+        B.compute("quick", dims=(100, 200), seeds=2, noise_free_seeds=3)
 
 
 @pytest.mark.slow

@@ -11,8 +11,10 @@ from that run's own initial overlaps; :math:`\epsilon_g` is evaluated exactly fr
 overlaps on both sides.
 
 Readings per run: plateau height = the ODE's :math:`\epsilon_g` where
-:math:`|d\epsilon_g/dt|` is smallest after the initial drop (t >= 10), and the SGD's at
-the same time; escape time = first crossing of half the ODE's plateau height. Window
+:math:`|d\epsilon_g/dt|` is smallest after the initial drop (t >= 10) among the points
+where the ODE is unstable (its Jacobian has an eigenvalue with positive real part: the
+plateau is a saddle, the converged tail after the escape is flat but stable), and the
+SGD's at the same time; escape time = first crossing of half the ODE's plateau height. Window
 "up to the escape": :math:`t \le 0.8\min(t_{esc}^{ODE}, t_{esc}^{SGD})`.
 """
 
@@ -56,6 +58,12 @@ def _ode_states(compiled, y0, t):
     return y
 
 
+def _growth(compiled, y):
+    """Largest real part of the ODE Jacobian's eigenvalues at state y (NaN if not finite)."""
+    J = compiled.jacobian(0, y)
+    return float(np.max(np.linalg.eigvals(J).real)) if np.all(np.isfinite(J)) else np.nan
+
+
 def _nanmean(x):
     x = np.asarray(x, dtype=float)
     return float(np.mean(x[np.isfinite(x)])) if np.any(np.isfinite(x)) else float("nan")
@@ -81,13 +89,16 @@ def _one_width(run, N, k, compiled, eg):
         y = _ode_states(compiled, _state(Q[0, s], R[0, s]), t)
         curve = np.array([eg(*y[:, j]) for j in range(t.size)])
         e_ode.append(curve)
-        late = t >= T_START
+        late = np.nonzero(t >= T_START)[0]
         slope = np.abs(np.gradient(curve, t))
-        jp = int(np.nonzero(late)[0][np.argmin(slope[late][: max(1, late.sum() // 2)])])
+        lam = np.array([_growth(compiled, y[:, j]) for j in late])
+        # the plateau is a saddle: the flattest point where the ODE is unstable (the
+        # converged tail after the escape is flat too, but stable)
+        saddle = late[lam > 0] if np.any(lam > 0) else late
+        jp = int(saddle[np.argmin(slope[saddle])])
         plateau.append((curve[jp], e_sgd[s, jp]))
         esc.append((_escape(t, curve, curve[jp] / 2), _escape(t, e_sgd[s], curve[jp] / 2)))
-        J = compiled.jacobian(0, y[:, jp])
-        growth.append(np.max(np.linalg.eigvals(J).real) if np.all(np.isfinite(J)) else np.nan)
+        growth.append(_growth(compiled, y[:, jp]))
     return t, e_sgd, np.array(e_ode), np.array(plateau), np.array(esc), np.array(growth)
 
 
