@@ -100,6 +100,8 @@ __all__ = [
     "forward",
     "flatten_params",
     "global_norm",
+    "group_lasso",
+    "group_soft_threshold",
     "gradient_flow",
     "inverse_sharpness_lr",
     "loss_and_gradient",
@@ -1207,6 +1209,35 @@ def global_norm(grads) -> float:
                              for v in grads.values())))
 
 
+def group_lasso(W, lam):
+    r"""The group penalty :math:`\lambda\sum_j\|W_{:,j}\|_2` on the columns of ``W``
+    (first-layer weights ``(width, input_dim)``: one group per input, so a zero column
+    removes that input) and its gradient :math:`\lambda W_{:,j}/\|W_{:,j}\|`, with the
+    minimum-norm subgradient 0 where a column is 0. Returns ``(value, gradient)``;
+    ``W`` may be stacked ``(R, width, input_dim)`` (one value per replica)."""
+    lam = _check_nonneg(lam, "lam")
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim not in (2, 3):
+        raise ValueError(f"W must have shape (width, input_dim) or (R, width, input_dim), "
+                         f"got {W.shape}")
+    norms = np.linalg.norm(W, axis=-2, keepdims=True)
+    grad = lam * W / np.where(norms > 0, norms, 1.0)
+    return lam * norms.sum(axis=(-2, -1)), grad
+
+
+def group_soft_threshold(W, t):
+    r"""Proximal map of :math:`t\sum_j\|W_{:,j}\|_2`: each column scaled by
+    :math:`\max(0, 1 - t/\|W_{:,j}\|)`, so columns of norm :math:`\le t` become exactly 0.
+    ``t``: a number or one per replica of a stacked ``(R, width, input_dim)`` ``W``."""
+    W = np.asarray(W, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    if np.any(t < 0) or not np.all(np.isfinite(t)):
+        raise ValueError(f"t must be finite and >= 0, got {t}")
+    t = t.reshape(t.shape + (1,) * (W.ndim - t.ndim))  # one per replica -> broadcast
+    norms = np.linalg.norm(W, axis=-2, keepdims=True)
+    return W * np.maximum(0.0, 1.0 - t / np.where(norms > 0, norms, 1.0))
+
+
 def flatten_params(net, params) -> np.ndarray:
     """One float64 vector of the groups in :attr:`Network.param_names` order."""
     return np.concatenate([np.asarray(params[k], dtype=np.float64).ravel()
@@ -1497,7 +1528,8 @@ def _ensemble_activation(act):
 
 def train_ensemble(net, params, X, y, *, lr, steps, method="gd", batch_size=None,
                    replace=False, sample_weights=None, clip_norm=None, weight_decay=0.0,
-                   seeds=None, record=None, track_kinks=False) -> EnsembleTrajectory:
+                   group_penalty=0.0, seeds=None, record=None,
+                   track_kinks=False) -> EnsembleTrajectory:
     r"""Train ``R`` independent replicas of ``net`` at once (float64, vectorized over
     replicas): the fast path for sweeps over hundreds of seeds of small nets.
 
@@ -1509,6 +1541,16 @@ def train_ensemble(net, params, X, y, *, lr, steps, method="gd", batch_size=None
     (or a dict of stacked ``(R, rows, cols)`` arrays); ``lr``: a number or ``R`` numbers;
     ``sample_weights``: ``(n,)`` or ``(R, n)``. A replica whose loss becomes non-finite
     is frozen and its ``diverged_at`` set. One output only.
+
+    ``group_penalty`` :math:`\lambda`: the penalty :math:`\lambda\sum_j\|W_1[:, j]\|_2`
+    on the first layer's input columns (:func:`group_lasso`), taken by a proximal step:
+    after the (clipped) gradient step, :func:`group_soft_threshold` with :math:`\eta\lambda`
+    (proximal gradient descent, ISTA). Where every column norm exceeds :math:`\eta\lambda`
+    this is the gradient step with :math:`\lambda W_{:,j}/\|W_{:,j}\|` up to
+    :math:`O(\eta^2)`; unlike a subgradient step (which moves every column by
+    :math:`\eta\lambda` and so leaves it oscillating around 0 at that size) it sets a
+    column exactly to 0 once the loss gradient cannot hold it there. Not clipped, like
+    weight decay.
     """
     if net.output_dim != 1 or net.unit_norm_rows:
         raise ValueError("train_ensemble supports one output and no unit_norm_rows")
@@ -1522,6 +1564,7 @@ def train_ensemble(net, params, X, y, *, lr, steps, method="gd", batch_size=None
     if method not in ("gd", "sgd"):
         raise ValueError(f"method must be 'gd' or 'sgd' for ensembles, got {method!r}")
     weight_decay = _check_nonneg(weight_decay, "weight_decay")
+    group_penalty = _check_nonneg(group_penalty, "group_penalty")
     if sample_weights is None:
         p = np.full((R, n), 1.0 / n)
     else:
@@ -1612,6 +1655,8 @@ def train_ensemble(net, params, X, y, *, lr, steps, method="gd", batch_size=None
             for k in P:
                 g = grads[k] + weight_decay * P[k] if weight_decay else grads[k]
                 P[k] = P[k] - rate * g
+            if group_penalty:
+                P["W1"] = group_soft_threshold(P["W1"], rate[:, 0, 0] * group_penalty)
     return traj
 
 
