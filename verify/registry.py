@@ -334,7 +334,7 @@ CLAIMS: list[Claim] = [
             "net moving scale into deeper layers; weight decay to ~0.37)"
         ),
         runtime_quick_s=8.0,  # measured 7.9 s CPU (18-27 s wall, load 15) on the 2 cores
-        runtime_full_s=40.0,  # measured 29 s before the group-penalty run (+ about a third)
+        runtime_full_s=30.0,  # measured 25 s CPU (538 s wall at load 17) with the group run
     ),
     Claim(
         id="T1",
