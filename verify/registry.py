@@ -475,7 +475,7 @@ CLAIMS: list[Claim] = [
             "16 is not judged (crossing about 0.18 at 300 steps)"
         ),
         runtime_quick_s=8.0,  # measured 7-8 s on the shared 2-core machine
-        runtime_full_s=4000.0,  # estimated, one core: 5e9 unit-steps at 2e6/s + Hessians
+        runtime_full_s=1400.0,  # measured 1395 s wall, 122 s CPU (2 workers, load 17; FAIL)
     ),
     Claim(
         id="H2",
@@ -498,7 +498,7 @@ CLAIMS: list[Claim] = [
             "the fit is not judged for SGD; the swapped-variance variant is reported only"
         ),
         runtime_quick_s=16.0,  # measured 16-18 s on the shared 2-core machine
-        runtime_full_s=2500.0,  # estimated, one core, from the quick run's rate
+        runtime_full_s=1550.0,  # measured 1539 s wall, 137 s CPU (2 workers, load 17; FAIL)
     ),
     Claim(
         id="I1",
