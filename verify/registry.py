@@ -474,7 +474,7 @@ CLAIMS: list[Claim] = [
             "no-crossing certificate), so the crossing probability is a lower bound; width "
             "16 is not judged (crossing about 0.18 at 300 steps)"
         ),
-        runtime_quick_s=8.0,  # measured 7-8 s on the shared 2-core machine
+        runtime_quick_s=8.0,  # measured 8.0 s CPU (26 s wall at load 17) with the compiled loop
         runtime_full_s=1400.0,  # measured 1395 s wall, 122 s CPU (2 workers, load 17; FAIL)
     ),
     Claim(
@@ -497,7 +497,7 @@ CLAIMS: list[Claim] = [
             "5-7% above the fit (mini-batch noise at step 1/lambda_max), so convergence to "
             "the fit is not judged for SGD; the swapped-variance variant is reported only"
         ),
-        runtime_quick_s=16.0,  # measured 16-18 s on the shared 2-core machine
+        runtime_quick_s=8.0,  # measured 7.4 s CPU (24 s wall at load 17), compiled loop
         runtime_full_s=1550.0,  # measured 1539 s wall, 137 s CPU (2 workers, load 17; FAIL)
     ),
     Claim(
