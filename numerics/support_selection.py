@@ -61,16 +61,19 @@ def irrelevant_ratio(W1, W1_init):
 
 
 def train_runs(X, y, init_seeds, *, lr, steps, batch_size=None, clip_norm=None,
-               weight_decay=0.0, batch_seeds=None, record=None, net=None):
+               weight_decay=0.0, group_penalty=0.0, batch_seeds=None, record=None, net=None,
+               final_W1=False):
     """Train one replica per initialization seed (full-batch GD when ``batch_size`` is
     None, on the compressed data; mini-batch SGD without replacement otherwise, batches
-    from ``batch_seeds``). Returns ``(record steps, ratios (records, R), losses (records,
-    R))`` with the losses on the full data."""
+    from ``batch_seeds``; ``weight_decay`` and ``group_penalty`` as in
+    :func:`numerics.networks.train_ensemble`). Returns ``(record steps, ratios (records,
+    R), losses (records, R))`` with the losses on the full data, and with ``final_W1``
+    also the initial and final first layers ``(R, 15, 15)``."""
     net = net or linear_mlp()
     params = [net.init(s) for s in init_seeds]
     W0 = np.stack([p["W1"] for p in params])
     common = dict(lr=lr, steps=steps, clip_norm=clip_norm, weight_decay=weight_decay,
-                  record=record)
+                  group_penalty=group_penalty, record=record)
     if batch_size is None:
         Xc, yc, w = compress_linear_data(X, y)
         traj = train_ensemble(net, params, Xc, yc, sample_weights=w, **common)
@@ -78,4 +81,5 @@ def train_runs(X, y, init_seeds, *, lr, steps, batch_size=None, clip_norm=None,
         traj = train_ensemble(net, params, X, y, method="sgd", batch_size=batch_size,
                               seeds=list(batch_seeds), **common)
     ratios = np.array([irrelevant_ratio(P["W1"], W0) for P in traj.params])
-    return np.array(traj.steps), ratios, np.array(traj.loss)
+    out = (np.array(traj.steps), ratios, np.array(traj.loss))
+    return (*out, W0, traj.params[-1]["W1"]) if final_W1 else out

@@ -60,3 +60,20 @@ def test_bad_overrides():
 @pytest.mark.slow
 def test_full_passes():
     assert bpp_s1.compute("full", seed=0).passed
+
+
+def test_sine_target_override_uses_the_sine_data_and_the_authors_sine_values():
+    # a short run: only the plumbing (data and reference values per target) is tested here;
+    # the sine target's full-mode result is on papers/001's page
+    r = bpp_s1.compute("quick", n=500, steps=200, batch_sizes=(), label_noise_runs=False,
+                       target="sine")
+    authors = r.measured["authors_ratio_by_batch_size"]
+    assert authors["gd"] == pytest.approx(4.2 / 4.47) and authors["1"] == pytest.approx(
+        0.3 / 4.47)
+    # a net linear in x cannot fit sin(s), s = x_0 + ... + x_4: its loss stays above the
+    # least-squares floor 1/2 (E sin^2 s - (E s sin s)^2 / E s^2) = 1/2 (0.49998 - 5 e^-5)
+    # = 0.233; at n = 500 with 15 inputs the sample floor sits lower by ~0.004 (15/1000 of
+    # the variance) with sampling noise ~0.01, so 0.2 is > 3 sigma below it
+    assert r.measured["final_loss_by_batch_size"]["gd"] > 0.2
+    with pytest.raises(ValueError, match="target"):
+        bpp_s1.compute("quick", target="cubic")

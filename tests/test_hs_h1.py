@@ -57,5 +57,9 @@ def test_bad_overrides():
 
 
 @pytest.mark.slow
-def test_full_passes():
-    assert hs_h1.compute("full", seed=0).passed
+def test_full_mode_outcome():
+    # the full run (5000 steps, 1000 runs per width; papers/003) FAILs the 0.8
+    # floor at width 32 only (0.748, 99% Wilson [0.711, 0.782]); the slope check passes
+    r = hs_h1.compute("full", seed=0)
+    failed = {k for k, v in r.tolerance.items() if isinstance(v, dict) and not v["passed"]}
+    assert failed == {"bad_minimum_width_32"}

@@ -4,6 +4,7 @@ the step 1/lambda_max, per-side affine fits, and the vectorized ensemble trainer
 
 import math
 
+import mpmath
 import numpy as np
 import pytest
 
@@ -11,6 +12,8 @@ from numerics.networks import (
     Network,
     flatten_params,
     global_norm,
+    group_lasso,
+    group_soft_threshold,
     inverse_sharpness_lr,
     loss_and_gradient,
     loss_hessian,
@@ -18,6 +21,7 @@ from numerics.networks import (
     top_hessian_eigenvalue,
     train,
     train_ensemble,
+    two_layer_hessian_operator,
     two_layer_net,
     unflatten_params,
 )
@@ -243,6 +247,135 @@ def test_weighted_hessian_paper_003():
     Hd = loss_hessian(net, p, np.repeat(X1, [1, 2, 3, 4, 5, 6], axis=0),
                       np.repeat(Y1, [1, 2, 3, 4, 5, 6]))
     np.testing.assert_allclose(H, Hd, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("case", ["he", "random_bias_leaky_ntk", "no_bias_3d"])
+def test_two_layer_hessian_operator_equals_dense_hessian(case):
+    # the dense Hessian is central differences of the analytic gradient, exact for ReLU up
+    # to round-off (no pre-activation within 1e-5 of a kink here): 1e-9 relative is ~1e3 x
+    # its measured 1e-12 error, far below any real mistake (an O(1) entry)
+    rng = np.random.default_rng(7)
+    if case == "he":
+        net, X, y = he_relu(12), X1, Y1
+    elif case == "random_bias_leaky_ntk":
+        net = Network(1, (10,), "leaky_relu", parameterization="ntk", sigma_b=1.0, bias=True)
+        X, y = X1, Y1
+    else:
+        net = Network(3, (9,), "relu", parameterization="mean_field", bias=False)
+        X, y = rng.standard_normal((7, 3)), rng.standard_normal(7)
+    p = net.init(3)
+    w = rng.dirichlet(np.ones(X.shape[0]))
+    H = loss_hessian(net, p, X, y, sample_weights=w)
+    mv = two_layer_hessian_operator(net, p, X, y, sample_weights=w)
+    Hm = np.stack([mv(e) for e in np.eye(net.num_params)], axis=1)
+    np.testing.assert_allclose(Hm, H, rtol=0, atol=1e-9 * np.abs(H).max())
+    lam = np.linalg.eigvalsh(H)[-1]
+    assert top_hessian_eigenvalue(net, p, X, y, sample_weights=w,
+                                  method="lanczos") == pytest.approx(lam, rel=1e-9)
+
+
+def test_two_layer_hessian_operator_rejects_other_nets():
+    with pytest.raises(ValueError, match="one hidden layer"):
+        two_layer_hessian_operator(deep_linear(), deep_linear().init(0), np.zeros((2, 15)),
+                                   np.zeros(2))
+    tanh = Network(1, (4,), "tanh", bias=True)
+    with pytest.raises(ValueError, match="piecewise-linear"):
+        two_layer_hessian_operator(tanh, tanh.init(0), X1, Y1)
+    with pytest.raises(ValueError, match="method"):
+        top_hessian_eigenvalue(tanh, tanh.init(0), X1, Y1, method="power")
+
+
+# --- group penalty on first-layer input columns ---------------------------------------
+
+
+def test_group_lasso_gradient_against_high_precision_differences():
+    # central differences at 40 digits with h = 1e-15: truncation O(h^2) ~ 1e-30 and
+    # cancellation ~ 1e-25, so the reference is exact to float64's 1e-16; the float64
+    # gradient carries a few ulps (2e-15 relative allows ~10)
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((4, 3))
+    W[:, 1] = 0.0  # a removed input: the penalty is not differentiable there
+    lam = 0.37
+    value, grad = group_lasso(W, lam)
+    mp = mpmath.mp.clone()
+    mp.dps = 40
+
+    def penalty(V):
+        return lam * sum(mp.sqrt(sum(mp.mpf(V[i][j]) ** 2 for i in range(4)))
+                         for j in range(3))
+    assert value == pytest.approx(float(penalty(W.tolist())), rel=1e-15)
+    h = mp.mpf("1e-15")
+    for i in range(4):
+        for j in (0, 2):
+            Vp = [[mp.mpf(v) for v in row] for row in W.tolist()]
+            Vm = [row[:] for row in Vp]
+            Vp[i][j] += h
+            Vm[i][j] -= h
+            ref = float((penalty(Vp) - penalty(Vm)) / (2 * h))
+            assert grad[i, j] == pytest.approx(ref, rel=2e-15, abs=1e-300)
+    # at the zero column the one-sided derivative along v is lam ||v|| >= <0, v>: 0 is a
+    # subgradient (the subdifferential is the ball of radius lam; 0 its smallest element)
+    np.testing.assert_array_equal(grad[:, 1], 0.0)
+    v = rng.standard_normal(4)
+    V = W.copy()
+    V[:, 1] = 1e-8 * v
+    assert (group_lasso(V, lam)[0] - value) / 1e-8 == pytest.approx(lam * np.linalg.norm(v),
+                                                                    rel=1e-7)
+    stacked, sgrad = group_lasso(np.stack([W, 2 * W]), lam)
+    np.testing.assert_allclose(stacked, [value, 2 * value], rtol=1e-15)
+    with pytest.raises(ValueError, match="lam"):
+        group_lasso(W, -1.0)
+
+
+def test_group_soft_threshold_is_the_proximal_map():
+    # V = prox(W) iff 0 is in V - W + t * subdifferential(sum_j ||V_j||): for V_j != 0
+    # V_j - W_j + t V_j / ||V_j|| = 0, for V_j = 0 ||W_j|| <= t
+    rng = np.random.default_rng(5)
+    W = rng.standard_normal((5, 6)) * np.array([0.1, 0.3, 1.0, 2.0, 0.05, 3.0])
+    t = 0.6
+    V = group_soft_threshold(W, t)
+    for j in range(6):
+        nw, nv = np.linalg.norm(W[:, j]), np.linalg.norm(V[:, j])
+        if nw <= t:
+            assert nv == 0.0
+        else:
+            np.testing.assert_allclose(V[:, j] - W[:, j] + t * V[:, j] / nv, 0.0, atol=1e-15)
+    assert 0 < np.sum(np.linalg.norm(V, axis=0) == 0) < 6  # both branches exercised
+    # stacked replicas with their own thresholds
+    S = group_soft_threshold(np.stack([W, W]), np.array([t, 0.0]))
+    np.testing.assert_array_equal(S[0], V)
+    np.testing.assert_array_equal(S[1], W)
+    with pytest.raises(ValueError, match="t must"):
+        group_soft_threshold(W, -0.1)
+
+
+def test_ensemble_group_penalty_is_a_proximal_gradient_step():
+    net = deep_linear()
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, 15))
+    y = X[:, :5].sum(axis=1)
+    ps = [net.init(s) for s in range(3)]
+    lr, lam, clip = 0.05, 0.3, 0.5
+    ens = train_ensemble(net, ps, X, y, lr=lr, steps=1, clip_norm=clip, group_penalty=lam,
+                         record=[1])
+    for r in (0, 2):
+        _, g = loss_and_gradient(net, ps[r], X, y)
+        factor = min(1.0, clip / global_norm(g))
+        expected = group_soft_threshold(ps[r]["W1"] - lr * factor * g["W1"], lr * lam)
+        np.testing.assert_allclose(ens.params[-1]["W1"][r], expected, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(ens.params[-1]["a"][r], ps[r]["a"] - lr * factor * g["a"],
+                                   rtol=1e-13)
+    # the penalty removes inputs exactly, irrelevant ones only here (2000 steps); plain GD
+    # removes none
+    for lam in (0.1, 0.0):
+        long = train_ensemble(net, ps, X, y, lr=lr, steps=2000, clip_norm=clip,
+                              group_penalty=lam, record=[2000])
+        norms = np.linalg.norm(long.params[-1]["W1"], axis=1)   # (R, input_dim)
+        zero = norms == 0.0
+        assert np.all(zero.any(axis=1)) if lam else not zero.any()
+        assert np.all(norms[:, :5] > 0)
+    with pytest.raises(ValueError, match="group_penalty"):
+        train_ensemble(net, ps, X, y, lr=lr, steps=1, group_penalty=-1.0)
 
 
 # --- per-side affine fit -------------------------------------------------------------

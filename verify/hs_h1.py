@@ -79,5 +79,7 @@ def compute(run):
                                   for w in run.widths],
                        label="P(kink crosses)", title=f"crossing probability ({run.steps} "
                        "steps)", xlabel="width", ylabel="probability")
+    axes[0, 1].set_xticks(run.widths, [str(w) for w in run.widths])
+    axes[0, 1].xaxis.set_minor_formatter("")  # the widths are the ticks
     return (f"bad minimum {min(fractions.values()):.3f}..{max(fractions.values()):.3f}, "
             f"crossing slope {fit.slope:.2f} +- {fit.slope_se:.2f}")
