@@ -254,7 +254,7 @@ SOLVERS = ("direct", "cg")
 #: :func:`langevin`'s ``solver="auto"`` uses conjugate gradients from this many data points
 #: on and when there are at least as many particles as points (forming K then costs
 #: n^2 N >= n^3). Measured: n = 500, N = 2000, lam_a = 0.25: 11 ms a drift warm-started
-#: (4 iterations) vs 21-26 ms direct; n = 200, N = 128, lam_a = 0.01 (T3's quick size): CG
+#: (3-4 iterations, median) vs 21-26 ms direct; n = 200, N = 128, lam_a = 0.01 (T3's quick size): CG
 #: slower (T3 quick 15 s vs 10 s)
 CG_MIN_SIZE = 100
 
@@ -364,7 +364,7 @@ def langevin(W0, X, y, *, lam_a, lam_w, temperature, eta, steps, rng, label_nois
     recorded; ``burn_in`` (default ``steps // 2``) where the time average starts;
     ``alignment_target``: the labels the alignment is measured against (default ``y``);
     ``solver``: ``"direct"``, ``"cg"`` (warm-started from the previous step) or ``"auto"``
-    (``"cg"`` from :data:`CG_MIN_SIZE` data points on, where it is faster)."""
+    (``"cg"`` from :data:`CG_MIN_SIZE` data points on with N >= n, where it is faster)."""
     W, X, y = _data(W0, X, y)
     W = W.copy()
     target = y if alignment_target is None else np.asarray(alignment_target, dtype=float)
