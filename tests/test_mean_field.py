@@ -176,3 +176,63 @@ def test_particle_drift_derived_in_sympy_matches_numerics():
            - mf.first_variation((probe - h * e)[None], W, X, y, 0.3)[0]) / (2 * h)
           for e in np.eye(2)]
     assert np.allclose(np.asarray(fn(), dtype=float).ravel(), fd, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("lam", [0.25, 0.01])
+def test_ridge_solve_matches_direct_within_its_error_bound(lam):
+    rng, X, y, W = _problem(n=60, d=4, N=90)
+    H = mf.features(W, X)
+    K = H @ H.T / W.shape[0]
+    n = len(y)
+    rhs = np.stack([y, rng.uniform(-1, 1, n)], axis=-1)
+    direct = np.linalg.solve(K + n * lam * np.eye(n), rhs)
+    ev = np.linalg.eigvalsh(K + n * lam * np.eye(n))
+    kappa = ev[-1] / ev[0]
+    assert kappa <= 1 + 1 / lam  # the bound CG_RTOL's comment uses
+    x, it = mf.ridge_solve(H, rhs, lam)
+    # |x - x*| / |x*| <= kappa |r| / |b| <= kappa rtol (plus the direct solve's rounding)
+    err = np.linalg.norm(x - direct, axis=0) / np.linalg.norm(direct, axis=0)
+    assert np.all(err <= kappa * (mf.CG_RTOL + n * 1e-15))
+    assert 0 < it <= n
+    # a warm start at the solution stops at once; a good guess needs fewer iterations
+    assert mf.ridge_solve(H, rhs, lam, guess=direct)[1] == 0
+    near = direct * (1 + 1e-3 * rng.standard_normal(direct.shape))
+    assert mf.ridge_solve(H, rhs, lam, guess=near)[1] < it
+
+
+def test_ridge_solve_refuses_bad_input_and_reports_non_convergence():
+    rng, X, y, W = _problem(n=40, N=50)
+    H = mf.features(W, X)
+    with pytest.raises(ValueError, match="rhs"):
+        mf.ridge_solve(H, y, 0.1)  # needs (n, k)
+    with pytest.raises(ValueError, match="lam_a"):
+        mf.ridge_solve(H, y[:, None], 0.0)
+    with pytest.raises(ArithmeticError):
+        mf.ridge_solve(H, y[:, None], 1e-4, max_iter=2)
+
+
+@pytest.mark.parametrize("procedure", [None, "refit", "naive"])
+def test_cg_drift_matches_direct(procedure):
+    rng, X, y, W = _problem(n=30, N=40)
+    eps = None if procedure is None else rng.uniform(-1, 1, size=y.shape)
+    args = (W, X, y, 0.05, 0.1, eps, procedure or "refit")
+    d_direct, G_direct = mf.particle_drift(*args, solver="direct")
+    d_cg, G_cg = mf.particle_drift(*args, solver="cg")
+    # kappa <= 1 + 1/lam_a = 21 times CG_RTOL, relative to the drift's scale
+    assert np.max(np.abs(d_cg - d_direct)) <= 21 * 1e-8 * np.max(np.abs(d_direct))
+    assert G_cg == pytest.approx(G_direct, rel=21e-8)
+    with pytest.raises(ValueError, match="solver"):
+        mf.particle_drift(*args, solver="lu")
+
+
+def test_langevin_cg_and_direct_agree():
+    rng, X, y, W = _problem(n=30, N=40)
+    kw = dict(lam_a=0.05, lam_w=0.1, temperature=1e-3, eta=0.2, steps=50, label_noise=0.5,
+              record_every=10)
+    a = mf.langevin(W, X, y, rng=np.random.default_rng(1), solver="direct", **kw)
+    b = mf.langevin(W, X, y, rng=np.random.default_rng(1), solver="cg", **kw)
+    # same noise; 50 steps of a contraction-free map amplify the 2e-7 per-step error little
+    assert np.max(np.abs(a.W - b.W)) < 1e-5 * np.max(np.abs(a.W))
+    assert np.allclose(a.df, b.df, rtol=1e-5)
+    with pytest.raises(ValueError, match="solver"):
+        mf.langevin(W, X, y, rng=rng, solver="lu", **kw)

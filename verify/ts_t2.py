@@ -23,14 +23,22 @@ few time units; the bounds hold for any positive temperature.
   0.63, 0.90, 0.94, 0.97 from :math:`\eta = 0.2` down to 0.0125, so the fit starts at
   :math:`\eta = 0.1`, where the leading term dominates.
 * Convergence: started far from stationarity (weights 3x the stationary scale), the
-  replica mean of :math:`G + \lambda_w\mathbb E|w|^2` approaches its stationary value
-  exponentially: a positive rate, the same on both halves of the approach within
-  [3/4, 4/3] (measured 1.03 and 0.91 on seeds 0 and 1; a power law :math:`(1+t)^{-1}`
-  seen through the same window gives 0.68).
-
-Slopes: :func:`numerics.stats.loglog_slope` with a bootstrap over the replicas; PASS
-when within 0.3 of -1 and +1 and the 95% intervals (3.92 standard errors) are
-narrower than 0.3.
+  replica mean of :math:`G + \lambda_w\mathbb E|w|^2` approaches its stationary value; lines
+  through log(gap) on the two halves of the approach give a late/early rate ratio q.
+  The mean-field Langevin theorem the paper builds on (Nitanda, Wu, Suzuki 2022; Chizat
+  2022: rate :math:`2\lambda\alpha`, :math:`\alpha` a uniform log-Sobolev constant) gives
+  no usable constant here: the Holley-Stroock bound
+  :math:`\alpha \ge (2\lambda_w/\lambda)e^{-\mathrm{osc}/\lambda}`,
+  :math:`\mathrm{osc} \le \lambda_a\|\beta\|_1^2`, makes the rate below 1e-6 already at
+  the stationary state (measured on seeds 0-2; smaller along the approach), so the
+  check decides between two shapes instead: an exponential (log q = 0) and a power law
+  :math:`(1+t)^{-a}` (log q fixed by the window, the same for every a). Both are simple
+  hypotheses with the same bootstrap error (over replicas), so the likelihood-ratio rule
+  is the midpoint: PASS when log q is nearer 0, the fitted rate is positive at one-sided
+  1e-3, and the two hypotheses are resolved, :math:`|\log q_{\rm pow}| / 2\,\mathrm{se}
+  \ge 3.09` (the rule's error probability <= 1e-3). A sum of exponentials (several modes)
+  also has q < 1; it passes when nearer one exponential than the power law (measured
+  log q = 0.03, -0.10, -0.10 on seeds 0-2 against about -0.5 for the power law).
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ from verify.claim import Override, claim
 
 N_DATA, DIM, LAM_A, LAM_W, TEMP = 20, 2, 0.02, 0.5, 0.5
 INIT_SCALE, BAND, BOOTSTRAP = 2.0, 0.3, 200
+Z_ONE_SIDED = 3.09  # Phi^-1(1 - 1e-3)
 
 
 def _data(rng):
@@ -69,6 +78,35 @@ def _convergence(t, V):
     rates = [-np.polyfit(t[a:b], np.log(gap[a:b]), 1)[0]
              for a, b in ((0, stop), (0, stop // 2), (stop // 2, stop))]
     return float(rates[0]), float(rates[2] / rates[1]), gap, t[:stop]
+
+
+def power_law_ratio(t):
+    r"""The late/early rate ratio that :func:`_convergence` sees for a power law
+    :math:`(1+t)^{-a}` on the records ``t`` it used (the same for every exponent a: each
+    half's least-squares slope of :math:`-a\log(1+t)` is a times that of
+    :math:`-\log(1+t)`)."""
+    t = np.asarray(t, dtype=float)
+    half = len(t) // 2
+    early, late = (np.polyfit(s, np.log1p(s), 1)[0] for s in (t[:half], t[half:]))
+    return float(late / early)
+
+
+def convergence_shape(t, V, rng, bootstrap=BOOTSTRAP):
+    """The convergence fit with bootstrap standard errors over the replicas (columns of
+    ``V``): ``(rate, rate_se, log_ratio, log_ratio_se, log_power_law_ratio, gap, used)``."""
+    rate, ratio, gap, used = _convergence(t, V)
+    if not math.isfinite(rate):
+        return rate, math.nan, math.nan, math.nan, math.nan, gap, used
+    draws = []
+    for _ in range(bootstrap):
+        r, q, _, _ = _convergence(t, V[:, rng.integers(0, V.shape[1], V.shape[1])])
+        if math.isfinite(r) and q > 0:
+            draws.append((r, math.log(q)))
+    if len(draws) < bootstrap // 2:  # the approach is lost in the noise for most resamples
+        return rate, math.nan, math.log(ratio), math.nan, math.nan, gap, used
+    se = np.std(np.array(draws), axis=0, ddof=1)
+    return (rate, float(se[0]), math.log(ratio), float(se[1]),
+            math.log(power_law_ratio(used)), gap, used)
 
 
 @claim(
@@ -126,12 +164,29 @@ def compute(run):
         run.checks.at_most(f"{name}_slope_ci", 3.92 * fit.slope_se, BAND,
                            source="95% bootstrap interval over replicas narrower than the band")
     t = conv[0] * run.eta
-    rate, ratio, gap, t_fit = _convergence(t, conv[1])
-    run.checks.at_least("convergence_rate", rate if math.isfinite(rate) else 0.0, 1e-3,
-                        source="exponential approach: positive fitted rate")
-    run.checks.in_range("convergence_rate_ratio", ratio, 0.75, 4 / 3, log=True,
-                        source="linear convergence: the same rate on both halves of the "
-                        "approach (seeds 0, 1: 1.03, 0.91); a (1+t)^-1 power law: 0.68")
+    rate, rate_se, log_q, log_q_se, log_pl, gap, t_fit = convergence_shape(
+        t, conv[1], run.rng(4))
+    if not math.isfinite(log_q_se):
+        run.checks.holds("convergence_resolved", False, "an approach above the noise",
+                         source="gap > 10 stationary sd over >= 6 records")
+    else:
+        run.checks.at_least("convergence_rate_in_se", rate / rate_se, Z_ONE_SIDED,
+                            source="fitted rate > 0 at one-sided 1e-3 (replica bootstrap)")
+        # two simple hypotheses for the log rate ratio, exponential (0) and power law
+        # (log_pl, fixed by the window), with the same Gaussian error: the likelihood-ratio
+        # rule decides by the midpoint, and it errs with probability Phi(-|log_pl| / 2 se)
+        run.checks.holds("convergence_closer_to_exponential",
+                         abs(log_q) < abs(log_q - log_pl),
+                         "log late/early rate ratio nearer 0 (exponential) than log_pl",
+                         measured=[log_q, log_pl],
+                         source="power law (1+t)^-a's ratio for the same window; midpoint rule")
+        run.checks.at_least("convergence_resolution_in_se", abs(log_pl) / (2 * log_q_se),
+                            Z_ONE_SIDED, source="the midpoint rule's error probability "
+                            "Phi(-|log_pl| / 2 se) <= 1e-3")
+    run.note("convergence_rate", rate)
+    run.note("convergence_log_rate_ratio", log_q)
+    run.note("convergence_log_rate_ratio_se", log_q_se)
+    run.note("convergence_log_power_law_ratio", log_pl)
     run.figure, axes = figures.grid(1, 3, size=(4.2, 3.6))
     for ax, (name, (x, D, fit)), lab in zip(axes[0], fits.items(), ("N", "eta"), strict=False):
         se = D.std(axis=1, ddof=1) / math.sqrt(D.shape[1])

@@ -63,6 +63,9 @@ def monte_carlo_z(rng, W, X, y, s, lam_a):
                                 default=math.sqrt(3), positive=True),
         "procedure": Override(str, "'refit' (df penalty) or 'naive' (noise inside G: rewards "
                               "df, must FAIL)", default="refit", choices=("refit", "naive")),
+        "init_scale": Override(float, "std of the initial weights (small: a nearly rank-one "
+                               "initial kernel with small df, see the page)", default=1.0,
+                               positive=True),
     },
 )
 def compute(run):
@@ -78,7 +81,7 @@ def compute(run):
         rng = run.rng(k)
         X, y = sample(rng, run.n, run.d)
         test = sample(rng, N_TEST, run.d)
-        W0 = rng.standard_normal((run.particles, run.d + 1))
+        W0 = run.options["init_scale"] * rng.standard_normal((run.particles, run.d + 1))
         row = {}
         for noise in (0.0, s):
             res = mf.langevin(W0, X, y, lam_a=run.lam_a, lam_w=run.lam_w,
@@ -96,6 +99,7 @@ def compute(run):
                         source="df lower with label noise by 4 stationary standard deviations")
     run.checks.at_most("test_loss_ratio", [r[True][2] / r[False][2] for r in rows], 1.0,
                        source="test MSE with / without label noise (2000 points, se ~3%)")
+    run.note("df_start", float(np.mean([r[False][3].df[0] for r in rows])))  # same W0 for both
     for name, key, i in (("df_with", True, 0), ("df_without", False, 0),
                          ("test_loss_with", True, 2), ("test_loss_without", False, 2)):
         run.note(name, float(np.mean([r[key][i] for r in rows])))
