@@ -231,12 +231,12 @@ CLAIMS: list[Claim] = [
         ),
         detects=(
             "the finite-m term dropped from the ODE (the noise-free network sits above the "
-            "mean-field ODE by about 0.7 of the term, 20-30x the floor: FAIL test); a finite-m "
-            "term too small by more than the floor. Cannot see: errors in the ODE smaller than "
-            "the remaining gap (about 1e-2 of the risk at d = 100-400); the size of the SGD-noise "
-            "part is measured, not predicted (no check on it); the deterministic part is "
-            "bracketed, not matched (the network undoes about 2/3 of the term by t = 1, "
-            "through orthogonal dynamics the ODE does not have)"
+            "mean-field ODE by up to 0.7 of the term, 20-80x the floor at d = 100-400 and 36x "
+            "at d = 1600: FAIL test); a finite-m term too small by more than the floor. Cannot "
+            "see: errors in the ODE smaller than the remaining gap (about 1e-2 of the risk at "
+            "d = 100-400); the size of the SGD-noise part is measured, not predicted (no check "
+            "on it); the deterministic part is bracketed, not matched (the network undoes "
+            "0.6-0.7 of the term by t = 1, through orthogonal dynamics the ODE does not have)"
         ),
         # 20 s user CPU with the noise-free control (--quick, warm cache, load ~17: 157 s wall
         # there); 11.5 s wall idle before the control was added
@@ -269,7 +269,7 @@ CLAIMS: list[Claim] = [
             "FAIL test); plateau or curve offsets above 3 SE of the seed spread (about 3e-4 in "
             "eps_g at N = 400 with 8 seeds). Cannot see: an error in the lr^2 (I4) terms "
             "smaller than that spread, or one that only shifts the escape by less than "
-            "2/lambda (about 80 time units)"
+            "2/lambda (about 90-100 time units)"
         ),
         runtime_quick_s=15.0,  # 14.6 s (--quick --jobs 2, idle machine, warm cache)
         # not completed under load here: N = 250 and 1000 took 162 s CPU (16 seeds, measured);
