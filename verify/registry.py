@@ -241,10 +241,11 @@ CLAIMS: list[Claim] = [
         # 20 s user CPU with the noise-free control (--quick, warm cache, load ~17: 157 s wall
         # there); 11.5 s wall idle before the control was added
         runtime_quick_s=16.0,
-        # not completed under load here: online SGD at d = 1600 takes 0.54 s CPU per step (8
-        # seeds) x 3200 steps, the noise-free control at d = 1600 126 s CPU (2 seeds, measured
-        # alone); the old form's full run took 1436 s wall
-        runtime_full_s=1900.0,
+        # not completed under load here. Measured pieces: d = 1600 with one seed (SGD + its
+        # noise-free control + ODEs) 145 s CPU, the control alone for 2 seeds 126 s CPU;
+        # online SGD at d = 1600 0.2-0.54 s CPU per step for 8 seeds (3200 steps); the old
+        # form's full run took 1436 s wall
+        runtime_full_s=1400.0,
     ),
     Claim(
         id="SS1",
