@@ -51,9 +51,12 @@ SGD-noise part (SGD - control, paired by seed). Their expected sizes:
   :math:`|w|^2`), and the renormalization shrinks :math:`r_i` at the rate
   :math:`\frac{\eta d}{2b}a_i^2\mathbb E[\delta^2\sigma'^2]`, also :math:`O(\kappa/b)`.
   This is a systematic excess, positive and the same in every seed, not a zero-mean
-  fluctuation: averaging seeds does not remove it. The zero-mean parts are smaller: the
-  overlaps' own noise accumulates to :math:`\sqrt{\eta\,t/b} = O(d^{-3/4})`, the second
-  layer's to :math:`O(\eta_a/b) = O(d^{-3/2})`. With :math:`b = \lceil\sqrt d\rceil`
+  fluctuation: averaging seeds does not remove it. The zero-mean part is first order in
+  the noise: the overlaps accumulate :math:`\sqrt{\eta_u t/b}`, the second layer spreads
+  by :math:`\sqrt{\Delta t/(2b)}` (relaxing at rate :math:`1/\varepsilon`), so the risk
+  fluctuates by :math:`O(\sqrt{\kappa/(db)}) = O(d^{-3/4})` per seed: smaller than the
+  systematic part by :math:`\sqrt{b/(\kappa d)}`, not negligible here (about
+  :math:`\pm 10^{-3}` at d = 1600, one seed measured). With :math:`b = \lceil\sqrt d\rceil`
   the noise part is :math:`C\kappa/b = O(d^{-1/2})`, its prefactor measured (quick:
   :math:`C\approx 0.3..0.6`), not predicted. (The SGD - control difference also holds
   an :math:`O(\eta_u) = O(1/d)` deterministic piece: SGD's step has the radial part of

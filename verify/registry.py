@@ -231,20 +231,21 @@ CLAIMS: list[Claim] = [
         ),
         detects=(
             "the finite-m term dropped from the ODE (the noise-free network sits above the "
-            "mean-field ODE by about 0.7 of the term, 20-30x the floor: FAIL test); a finite-m "
-            "term too small by more than the floor. Cannot see: errors in the ODE smaller than "
-            "the remaining gap (about 1e-2 of the risk at d = 100-400); the size of the SGD-noise "
-            "part is measured, not predicted (no check on it); the deterministic part is "
-            "bracketed, not matched (the network undoes about 2/3 of the term by t = 1, "
-            "through orthogonal dynamics the ODE does not have)"
+            "mean-field ODE by up to 0.7 of the term, 20-80x the floor at d = 100-400 and 36x "
+            "at d = 1600: FAIL test); a finite-m term too small by more than the floor. Cannot "
+            "see: errors in the ODE smaller than the remaining gap (about 1e-2 of the risk at "
+            "d = 100-400); the size of the SGD-noise part is measured, not predicted (no check "
+            "on it); the deterministic part is bracketed, not matched (the network undoes "
+            "0.6-0.7 of the term by t = 1, through orthogonal dynamics the ODE does not have)"
         ),
         # 20 s user CPU with the noise-free control (--quick, warm cache, load ~17: 157 s wall
         # there); 11.5 s wall idle before the control was added
         runtime_quick_s=16.0,
-        # not completed under load here: online SGD at d = 1600 takes 0.54 s CPU per step (8
-        # seeds) x 3200 steps, the noise-free control at d = 1600 126 s CPU (2 seeds, measured
-        # alone); the old form's full run took 1436 s wall
-        runtime_full_s=1900.0,
+        # not completed under load here. Measured pieces: d = 1600 with one seed (SGD + its
+        # noise-free control + ODEs) 145 s CPU, the control alone for 2 seeds 126 s CPU;
+        # online SGD at d = 1600 0.2-0.54 s CPU per step for 8 seeds (3200 steps); the old
+        # form's full run took 1436 s wall
+        runtime_full_s=1400.0,
     ),
     Claim(
         id="SS1",
@@ -269,7 +270,7 @@ CLAIMS: list[Claim] = [
             "FAIL test); plateau or curve offsets above 3 SE of the seed spread (about 3e-4 in "
             "eps_g at N = 400 with 8 seeds). Cannot see: an error in the lr^2 (I4) terms "
             "smaller than that spread, or one that only shifts the escape by less than "
-            "2/lambda (about 80 time units)"
+            "2/lambda (about 90-100 time units)"
         ),
         runtime_quick_s=15.0,  # 14.6 s (--quick --jobs 2, idle machine, warm cache)
         # not completed under load here: N = 250 and 1000 took 162 s CPU (16 seeds, measured);
