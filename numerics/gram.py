@@ -145,14 +145,58 @@ def _in_s_rho(expr):
     return _one_sided_tilts(_exp_differences(_factor_roots(expr)))
 
 
+class _Sides:
+    """Subexpressions of a kernel in (s1, s2, rho) that depend on one point only, named:
+    ``rows`` (symbol, expression in s1) are evaluated once per row and layer, ``columns``
+    (in s2) once per point and layer into a table, so the loop over entries keeps only
+    what mixes the two (erf: asin(rho r0 q0) with r0 = 2 s1/sqrt(2 s1^2 + 1)). The terms
+    of a sum or factors of a product on one side are grouped (numbers with the row's);
+    anything else is left as it is."""
+
+    def __init__(self):
+        self.rows, self.columns = [], []
+
+    def _name(self, expr, side):
+        table, prefix = (self.rows, "r") if side is S1 else (self.columns, "q")
+        for sym, known in table:
+            if known == expr:
+                return sym
+        sym = sp.Symbol(f"{prefix}{len(table)}", real=True)
+        table.append((sym, expr))
+        return sym
+
+    @staticmethod
+    def _side(expr):
+        free = expr.free_symbols
+        return next((s for s in (S1, S2) if free == {s}), None)
+
+    def __call__(self, expr):
+        side = self._side(expr)
+        if side is not None:
+            return expr if expr.is_Symbol else self._name(expr, side)
+        if not expr.args or not expr.free_symbols:
+            return expr
+        if expr.is_Add or expr.is_Mul:
+            groups = {S1: [], S2: []}
+            rest = []
+            for arg in expr.args:
+                side = self._side(arg) or (S1 if not arg.free_symbols else None)
+                (groups[side] if side is not None else rest).append(arg)
+            named = [self(expr.func(*groups[s])) for s in (S1, S2) if groups[s]]
+            return expr.func(*named, *[self(a) for a in rest])
+        return expr.func(*[self(a) for a in expr.args])
+
+
 class _Printer(PythonCodePrinter):
-    """Python source with ``math.*`` for the elementary functions and the names of
-    :mod:`numerics.jit_special` for the rest; anything else is refused."""
+    """Python source with ``math.*`` for the elementary functions (``jit_fastmath.*`` for
+    the inverse trigonometric ones) and the names of :mod:`numerics.jit_special` for the
+    rest; anything else is refused."""
 
     def __init__(self, special):
         super().__init__({"fully_qualified_modules": True, "user_functions": special,
                           "allow_unknown_functions": False, "strict": True})
         self.special_used = set()
+        self.fast_used = False
 
     def _print_Function(self, expr):
         name = type(expr).__name__
@@ -165,6 +209,14 @@ class _Printer(PythonCodePrinter):
                              for a in expr.args)
             return f"{target}({args})"
         return super()._print_Function(expr)
+
+    def _print_fast(self, expr):
+        """acos, asin, atan: the branch-free ones of numerics.jit_fastmath (libm's are calls
+        that keep LLVM from vectorizing the loop over a row)."""
+        self.fast_used = True
+        return f"jit_fastmath.{type(expr).__name__}({self._print(expr.args[0])})"
+
+    _print_acos = _print_asin = _print_atan = _print_fast
 
 
 class NotCompilable(Exception):
@@ -184,37 +236,32 @@ def _assignments(targets, exprs, printer):
     return lines
 
 
-# One entry (i, j) through all layers; {nngp} and {both} become the activation's
-# generated assignments (e = E[s s], ed = E[s' s'] from s1, s2, rho). Written out in
-# every loop rather than called, so that each loop is one function for LLVM (numba's
-# own inlining of a called function costs seconds of compile time).
-_LAYERS = """
-k = sw2 * dot * inv_d + sb2
-t = dot + 1.0 if standard else k
-for layer in range(L):
-    s1 = S1[layer, i]
-    s2 = S2[layer, j]
-    rho = k * (I1[layer, i] * I2[layer, j])  # I = 1/s: a commutative product
-    if rho > 1.0 - 4.0 * EPS:
-        rho = 1.0
-    elif rho < -1.0 + 4.0 * EPS:
-        rho = -1.0
-    if want_ntk:
-        {both}
-        k = sw2 * e + sb2
-        if standard:
-            t = width * e + 1.0 + sw2 * ed * t
-        else:
-            t = k + sw2 * ed * t
-    else:
-        {nngp}
-        k = sw2 * e + sb2
+# One layer of entry (i, j) at column c of the row's span: the row's k and t (at the first
+# layer, the dot products' affine maps) are in k_row and t_row; {nngp} and {both} become the
+# activation's generated assignments (e = E[s s], ed = E[s' s'] from s1, s2, rho). Branch-free
+# (selects), so that LLVM vectorizes the loop over the row.
+_ENTRY = """
+k = k_row[c]
+s2 = s2_row[c]
+{column_loads}
+rho = k * (i1 * i2_row[c])  # I = 1/s: a commutative product
+rho = 1.0 if rho > 1.0 - 4.0 * EPS else rho
+rho = -1.0 if rho < -1.0 + 4.0 * EPS else rho
+{body}
 """
+_NNGP_UPDATE = "k_row[c] = sw2 * e + sb2"
+_NTK_UPDATE = """k = sw2 * e + sb2
+k_row[c] = k
+t = t_row[c]
+t_row[c] = width * e + 1.0 + sw2 * ed * t if standard else k + sw2 * ed * t"""
 
 # fastmath without "nnan"/"ninf" (NaN and inf propagate): reciprocals, contraction and
 # reassociation halve GELU's time and change results by ~1 ulp (the tests bound compiled
 # vs NumPy at 1e-11 of the kernel scale, near rho = 1 included). Non-finite entries are
 # found afterwards by numerics.gram_loops.nonfinite_rows (no fastmath: isfinite is exact).
+# The layers are the outer loop and the row's span the inner one, so that the inner loop
+# is one straight-line body over contiguous arrays, which LLVM vectorizes (the row of K and
+# T, 2 x 8 n2 bytes, stays in cache across the L layers).
 _LOOPS = """
 @njit(cache=True, error_model="numpy", parallel=True,
       fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
@@ -225,16 +272,31 @@ def gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, inv_d, standard, width
     # mirrored afterwards; mode 2: pairs (x1_i, x2_i) in K[i, 0]. K holds the dot products
     # on entry and is overwritten.
     n1, n2 = K.shape
+    {columns_1}
     for p in prange(row_count(mode, n1)):
         for side in range(2 if mode == 1 else 1):
             i, j0, j1 = row_span(p, side, mode, n1, n2)
-            for j in range(j0, j1):
-                col = 0 if mode == 2 else j
-                dot = K[i, col]
-                {layers_4}
-                K[i, col] = k
+            shift = i if mode == 2 else 0  # entry (i, j) is at column j - shift
+            k_row = K[i, j0 - shift:j1 - shift]
+            t_row = T[i if want_ntk else 0, j0 - shift:j1 - shift]  # T is 1 x 1 without ntk
+            for c in range(j1 - j0):
+                dot = k_row[c]
+                k = sw2 * dot * inv_d + sb2
+                k_row[c] = k
                 if want_ntk:
-                    T[i, col] = t
+                    t_row[c] = dot + 1.0 if standard else k
+            for layer in range(L):
+                s1 = S1[layer, i]
+                i1 = I1[layer, i]
+                s2_row = S2[layer, j0:j1]
+                i2_row = I2[layer, j0:j1]
+                {rows_4}
+                if want_ntk:
+                    for c in range(j1 - j0):
+                        {both_6}
+                else:
+                    for c in range(j1 - j0):
+                        {nngp_6}
             if mode == 1:
                 K[i, i] = Vlast[i]
                 if want_ntk:
@@ -271,24 +333,51 @@ def _indent(lines, level):
     return ("\n" + "    " * level).join(lines)
 
 
+def _column_table(columns, printer):
+    """Lines that fill COL[layer, m, j] with the m-th one-point subexpression of s2 at point
+    j (a parallel pass over the points before the one over entries)."""
+    if not columns:
+        return ["pass"]
+    lines = [f"COL = np.empty((L, {len(columns)}, S2.shape[1]))",
+             "for j in prange(S2.shape[1]):", "    for layer in range(L):",
+             "        s2 = S2[layer, j]"]
+    lines += [f"        COL[layer, {m}, j] = {printer.doprint(e)}"
+              for m, (_, e) in enumerate(columns)]
+    return lines
+
+
 def _generate(act: Activation) -> str:
     printer = _Printer(_jit_functions())
-    k = _in_s_rho(act.dual)
+    sides = _Sides()
+    k = sides(_in_s_rho(act.dual))
     nngp, names = _guarded(act, _assignments(["e"], [k], printer), 1)
     if act.derivative is not None and act.dual_derivative is not None:
-        both, _ = _guarded(act, _assignments(["e", "ed"], [k, _in_s_rho(act.dual_derivative)],
-                                             printer), 2)
+        kd = sides(_in_s_rho(act.dual_derivative))
+        both, _ = _guarded(act, _assignments(["e", "ed"], [k, kd], printer), 2)
     else:  # NNGP only (step): never called with want_ntk (numerics.kernels refuses it)
         both = nngp + ["ed = 0.0"]
-    body = _LAYERS.strip("\n").replace("{both}", _indent(both, 2)) \
-        .replace("{nngp}", _indent(nngp, 2)).split("\n")
-    loops = _LOOPS
-    loops = loops.replace("{layers_4}", _indent(body, 4))
+    try:
+        rows = [f"{sym} = {printer.doprint(e)}" for sym, e in sides.rows]
+        rows += [f"{sym}_row = COL[layer, {m}, j0:j1]" for m, (sym, _) in enumerate(sides.columns)]
+        columns = _column_table(sides.columns, printer)
+    except Exception as err:  # as in _assignments
+        raise NotCompilable(str(err)) from None
+    loads = "\n".join(f"{sym} = {sym}_row[c]" for sym, _ in sides.columns)
+
+    def entry(lines, update):
+        return _ENTRY.strip("\n").replace("{column_loads}", loads) \
+            .replace("{body}", "\n".join(lines + update.split("\n")))
+    loops = _LOOPS.replace("{both_6}", _indent(entry(both, _NTK_UPDATE).split("\n"), 6)) \
+        .replace("{nngp_6}", _indent(entry(nngp, _NNGP_UPDATE).split("\n"), 6)) \
+        .replace("{rows_4}", _indent(rows or ["pass"], 4)) \
+        .replace("{columns_1}", _indent(columns, 1))
     header = ["import math", "", "import numpy as np", "from numba import njit, prange",
               "from numerics.gram_loops import row_count, row_span"]
     special = sorted(printer.special_used | set(names))
     if special:
         header.append(f"from numerics.jit_special import {', '.join(special)}")
+    if printer.fast_used:
+        header.append("from numerics import jit_fastmath")
     header += ["", "EPS = 2.220446049250313e-16"]
     return f"# {act.label}: dual kernels of the registry, in (s1, s2, rho)\n" + \
         "\n".join(header) + "\n\n" + loops
@@ -297,7 +386,7 @@ def _generate(act: Activation) -> str:
 def _key(act: Activation) -> str:
     exprs = (act.dual, act.dual_derivative, act.dual_diagonal, act.dual_derivative_diagonal,
              act.derivative)
-    modules = ["numerics.gram", "numerics.gram_loops"]
+    modules = ["numerics.gram", "numerics.gram_loops", "numerics.jit_fastmath"]
     if _jit_functions():
         modules.append("numerics.jit_special")
     return "|".join([codecache.source_fingerprint(*modules)] +
