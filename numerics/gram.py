@@ -257,8 +257,9 @@ t_row[c] = width * e + 1.0 + sw2 * ed * t if standard else k + sw2 * ed * t"""
 
 # fastmath without "nnan"/"ninf" (NaN and inf propagate): reciprocals, contraction and
 # reassociation halve GELU's time and change results by ~1 ulp (the tests bound compiled
-# vs NumPy at 1e-11 of the kernel scale, near rho = 1 included). Non-finite entries are
-# found afterwards by numerics.gram_loops.nonfinite_rows (no fastmath: isfinite is exact).
+# vs NumPy at 1e-11 of the kernel scale, near rho = 1 included). Rows with a non-finite
+# entry are flagged in bad[i] while the row is in cache (isfinite is exact without "nnan"
+# and "ninf"); in a symmetric Gram only the row that owns the entry (i < j) is flagged.
 # The layers are the outer loop and the row's span the inner one, so that the inner loop
 # is one straight-line body over contiguous arrays, which LLVM vectorizes (the row of K and
 # T, 2 x 8 n2 bytes, stays in cache across the L layers).
@@ -266,7 +267,7 @@ _LOOPS = """
 @njit(cache=True, error_model="numpy", parallel=True,
       fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
 def gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, inv_d, standard, width, want_ntk,
-         mode):
+         mode, bad):
     # mode 0: cross Gram K[i, j], j < n2; mode 1: symmetric, the upper triangle j > i
     # (rows in pairs (p, n-1-p) so every thread gets the same share), diagonal exact,
     # mirrored afterwards; mode 2: pairs (x1_i, x2_i) in K[i, 0]. K holds the dot products
@@ -297,10 +298,19 @@ def gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, inv_d, standard, width
                 else:
                     for c in range(j1 - j0):
                         {nngp_6}
+            n_bad = 0
+            for c in range(j1 - j0):
+                n_bad += not math.isfinite(k_row[c])
+            if want_ntk:
+                for c in range(j1 - j0):
+                    n_bad += not math.isfinite(t_row[c])
             if mode == 1:
                 K[i, i] = Vlast[i]
+                n_bad += not math.isfinite(Vlast[i])
                 if want_ntk:
                     T[i, i] = theta[i]
+                    n_bad += not math.isfinite(theta[i])
+            bad[i] = n_bad > 0
 """
 
 
@@ -401,7 +411,8 @@ class Engine:
 
     def symmetric(self, K, T, S, Vlast, theta, L, sw2, sb2, d, standard, width, want_ntk):
         """Symmetric Gram in place (``K`` holds the dot products on entry, ``T`` is
-        written if ``want_ntk``); returns the rows that have a non-finite entry."""
+        written if ``want_ntk``); returns the rows whose part on and right of the diagonal
+        has a non-finite entry (its mirror image below is not flagged again)."""
         inv = _inverse(S)
         return self._run(K, T, S, S, inv, inv, Vlast, theta, L, sw2, sb2, d, standard, width,
                          want_ntk, 1)
@@ -419,17 +430,17 @@ class Engine:
     def _run(self, K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, d, standard, width,
              want_ntk, mode):
         """One pass of the generated loop (mode 0 cross, 1 symmetric, 2 pairs); returns
-        the rows that hold a non-finite entry (after mirroring a symmetric Gram)."""
+        the rows that hold a non-finite entry (of a symmetric Gram: in its upper triangle
+        or on its diagonal, which is all numerics.kernels recomputes)."""
         from numerics import gram_loops
 
+        bad = np.zeros(K.shape[0], dtype=np.bool_)
         self.module.gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, 1.0 / d, standard,
-                         float(width), want_ntk, mode)
+                         float(width), want_ntk, mode, bad)
         if mode == 1:
             gram_loops.mirror(K)
             if want_ntk:
                 gram_loops.mirror(T)
-        bad = np.zeros(K.shape[0], dtype=np.bool_)
-        gram_loops.nonfinite_rows(K, T, want_ntk, bad)
         return bad
 
 

@@ -215,6 +215,9 @@ def test_small_and_large_variances(act):
             # ~eps/q ~ 1e-10 on both paths, measured 2e-11 against 30 digits): not a
             # comparison of the two paths
             continue
-        (K, T), (Kn, Tn) = _both(x, **_kw(act, sigma_b=sb))
+        # ELU (alpha != 1) at q ~ 200 leaves an entry to the NumPy path (its jit_special
+        # pieces give a non-finite value there; so before the vectorized loop too)
+        (K, T), (Kn, Tn) = _both(x, all_compiled=act.family != "elu" or size < 1,
+                                 **_kw(act, sigma_b=sb))
         assert _rel(K, Kn, _scale(Kn)) < TOL
         assert _rel(T, Tn, _scale(Tn) if T is not None else 1) < TOL
