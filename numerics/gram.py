@@ -263,9 +263,62 @@ t_row[c] = width * e + 1.0 + sw2 * ed * t if standard else k + sw2 * ed * t"""
 # The layers are the outer loop and the row's span the inner one, so that the inner loop
 # is one straight-line body over contiguous arrays, which LLVM vectorizes (the row of K and
 # T, 2 x 8 n2 bytes, stays in cache across the L layers).
+_FASTMATH = '{"nsz", "arcp", "contract", "afn", "reassoc"}'
 _LOOPS = """
-@njit(cache=True, error_model="numpy", parallel=True,
-      fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH, parallel=False)
+def columns(S2, L):
+    # COL[layer, m, j]: the m-th one-point subexpression of s2 = S2[layer, j]
+    COL = np.empty((L, NCOL, S2.shape[1]))
+    for j in range(S2.shape[1]):
+        for layer in range(L):
+            s2 = S2[layer, j]
+            {columns_3}
+    return COL
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH, parallel=False)
+def row(K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, inv_d, standard, width,
+        want_ntk, mode, i, j0, j1):
+    # entries (i, j0) .. (i, j1 - 1) through all layers; True if one is not finite
+    shift = i if mode == 2 else 0  # entry (i, j) is at column j - shift
+    k_row = K[i, j0 - shift:j1 - shift]
+    t_row = T[i if want_ntk else 0, j0 - shift:j1 - shift]  # T is 1 x 1 without ntk
+    for c in range(j1 - j0):
+        dot = k_row[c]
+        k = sw2 * dot * inv_d + sb2
+        k_row[c] = k
+        if want_ntk:
+            t_row[c] = dot + 1.0 if standard else k
+    for layer in range(L):
+        s1 = S1[layer, i]
+        i1 = I1[layer, i]
+        s2_row = S2[layer, j0:j1]
+        i2_row = I2[layer, j0:j1]
+        {rows_2}
+        if want_ntk:
+            for c in range(j1 - j0):
+                {both_4}
+        else:
+            for c in range(j1 - j0):
+                {nngp_4}
+    n_bad = 0
+    for c in range(j1 - j0):
+        n_bad += not math.isfinite(k_row[c])
+    if want_ntk:
+        for c in range(j1 - j0):
+            n_bad += not math.isfinite(t_row[c])
+    if mode == 1:
+        K[i, i] = Vlast[i]
+        n_bad += not math.isfinite(Vlast[i])
+        if want_ntk:
+            T[i, i] = theta[i]
+            n_bad += not math.isfinite(theta[i])
+    return n_bad > 0
+
+
+# the parallel loop is kept small: numba's parfor passes cost seconds of compile time on a
+# large body, a plain function called once per row costs none of it
+@njit(cache=True, parallel=True)
 def gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, inv_d, standard, width, want_ntk,
          mode, bad):
     # mode 0: cross Gram K[i, j], j < n2; mode 1: symmetric, the upper triangle j > i
@@ -273,44 +326,14 @@ def gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, inv_d, standard, width
     # mirrored afterwards; mode 2: pairs (x1_i, x2_i) in K[i, 0]. K holds the dot products
     # on entry and is overwritten.
     n1, n2 = K.shape
-    {columns_1}
+    COL = columns(S2, L)
     for p in prange(row_count(mode, n1)):
         for side in range(2 if mode == 1 else 1):
             i, j0, j1 = row_span(p, side, mode, n1, n2)
-            shift = i if mode == 2 else 0  # entry (i, j) is at column j - shift
-            k_row = K[i, j0 - shift:j1 - shift]
-            t_row = T[i if want_ntk else 0, j0 - shift:j1 - shift]  # T is 1 x 1 without ntk
-            for c in range(j1 - j0):
-                dot = k_row[c]
-                k = sw2 * dot * inv_d + sb2
-                k_row[c] = k
-                if want_ntk:
-                    t_row[c] = dot + 1.0 if standard else k
-            for layer in range(L):
-                s1 = S1[layer, i]
-                i1 = I1[layer, i]
-                s2_row = S2[layer, j0:j1]
-                i2_row = I2[layer, j0:j1]
-                {rows_4}
-                if want_ntk:
-                    for c in range(j1 - j0):
-                        {both_6}
-                else:
-                    for c in range(j1 - j0):
-                        {nngp_6}
-            n_bad = 0
-            for c in range(j1 - j0):
-                n_bad += not math.isfinite(k_row[c])
-            if want_ntk:
-                for c in range(j1 - j0):
-                    n_bad += not math.isfinite(t_row[c])
-            if mode == 1:
-                K[i, i] = Vlast[i]
-                n_bad += not math.isfinite(Vlast[i])
-                if want_ntk:
-                    T[i, i] = theta[i]
-                    n_bad += not math.isfinite(theta[i])
-            bad[i] = n_bad > 0
+            # (or: the empty second side of the middle row must not clear its flag)
+            if row(K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, inv_d, standard,
+                   width, want_ntk, mode, i, j0, j1):
+                bad[i] = True
 """
 
 
@@ -343,17 +366,10 @@ def _indent(lines, level):
     return ("\n" + "    " * level).join(lines)
 
 
-def _column_table(columns, printer):
-    """Lines that fill COL[layer, m, j] with the m-th one-point subexpression of s2 at point
-    j (a parallel pass over the points before the one over entries)."""
-    if not columns:
-        return ["pass"]
-    lines = [f"COL = np.empty((L, {len(columns)}, S2.shape[1]))",
-             "for j in prange(S2.shape[1]):", "    for layer in range(L):",
-             "        s2 = S2[layer, j]"]
-    lines += [f"        COL[layer, {m}, j] = {printer.doprint(e)}"
-              for m, (_, e) in enumerate(columns)]
-    return lines
+def _column_lines(columns, printer):
+    """Lines that set COL[layer, m, j] to the m-th one-point subexpression of s2."""
+    return [f"COL[layer, {m}, j] = {printer.doprint(e)}" for m, (_, e) in enumerate(columns)] \
+        or ["pass"]
 
 
 def _generate(act: Activation) -> str:
@@ -369,7 +385,7 @@ def _generate(act: Activation) -> str:
     try:
         rows = [f"{sym} = {printer.doprint(e)}" for sym, e in sides.rows]
         rows += [f"{sym}_row = COL[layer, {m}, j0:j1]" for m, (sym, _) in enumerate(sides.columns)]
-        columns = _column_table(sides.columns, printer)
+        columns = _column_lines(sides.columns, printer)
     except Exception as err:  # as in _assignments
         raise NotCompilable(str(err)) from None
     loads = "\n".join(f"{sym} = {sym}_row[c]" for sym, _ in sides.columns)
@@ -377,10 +393,11 @@ def _generate(act: Activation) -> str:
     def entry(lines, update):
         return _ENTRY.strip("\n").replace("{column_loads}", loads) \
             .replace("{body}", "\n".join(lines + update.split("\n")))
-    loops = _LOOPS.replace("{both_6}", _indent(entry(both, _NTK_UPDATE).split("\n"), 6)) \
-        .replace("{nngp_6}", _indent(entry(nngp, _NNGP_UPDATE).split("\n"), 6)) \
-        .replace("{rows_4}", _indent(rows or ["pass"], 4)) \
-        .replace("{columns_1}", _indent(columns, 1))
+    loops = _LOOPS.replace("{both_4}", _indent(entry(both, _NTK_UPDATE).split("\n"), 4)) \
+        .replace("{nngp_4}", _indent(entry(nngp, _NNGP_UPDATE).split("\n"), 4)) \
+        .replace("{rows_2}", _indent(rows or ["pass"], 2)) \
+        .replace("{columns_3}", _indent(columns, 3)) \
+        .replace("NCOL", str(len(sides.columns))).replace("FASTMATH", _FASTMATH)
     header = ["import math", "", "import numpy as np", "from numba import njit, prange",
               "from numerics.gram_loops import row_count, row_span"]
     special = sorted(printer.special_used | set(names))

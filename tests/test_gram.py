@@ -123,13 +123,17 @@ def test_zero_inputs_and_zero_sigmas_fall_back_cleanly():
     """s = 0 (a zero input with sigma_b = 0): the engine flags such entries and the NumPy
     path recomputes them (the step kernel's closed form at rho = 0 would give 1/4 where
     E[step(0) step(v)] = 0)."""
-    x = np.random.default_rng(3).standard_normal((8, 4))
-    x[2] = 0.0
-    for act in CLOSED:
-        kw = _kw(act, sigma_b=0.0)
-        (K, T), (Kn, Tn) = _both(x, all_compiled=False, **kw)
-        assert np.all(np.isfinite(K)), act.label
-        np.testing.assert_allclose(K, Kn, rtol=0, atol=TOL * np.abs(Kn).max(), err_msg=act.label)
+    # 7 points with the zero one in the middle: the row both work items of a symmetric
+    # pass touch (its second, empty side must not clear the flag)
+    for n, zero in ((8, 2), (7, 3)):
+        x = np.random.default_rng(3).standard_normal((n, 4))
+        x[zero] = 0.0
+        for act in CLOSED:
+            kw = _kw(act, sigma_b=0.0)
+            (K, T), (Kn, Tn) = _both(x, all_compiled=False, **kw)
+            assert np.all(np.isfinite(K)), act.label
+            np.testing.assert_allclose(K, Kn, rtol=0, atol=TOL * np.abs(Kn).max(),
+                                       err_msg=act.label)
 
 
 def test_overflow_raises_the_same_clear_error():
