@@ -1,18 +1,27 @@
-r"""Compiled Gram engine: the whole depth-L NNGP + NTK recursion of one entry in one pass.
+r"""Compiled Gram engine: the whole depth-L NNGP + NTK recursion of a Gram in one pass.
 
 For an activation whose registry entry has closed-form dual kernels
 (:mod:`theory.activations`: ``dual``, ``dual_derivative`` and their diagonals), this
 module *generates* Python source from those SymPy expressions and compiles it with
-numba: scalar functions ``pair(s1, s2, rho) -> (E[s s], E[s' s'])`` and
-``diag(q)``, and loops that run, for every Gram entry, all L layers
+numba: a function ``row`` that takes the entries :math:`(i, j_0), \dots, (i, j_1 - 1)`
+of one row through all L layers
 
 .. math:: \Sigma^{l+1} = \sigma_w^2\,k(\Sigma^l) + \sigma_b^2,\qquad
           \Theta^{l+1} = \Sigma^{l+1} + \sigma_w^2\,\dot k(\Sigma^l)\,\Theta^l
 
 (standard parameterization: :math:`\Theta^{l+1} = n\,k + 1 + \sigma_w^2\dot k\,\Theta^l`)
-without leaving compiled code, in parallel over rows (``numba.prange``), on the upper
-triangle only for a symmetric Gram. A closed form registered for a new activation is
-compiled the first time it is used; nothing here is written per activation.
+without leaving compiled code, and ``gram``, which calls it in parallel over rows
+(``numba.prange``), on the upper triangle only for a symmetric Gram. A closed form
+registered for a new activation is compiled the first time it is used; nothing here is
+written per activation.
+
+Speed: the layers are the outer loop of ``row`` and the row's entries the inner one, a
+straight-line body over contiguous arrays that LLVM vectorizes (AVX2: 4 entries per
+instruction): the clip of rho is a select, and acos, asin, atan are the branch-free ones
+of :mod:`numerics.jit_fastmath` (libm's are opaque calls). Subexpressions of one point
+(:class:`_Sides`: erf's :math:`2s_1/\sqrt{1+2s_1^2}`, GELU's :math:`1/(1+s^2)`) are
+evaluated once per row and layer, or once per point and layer into a table (``columns``),
+not once per entry.
 
 Numerical guards, as on the NumPy path (:mod:`numerics.kernels`): the expressions are
 evaluated in :math:`(s_1, s_2, \rho)` with :math:`s_i = \sqrt{q_{ii}}` (no overflow of
@@ -26,13 +35,13 @@ flagged, and :mod:`numerics.kernels` recomputes it on the NumPy path, which hand
 those cases or raises its overflow error.
 
 Generated modules are cached on disk by :mod:`numerics.codecache` (key: the
-activation's expressions and the source of this module and of
-:mod:`numerics.jit_special`), and numba caches their machine code next to them, so a
-second process neither runs SymPy nor recompiles. Special functions that numba's
-``math`` lacks come from :mod:`numerics.jit_special` (``JIT_FUNCTIONS``); an expression
-with a function neither knows is not compiled (:func:`engine` returns None) and the
-NumPy path is used. ``NNTHEORY_JIT=0`` in the environment, or numba missing, disables
-the engine.
+activation's expressions and the source of this module, :mod:`numerics.gram_loops`,
+:mod:`numerics.jit_fastmath` and :mod:`numerics.jit_special`), and numba caches their
+machine code next to them, so a second process neither runs SymPy nor recompiles.
+Special functions that numba's ``math`` lacks come from :mod:`numerics.jit_special`
+(``JIT_FUNCTIONS``); an expression with a function neither knows is not compiled
+(:func:`engine` returns None) and the NumPy path is used. ``NNTHEORY_JIT=0`` in the
+environment, or numba missing, disables the engine.
 
 Memory: the engine writes into the two output arrays and allocates nothing of size
 :math:`n_1 n_2`; the dot products :math:`\langle x, x'\rangle` are formed in the NNGP
