@@ -10,8 +10,9 @@ of one row through all L layers
           \Theta^{l+1} = \Sigma^{l+1} + \sigma_w^2\,\dot k(\Sigma^l)\,\Theta^l
 
 (standard parameterization: :math:`\Theta^{l+1} = n\,k + 1 + \sigma_w^2\dot k\,\Theta^l`)
-without leaving compiled code, and ``gram``, which calls it in parallel over rows
-(``numba.prange``), on the upper triangle only for a symmetric Gram. A closed form
+without leaving compiled code, and ``gram``, which calls it for rows in parallel (one
+call per thread, each on every t-th work item, the GIL released: numba's ``prange``
+would double the compile time), on the upper triangle only for a symmetric Gram. A closed form
 registered for a new activation is compiled the first time it is used; nothing here is
 written per activation.
 
@@ -50,6 +51,7 @@ output first (BLAS) and overwritten entry by entry.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
 
@@ -325,18 +327,18 @@ def row(K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, inv_d, standard, w
     return n_bad > 0
 
 
-# the parallel loop is kept small: numba's parfor passes cost seconds of compile time on a
-# large body, a plain function called once per row costs none of it
-@njit(cache=True, parallel=True)
-def gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, inv_d, standard, width, want_ntk,
-         mode, bad):
+# work items first, first + step, ... of one thread (numerics.gram.Engine runs one per
+# thread, the GIL released): Python threads rather than numba's prange, whose parfor
+# pipeline re-optimizes the inlined row function and doubles the compile time
+@njit(cache=True, nogil=True)
+def gram(K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, inv_d, standard, width,
+         want_ntk, mode, bad, first, step):
     # mode 0: cross Gram K[i, j], j < n2; mode 1: symmetric, the upper triangle j > i
-    # (rows in pairs (p, n-1-p) so every thread gets the same share), diagonal exact,
+    # (rows in pairs (p, n-1-p) so every work item has the same share), diagonal exact,
     # mirrored afterwards; mode 2: pairs (x1_i, x2_i) in K[i, 0]. K holds the dot products
     # on entry and is overwritten.
     n1, n2 = K.shape
-    COL = columns(S2, L)
-    for p in prange(row_count(mode, n1)):
+    for p in range(first, row_count(mode, n1), step):
         for side in range(2 if mode == 1 else 1):
             i, j0, j1 = row_span(p, side, mode, n1, n2)
             # (or: the empty second side of the middle row must not clear its flag)
@@ -407,7 +409,7 @@ def _generate(act: Activation) -> str:
         .replace("{rows_2}", _indent(rows or ["pass"], 2)) \
         .replace("{columns_3}", _indent(columns, 3)) \
         .replace("NCOL", str(len(sides.columns))).replace("FASTMATH", _FASTMATH)
-    header = ["import math", "", "import numpy as np", "from numba import njit, prange",
+    header = ["import math", "", "import numpy as np", "from numba import njit",
               "from numerics.gram_loops import row_count, row_span"]
     special = sorted(printer.special_used | set(names))
     if special:
@@ -461,13 +463,29 @@ class Engine:
         from numerics import gram_loops
 
         bad = np.zeros(K.shape[0], dtype=np.bool_)
-        self.module.gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, 1.0 / d, standard,
-                         float(width), want_ntk, mode, bad)
+        COL = self.module.columns(S2, L)
+        args = (K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, 1.0 / d, standard,
+                float(width), want_ntk, mode, bad)
+        _in_threads(self.module.gram, args, gram_loops.row_count(mode, K.shape[0]))
         if mode == 1:
             gram_loops.mirror(K)
             if want_ntk:
                 gram_loops.mirror(T)
         return bad
+
+
+def _in_threads(gram, args, items):
+    """``gram(*args, first, step)`` on numba's thread count (``numba.get_num_threads``) of
+    threads, thread t taking the work items t, t + step, ...; ``gram`` releases the GIL."""
+    import numba
+
+    threads = max(1, min(numba.get_num_threads(), items))
+    if threads == 1:
+        gram(*args, 0, 1)
+        return
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        for done in [pool.submit(gram, *args, t, threads) for t in range(threads)]:
+            done.result()  # re-raises a thread's exception
 
 
 def _inverse(S):
