@@ -466,20 +466,28 @@ class Engine:
         COL = self.module.columns(S2, L)
         args = (K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, 1.0 / d, standard,
                 float(width), want_ntk, mode, bad)
-        _in_threads(self.module.gram, args, gram_loops.row_count(mode, K.shape[0]))
+        _in_threads(self.module.gram, args, gram_loops.row_count(mode, K.shape[0]),
+                    K.size * L)
         if mode == 1:
-            gram_loops.mirror(K)
+            mirror = gram_loops.mirror if K.size >= THREAD_MIN_WORK else gram_loops.mirror_serial
+            mirror(K)
             if want_ntk:
-                gram_loops.mirror(T)
+                mirror(T)
         return bad
 
 
-def _in_threads(gram, args, items):
+#: below this many entry-layers a Gram is computed on the calling thread alone, and below
+#: this many entries it is mirrored there (starting threads costs ~0.1 ms on an idle
+#: machine, the work of ~2e4 entry-layers)
+THREAD_MIN_WORK = 1 << 16
+
+
+def _in_threads(gram, args, items, work):
     """``gram(*args, first, step)`` on numba's thread count (``numba.get_num_threads``) of
     threads, thread t taking the work items t, t + step, ...; ``gram`` releases the GIL."""
     import numba
 
-    threads = max(1, min(numba.get_num_threads(), items))
+    threads = 1 if work < THREAD_MIN_WORK else max(1, min(numba.get_num_threads(), items))
     if threads == 1:
         gram(*args, 0, 1)
         return

@@ -225,3 +225,27 @@ def test_small_and_large_variances(act):
                                  **_kw(act, sigma_b=sb))
         assert _rel(K, Kn, _scale(Kn)) < TOL
         assert _rel(T, Tn, _scale(Tn) if T is not None else 1) < TOL
+
+
+@pytest.mark.parametrize("name", ["relu", "gelu"])
+def test_threaded_pass_equals_numpy_path(name, monkeypatch):
+    """Split over threads (forced here on small inputs; by default from 2^16 entry-layers
+    on): symmetric with odd n (the middle row is shared by two work items), cross, pairs,
+    and a zero point in the middle row (flagged and recomputed)."""
+    import numba
+
+    monkeypatch.setattr(gram, "THREAD_MIN_WORK", 0)
+    if numba.get_num_threads() < 2:
+        pytest.skip("one thread")
+    rng = np.random.default_rng(7)
+    x1, x2 = rng.standard_normal((41, 6)), rng.standard_normal((17, 6))
+    (K, T), (Kn, Tn) = _both(x1, **_kw(name))
+    assert _rel(K, Kn, _scale(Kn)) < TOL and _rel(T, Tn, _scale(Tn)) < TOL
+    (K, T), (Kn, Tn) = _both(x1, x2, **_kw(name))
+    assert _rel(K, Kn, np.abs(Kn).max()) < TOL and _rel(T, Tn, np.abs(Tn).max()) < TOL
+    (K, T), (Kn, Tn) = _both(x1[:17], x2, diagonal=True, **_kw(name))
+    assert _rel(K, Kn, np.abs(Kn).max()) < TOL and _rel(T, Tn, np.abs(Tn).max()) < TOL
+    x1[20] = 0.0
+    (K, T), (Kn, Tn) = _both(x1, all_compiled=False, **_kw(name, sigma_b=0.0))
+    assert np.all(np.isfinite(K)) and np.all(np.isfinite(T))
+    assert _rel(K, Kn, np.abs(Kn).max()) < TOL and _rel(T, Tn, np.abs(Tn).max()) < TOL
