@@ -4,6 +4,7 @@ NNGP only, standard parameterization), at the numerical edges (identical and
 near-identical points, zero inputs, overflow), and its disk cache."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -249,3 +250,26 @@ def test_threaded_pass_equals_numpy_path(name, monkeypatch):
     (K, T), (Kn, Tn) = _both(x1, all_compiled=False, **_kw(name, sigma_b=0.0))
     assert np.all(np.isfinite(K)) and np.all(np.isfinite(T))
     assert _rel(K, Kn, np.abs(Kn).max()) < TOL and _rel(T, Tn, np.abs(Tn).max()) < TOL
+
+
+def test_generated_row_loop_is_vectorized(tmp_path):
+    """The loop over a row's entries compiles to vector instructions (what makes the
+    engine fast: libm calls or branches in it would leave it scalar). Compiled here from
+    the generated source without numba's cache, which disables inspection."""
+    import importlib.util
+
+    path = tmp_path / "relu_gram.py"
+    path.write_text(gram._generate(get("relu")).replace("cache=True", "cache=False"))
+    spec = importlib.util.spec_from_file_location("relu_gram", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    n = 5
+    K, T, S = np.full((n, n), 0.5), np.zeros((n, n)), np.ones((2, n))
+    COL = module.columns(S, 2)
+    module.row(K, T, S, S, S, S, COL, S[0], S[0], 2, 1.0, 0.1, 1.0, False, 0.0, True, 1,
+               0, 1, n)
+    ir = next(iter(module.row.inspect_llvm().values()))
+    # vector square roots occur only in the loops over entries (acos's and the kernel's);
+    # with libm's acos printed instead, LLVM still vectorizes but calls acos once per lane
+    assert re.search(r"@llvm\.sqrt\.v\d+f64", ir), "the row loop is not vectorized"
+    assert not re.search(r"call [^\n]*@(acos|asin|atan)\b", ir), "a scalar libm call"
