@@ -226,6 +226,18 @@ def measure(call, n, budget, repeat, clock=time.perf_counter):
     return Timing(n, m_fit, t, None, out, tuple(points))
 
 
+def cpu_seconds(call, n, repeat):
+    """Best of ``repeat`` process CPU times (all threads) of ``call(n)``, after a warm-up:
+    less sensitive than wall time to other load on a shared machine."""
+    call(n)
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.process_time()
+        call(n)
+        best = min(best, time.process_time() - t0)
+    return best
+
+
 def numpy_baseline(n, repeat):
     x = inputs(n)
 
@@ -441,6 +453,12 @@ def main(args):
                       agreement)
             table.note(tm.note(label))
             table.note(missing)
+            if act != "elu":
+                cpu = cpu_seconds(gram_call(act, xx), size, args.repeat)
+                per = cpu / (size * (size + 1) / 2 * KW["hidden_layers"])
+                table.note(f"{label}: nntheory CPU {cpu * 1e3:.0f} ms (all threads, best of "
+                           f"{args.repeat}) = {per * 1e9:.1f} ns per upper-triangle entry and "
+                           f"layer")
         # elu at n, absolute
         tm = measure(gram_call("elu", x), n, args.budget, args.repeat)
         timings["elu"] = tm

@@ -1,18 +1,28 @@
-r"""Compiled Gram engine: the whole depth-L NNGP + NTK recursion of one entry in one pass.
+r"""Compiled Gram engine: the whole depth-L NNGP + NTK recursion of a Gram in one pass.
 
 For an activation whose registry entry has closed-form dual kernels
 (:mod:`theory.activations`: ``dual``, ``dual_derivative`` and their diagonals), this
 module *generates* Python source from those SymPy expressions and compiles it with
-numba: scalar functions ``pair(s1, s2, rho) -> (E[s s], E[s' s'])`` and
-``diag(q)``, and loops that run, for every Gram entry, all L layers
+numba: a function ``row`` that takes the entries :math:`(i, j_0), \dots, (i, j_1 - 1)`
+of one row through all L layers
 
 .. math:: \Sigma^{l+1} = \sigma_w^2\,k(\Sigma^l) + \sigma_b^2,\qquad
           \Theta^{l+1} = \Sigma^{l+1} + \sigma_w^2\,\dot k(\Sigma^l)\,\Theta^l
 
 (standard parameterization: :math:`\Theta^{l+1} = n\,k + 1 + \sigma_w^2\dot k\,\Theta^l`)
-without leaving compiled code, in parallel over rows (``numba.prange``), on the upper
-triangle only for a symmetric Gram. A closed form registered for a new activation is
-compiled the first time it is used; nothing here is written per activation.
+without leaving compiled code, and ``gram``, which calls it for rows in parallel (one
+call per thread, each on every t-th work item, the GIL released: numba's ``prange``
+would double the compile time), on the upper triangle only for a symmetric Gram. A closed form
+registered for a new activation is compiled the first time it is used; nothing here is
+written per activation.
+
+Speed: the layers are the outer loop of ``row`` and the row's entries the inner one, a
+straight-line body over contiguous arrays that LLVM vectorizes (AVX2: 4 entries per
+instruction): the clip of rho is a select, and acos, asin, atan are the branch-free ones
+of :mod:`numerics.jit_fastmath` (libm's are opaque calls). Subexpressions of one point
+(:class:`_Sides`: erf's :math:`2s_1/\sqrt{1+2s_1^2}`, GELU's :math:`1/(1+s^2)`) are
+evaluated once per row and layer, or once per point and layer into a table (``columns``),
+not once per entry.
 
 Numerical guards, as on the NumPy path (:mod:`numerics.kernels`): the expressions are
 evaluated in :math:`(s_1, s_2, \rho)` with :math:`s_i = \sqrt{q_{ii}}` (no overflow of
@@ -26,13 +36,13 @@ flagged, and :mod:`numerics.kernels` recomputes it on the NumPy path, which hand
 those cases or raises its overflow error.
 
 Generated modules are cached on disk by :mod:`numerics.codecache` (key: the
-activation's expressions and the source of this module and of
-:mod:`numerics.jit_special`), and numba caches their machine code next to them, so a
-second process neither runs SymPy nor recompiles. Special functions that numba's
-``math`` lacks come from :mod:`numerics.jit_special` (``JIT_FUNCTIONS``); an expression
-with a function neither knows is not compiled (:func:`engine` returns None) and the
-NumPy path is used. ``NNTHEORY_JIT=0`` in the environment, or numba missing, disables
-the engine.
+activation's expressions and the source of this module, :mod:`numerics.gram_loops`,
+:mod:`numerics.jit_fastmath` and :mod:`numerics.jit_special`), and numba caches their
+machine code next to them, so a second process neither runs SymPy nor recompiles.
+Special functions that numba's ``math`` lacks come from :mod:`numerics.jit_special`
+(``JIT_FUNCTIONS``); an expression with a function neither knows is not compiled
+(:func:`engine` returns None) and the NumPy path is used. ``NNTHEORY_JIT=0`` in the
+environment, or numba missing, disables the engine.
 
 Memory: the engine writes into the two output arrays and allocates nothing of size
 :math:`n_1 n_2`; the dot products :math:`\langle x, x'\rangle` are formed in the NNGP
@@ -41,6 +51,7 @@ output first (BLAS) and overwritten entry by entry.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
 
@@ -49,7 +60,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from numerics import codecache
-from numerics.stable_forms import in_s_rho
+from numerics.stable_forms import S1, S2, in_s_rho
 from theory.activations import Activation
 
 __all__ = ["available", "engine", "Engine"]
@@ -80,14 +91,58 @@ def available() -> bool:
 # source generation
 # ---------------------------------------------------------------------------
 
+class _Sides:
+    """Subexpressions of a kernel in (s1, s2, rho) that depend on one point only, named:
+    ``rows`` (symbol, expression in s1) are evaluated once per row and layer, ``columns``
+    (in s2) once per point and layer into a table, so the loop over entries keeps only
+    what mixes the two (erf: asin(rho r0 q0) with r0 = 2 s1/sqrt(2 s1^2 + 1)). The terms
+    of a sum or factors of a product on one side are grouped (numbers with the row's);
+    anything else is left as it is."""
+
+    def __init__(self):
+        self.rows, self.columns = [], []
+
+    def _name(self, expr, side):
+        table, prefix = (self.rows, "r") if side is S1 else (self.columns, "q")
+        for sym, known in table:
+            if known == expr:
+                return sym
+        sym = sp.Symbol(f"{prefix}{len(table)}", real=True)
+        table.append((sym, expr))
+        return sym
+
+    @staticmethod
+    def _side(expr):
+        free = expr.free_symbols
+        return next((s for s in (S1, S2) if free == {s}), None)
+
+    def __call__(self, expr):
+        side = self._side(expr)
+        if side is not None:
+            return expr if expr.is_Symbol else self._name(expr, side)
+        if not expr.args or not expr.free_symbols:
+            return expr
+        if expr.is_Add or expr.is_Mul:
+            groups = {S1: [], S2: []}
+            rest = []
+            for arg in expr.args:
+                side = self._side(arg) or (S1 if not arg.free_symbols else None)
+                (groups[side] if side is not None else rest).append(arg)
+            named = [self(expr.func(*groups[s])) for s in (S1, S2) if groups[s]]
+            return expr.func(*named, *[self(a) for a in rest])
+        return expr.func(*[self(a) for a in expr.args])
+
+
 class _Printer(PythonCodePrinter):
-    """Python source with ``math.*`` for the elementary functions and the names of
-    :mod:`numerics.jit_special` for the rest; anything else is refused."""
+    """Python source with ``math.*`` for the elementary functions (``jit_fastmath.*`` for
+    the inverse trigonometric ones) and the names of :mod:`numerics.jit_special` for the
+    rest; anything else is refused."""
 
     def __init__(self, special):
         super().__init__({"fully_qualified_modules": True, "user_functions": special,
                           "allow_unknown_functions": False, "strict": True})
         self.special_used = set()
+        self.fast_used = False
 
     def _print_Function(self, expr):
         name = type(expr).__name__
@@ -100,6 +155,14 @@ class _Printer(PythonCodePrinter):
                              for a in expr.args)
             return f"{target}({args})"
         return super()._print_Function(expr)
+
+    def _print_fast(self, expr):
+        """acos, asin, atan: the branch-free ones of numerics.jit_fastmath (libm's are calls
+        that keep LLVM from vectorizing the loop over a row)."""
+        self.fast_used = True
+        return f"jit_fastmath.{type(expr).__name__}({self._print(expr.args[0])})"
+
+    _print_acos = _print_asin = _print_atan = _print_fast
 
 
 class NotCompilable(Exception):
@@ -119,61 +182,104 @@ def _assignments(targets, exprs, printer):
     return lines
 
 
-# One entry (i, j) through all layers; {nngp} and {both} become the activation's
-# generated assignments (e = E[s s], ed = E[s' s'] from s1, s2, rho). Written out in
-# every loop rather than called, so that each loop is one function for LLVM (numba's
-# own inlining of a called function costs seconds of compile time).
-_LAYERS = """
-k = sw2 * dot * inv_d + sb2
-t = dot + 1.0 if standard else k
-for layer in range(L):
-    s1 = S1[layer, i]
-    s2 = S2[layer, j]
-    rho = k * (I1[layer, i] * I2[layer, j])  # I = 1/s: a commutative product
-    if rho > 1.0 - 4.0 * EPS:
-        rho = 1.0
-    elif rho < -1.0 + 4.0 * EPS:
-        rho = -1.0
-    if want_ntk:
-        {both}
-        k = sw2 * e + sb2
-        if standard:
-            t = width * e + 1.0 + sw2 * ed * t
-        else:
-            t = k + sw2 * ed * t
-    else:
-        {nngp}
-        k = sw2 * e + sb2
+# One layer of entry (i, j) at column c of the row's span: the row's k and t (at the first
+# layer, the dot products' affine maps) are in k_row and t_row; {nngp} and {both} become the
+# activation's generated assignments (e = E[s s], ed = E[s' s'] from s1, s2, rho). Branch-free
+# (selects), so that LLVM vectorizes the loop over the row.
+_ENTRY = """
+k = k_row[c]
+s2 = s2_row[c]
+{column_loads}
+rho = k * (i1 * i2_row[c])  # I = 1/s: a commutative product
+rho = 1.0 if rho > 1.0 - 4.0 * EPS else rho
+rho = -1.0 if rho < -1.0 + 4.0 * EPS else rho
+{body}
 """
+_NNGP_UPDATE = "k_row[c] = sw2 * e + sb2"
+_NTK_UPDATE = """k = sw2 * e + sb2
+k_row[c] = k
+t = t_row[c]
+t_row[c] = width * e + 1.0 + sw2 * ed * t if standard else k + sw2 * ed * t"""
 
 # fastmath without "nnan"/"ninf" (NaN and inf propagate): reciprocals, contraction and
 # reassociation halve GELU's time and change results by ~1 ulp (the tests bound compiled
-# vs NumPy at 1e-11 of the kernel scale, near rho = 1 included). Non-finite entries are
-# found afterwards by numerics.gram_loops.nonfinite_rows (no fastmath: isfinite is exact).
+# vs NumPy at 1e-11 of the kernel scale, near rho = 1 included). Rows with a non-finite
+# entry are flagged in bad[i] while the row is in cache (isfinite is exact without "nnan"
+# and "ninf"); in a symmetric Gram only the row that owns the entry (i < j) is flagged.
+# The layers are the outer loop and the row's span the inner one, so that the inner loop
+# is one straight-line body over contiguous arrays, which LLVM vectorizes (the row of K and
+# T, 2 x 8 n2 bytes, stays in cache across the L layers).
+_FASTMATH = '{"nsz", "arcp", "contract", "afn", "reassoc"}'
 _LOOPS = """
-@njit(cache=True, error_model="numpy", parallel=True,
-      fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
-def gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, inv_d, standard, width, want_ntk,
-         mode):
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH, parallel=False)
+def columns(S2, L):
+    # COL[layer, m, j]: the m-th one-point subexpression of s2 = S2[layer, j]
+    COL = np.empty((L, NCOL, S2.shape[1]))
+    for j in range(S2.shape[1]):
+        for layer in range(L):
+            s2 = S2[layer, j]
+            {columns_3}
+    return COL
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH, parallel=False)
+def row(K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, inv_d, standard, width,
+        want_ntk, mode, i, j0, j1):
+    # entries (i, j0) .. (i, j1 - 1) through all layers; True if one is not finite
+    shift = i if mode == 2 else 0  # entry (i, j) is at column j - shift
+    k_row = K[i, j0 - shift:j1 - shift]
+    t_row = T[i if want_ntk else 0, j0 - shift:j1 - shift]  # T is 1 x 1 without ntk
+    for c in range(j1 - j0):
+        dot = k_row[c]
+        k = sw2 * dot * inv_d + sb2
+        k_row[c] = k
+        if want_ntk:
+            t_row[c] = dot + 1.0 if standard else k
+    for layer in range(L):
+        s1 = S1[layer, i]
+        i1 = I1[layer, i]
+        s2_row = S2[layer, j0:j1]
+        i2_row = I2[layer, j0:j1]
+        {rows_2}
+        if want_ntk:
+            for c in range(j1 - j0):
+                {both_4}
+        else:
+            for c in range(j1 - j0):
+                {nngp_4}
+    n_bad = 0
+    for c in range(j1 - j0):
+        n_bad += not math.isfinite(k_row[c])
+    if want_ntk:
+        for c in range(j1 - j0):
+            n_bad += not math.isfinite(t_row[c])
+    if mode == 1:
+        K[i, i] = Vlast[i]
+        n_bad += not math.isfinite(Vlast[i])
+        if want_ntk:
+            T[i, i] = theta[i]
+            n_bad += not math.isfinite(theta[i])
+    return n_bad > 0
+
+
+# work items first, first + step, ... of one thread (numerics.gram.Engine runs one per
+# thread, the GIL released): Python threads rather than numba's prange, whose parfor
+# pipeline re-optimizes the inlined row function and doubles the compile time
+@njit(cache=True, nogil=True)
+def gram(K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, inv_d, standard, width,
+         want_ntk, mode, bad, first, step):
     # mode 0: cross Gram K[i, j], j < n2; mode 1: symmetric, the upper triangle j > i
-    # (rows in pairs (p, n-1-p) so every thread gets the same share), diagonal exact,
+    # (rows in pairs (p, n-1-p) so every work item has the same share), diagonal exact,
     # mirrored afterwards; mode 2: pairs (x1_i, x2_i) in K[i, 0]. K holds the dot products
     # on entry and is overwritten.
     n1, n2 = K.shape
-    for p in prange(row_count(mode, n1)):
+    for p in range(first, row_count(mode, n1), step):
         for side in range(2 if mode == 1 else 1):
             i, j0, j1 = row_span(p, side, mode, n1, n2)
-            for j in range(j0, j1):
-                col = 0 if mode == 2 else j
-                dot = K[i, col]
-                {layers_4}
-                K[i, col] = k
-                if want_ntk:
-                    T[i, col] = t
-            if mode == 1:
-                K[i, i] = Vlast[i]
-                if want_ntk:
-                    T[i, i] = theta[i]
+            # (or: the empty second side of the middle row must not clear its flag)
+            if row(K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, inv_d, standard,
+                   width, want_ntk, mode, i, j0, j1):
+                bad[i] = True
 """
 
 
@@ -206,24 +312,45 @@ def _indent(lines, level):
     return ("\n" + "    " * level).join(lines)
 
 
+def _column_lines(columns, printer):
+    """Lines that set COL[layer, m, j] to the m-th one-point subexpression of s2."""
+    return [f"COL[layer, {m}, j] = {printer.doprint(e)}" for m, (_, e) in enumerate(columns)] \
+        or ["pass"]
+
+
 def _generate(act: Activation) -> str:
     printer = _Printer(_jit_functions())
-    k = in_s_rho(act.dual)
+    sides = _Sides()
+    k = sides(in_s_rho(act.dual))
     nngp, names = _guarded(act, _assignments(["e"], [k], printer), 1)
     if act.derivative is not None and act.dual_derivative is not None:
-        both, _ = _guarded(act, _assignments(["e", "ed"], [k, in_s_rho(act.dual_derivative)],
-                                             printer), 2)
+        kd = sides(in_s_rho(act.dual_derivative))
+        both, _ = _guarded(act, _assignments(["e", "ed"], [k, kd], printer), 2)
     else:  # NNGP only (step): never called with want_ntk (numerics.kernels refuses it)
         both = nngp + ["ed = 0.0"]
-    body = _LAYERS.strip("\n").replace("{both}", _indent(both, 2)) \
-        .replace("{nngp}", _indent(nngp, 2)).split("\n")
-    loops = _LOOPS
-    loops = loops.replace("{layers_4}", _indent(body, 4))
-    header = ["import math", "", "import numpy as np", "from numba import njit, prange",
+    try:
+        rows = [f"{sym} = {printer.doprint(e)}" for sym, e in sides.rows]
+        rows += [f"{sym}_row = COL[layer, {m}, j0:j1]" for m, (sym, _) in enumerate(sides.columns)]
+        columns = _column_lines(sides.columns, printer)
+    except Exception as err:  # as in _assignments
+        raise NotCompilable(str(err)) from None
+    loads = "\n".join(f"{sym} = {sym}_row[c]" for sym, _ in sides.columns)
+
+    def entry(lines, update):
+        return _ENTRY.strip("\n").replace("{column_loads}", loads) \
+            .replace("{body}", "\n".join(lines + update.split("\n")))
+    loops = _LOOPS.replace("{both_4}", _indent(entry(both, _NTK_UPDATE).split("\n"), 4)) \
+        .replace("{nngp_4}", _indent(entry(nngp, _NNGP_UPDATE).split("\n"), 4)) \
+        .replace("{rows_2}", _indent(rows or ["pass"], 2)) \
+        .replace("{columns_3}", _indent(columns, 3)) \
+        .replace("NCOL", str(len(sides.columns))).replace("FASTMATH", _FASTMATH)
+    header = ["import math", "", "import numpy as np", "from numba import njit",
               "from numerics.gram_loops import row_count, row_span"]
     special = sorted(printer.special_used | set(names))
     if special:
         header.append(f"from numerics.jit_special import {', '.join(special)}")
+    if printer.fast_used:
+        header.append("from numerics import jit_fastmath")
     header += ["", "EPS = 2.220446049250313e-16"]
     return f"# {act.label}: dual kernels of the registry, in (s1, s2, rho)\n" + \
         "\n".join(header) + "\n\n" + loops
@@ -232,7 +359,8 @@ def _generate(act: Activation) -> str:
 def _key(act: Activation) -> str:
     exprs = (act.dual, act.dual_derivative, act.dual_diagonal, act.dual_derivative_diagonal,
              act.derivative)
-    modules = ["numerics.gram", "numerics.gram_loops", "numerics.stable_forms"]
+    modules = ["numerics.gram", "numerics.gram_loops", "numerics.jit_fastmath",
+               "numerics.stable_forms"]
     if _jit_functions():
         modules.append("numerics.jit_special")
     return "|".join([codecache.source_fingerprint(*modules)] +
@@ -247,7 +375,8 @@ class Engine:
 
     def symmetric(self, K, T, S, Vlast, theta, L, sw2, sb2, d, standard, width, want_ntk):
         """Symmetric Gram in place (``K`` holds the dot products on entry, ``T`` is
-        written if ``want_ntk``); returns the rows that have a non-finite entry."""
+        written if ``want_ntk``); returns the rows whose part on and right of the diagonal
+        has a non-finite entry (its mirror image below is not flagged again)."""
         inv = _inverse(S)
         return self._run(K, T, S, S, inv, inv, Vlast, theta, L, sw2, sb2, d, standard, width,
                          want_ntk, 1)
@@ -265,18 +394,42 @@ class Engine:
     def _run(self, K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, d, standard, width,
              want_ntk, mode):
         """One pass of the generated loop (mode 0 cross, 1 symmetric, 2 pairs); returns
-        the rows that hold a non-finite entry (after mirroring a symmetric Gram)."""
+        the rows that hold a non-finite entry (of a symmetric Gram: in its upper triangle
+        or on its diagonal, which is all numerics.kernels recomputes)."""
         from numerics import gram_loops
 
-        self.module.gram(K, T, S1, S2, I1, I2, Vlast, theta, L, sw2, sb2, 1.0 / d, standard,
-                         float(width), want_ntk, mode)
-        if mode == 1:
-            gram_loops.mirror(K)
-            if want_ntk:
-                gram_loops.mirror(T)
         bad = np.zeros(K.shape[0], dtype=np.bool_)
-        gram_loops.nonfinite_rows(K, T, want_ntk, bad)
+        COL = self.module.columns(S2, L)
+        args = (K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, 1.0 / d, standard,
+                float(width), want_ntk, mode, bad)
+        _in_threads(self.module.gram, args, gram_loops.row_count(mode, K.shape[0]),
+                    K.size * L)
+        if mode == 1:
+            mirror = gram_loops.mirror if K.size >= THREAD_MIN_WORK else gram_loops.mirror_serial
+            mirror(K)
+            if want_ntk:
+                mirror(T)
         return bad
+
+
+#: below this many entry-layers a Gram is computed on the calling thread alone, and below
+#: this many entries it is mirrored there (starting threads costs ~0.1 ms on an idle
+#: machine, the work of ~2e4 entry-layers)
+THREAD_MIN_WORK = 1 << 16
+
+
+def _in_threads(gram, args, items, work):
+    """``gram(*args, first, step)`` on numba's thread count (``numba.get_num_threads``) of
+    threads, thread t taking the work items t, t + step, ...; ``gram`` releases the GIL."""
+    import numba
+
+    threads = 1 if work < THREAD_MIN_WORK else max(1, min(numba.get_num_threads(), items))
+    if threads == 1:
+        gram(*args, 0, 1)
+        return
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        for done in [pool.submit(gram, *args, t, threads) for t in range(threads)]:
+            done.result()  # re-raises a thread's exception
 
 
 def _inverse(S):

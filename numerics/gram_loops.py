@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["mirror", "nonfinite_rows", "row_count", "row_span"]
+__all__ = ["mirror", "mirror_serial", "nonfinite_rows", "row_count", "row_span"]
 
 
 @njit(cache=True)
@@ -43,6 +43,15 @@ def mirror(M):
             for i in range(bi * 64, min(n, bi * 64 + 64)):
                 for j in range(bj * 64, min(i, bj * 64 + 64)):
                     M[i, j] = M[j, i]
+
+
+@njit(cache=True)
+def mirror_serial(M):
+    """:func:`mirror` on the calling thread (small Grams: waking numba's threads costs more)."""
+    n = M.shape[0]
+    for i in range(n):
+        for j in range(i):
+            M[i, j] = M[j, i]
 
 
 @njit(cache=True, parallel=True)

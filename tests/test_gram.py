@@ -4,6 +4,7 @@ NNGP only, standard parameterization), at the numerical edges (identical and
 near-identical points, zero inputs, overflow), and its disk cache."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -31,8 +32,14 @@ def _scale(A, B=None):
     return da[:, None] * da[None, :]
 
 
-def _both(x1, x2=None, **kw):
-    a = kernels.nngp_ntk(x1, x2, engine="compiled", **kw)
+def _both(x1, x2=None, all_compiled=True, **kw):
+    """(compiled, NumPy path); with ``all_compiled`` the engine must have computed every
+    entry itself (a NaN of its own, e.g. a special function failing at rho = 1, would
+    otherwise be hidden by the NumPy path's recomputation of non-finite entries)."""
+    info = {}
+    a = kernels.nngp_ntk(x1, x2, engine="compiled", info=info, **kw)
+    if all_compiled:
+        assert info["recomputed_entries"] == 0
     b = kernels.nngp_ntk(x1, x2, engine="numpy", **kw)
     return a, b
 
@@ -117,13 +124,17 @@ def test_zero_inputs_and_zero_sigmas_fall_back_cleanly():
     """s = 0 (a zero input with sigma_b = 0): the engine flags such entries and the NumPy
     path recomputes them (the step kernel's closed form at rho = 0 would give 1/4 where
     E[step(0) step(v)] = 0)."""
-    x = np.random.default_rng(3).standard_normal((8, 4))
-    x[2] = 0.0
-    for act in CLOSED:
-        kw = _kw(act, sigma_b=0.0)
-        (K, T), (Kn, Tn) = _both(x, **kw)
-        assert np.all(np.isfinite(K)), act.label
-        np.testing.assert_allclose(K, Kn, rtol=0, atol=TOL * np.abs(Kn).max(), err_msg=act.label)
+    # 7 points with the zero one in the middle: the row both work items of a symmetric
+    # pass touch (its second, empty side must not clear the flag)
+    for n, zero in ((8, 2), (7, 3)):
+        x = np.random.default_rng(3).standard_normal((n, 4))
+        x[zero] = 0.0
+        for act in CLOSED:
+            kw = _kw(act, sigma_b=0.0)
+            (K, T), (Kn, Tn) = _both(x, all_compiled=False, **kw)
+            assert np.all(np.isfinite(K)), act.label
+            np.testing.assert_allclose(K, Kn, rtol=0, atol=TOL * np.abs(Kn).max(),
+                                       err_msg=act.label)
 
 
 def test_overflow_raises_the_same_clear_error():
@@ -187,6 +198,56 @@ def test_small_and_large_variances(act):
             # ~eps/q ~ 1e-10 on both paths, measured 2e-11 against 30 digits): not a
             # comparison of the two paths
             continue
-        (K, T), (Kn, Tn) = _both(x, **_kw(act, sigma_b=sb))
+        # ELU (alpha != 1) at q ~ 200 leaves an entry to the NumPy path (its jit_special
+        # pieces give a non-finite value there; so before the vectorized loop too)
+        (K, T), (Kn, Tn) = _both(x, all_compiled=act.family != "elu" or size < 1,
+                                 **_kw(act, sigma_b=sb))
         assert _rel(K, Kn, _scale(Kn)) < TOL
         assert _rel(T, Tn, _scale(Tn) if T is not None else 1) < TOL
+
+
+@pytest.mark.parametrize("name", ["relu", "gelu"])
+def test_threaded_pass_equals_numpy_path(name, monkeypatch):
+    """Split over threads (forced here on small inputs; by default from 2^16 entry-layers
+    on): symmetric with odd n (the middle row is shared by two work items), cross, pairs,
+    and a zero point in the middle row (flagged and recomputed)."""
+    import numba
+
+    monkeypatch.setattr(gram, "THREAD_MIN_WORK", 0)
+    if numba.get_num_threads() < 2:
+        pytest.skip("one thread")
+    rng = np.random.default_rng(7)
+    x1, x2 = rng.standard_normal((41, 6)), rng.standard_normal((17, 6))
+    (K, T), (Kn, Tn) = _both(x1, **_kw(name))
+    assert _rel(K, Kn, _scale(Kn)) < TOL and _rel(T, Tn, _scale(Tn)) < TOL
+    (K, T), (Kn, Tn) = _both(x1, x2, **_kw(name))
+    assert _rel(K, Kn, np.abs(Kn).max()) < TOL and _rel(T, Tn, np.abs(Tn).max()) < TOL
+    (K, T), (Kn, Tn) = _both(x1[:17], x2, diagonal=True, **_kw(name))
+    assert _rel(K, Kn, np.abs(Kn).max()) < TOL and _rel(T, Tn, np.abs(Tn).max()) < TOL
+    x1[20] = 0.0
+    (K, T), (Kn, Tn) = _both(x1, all_compiled=False, **_kw(name, sigma_b=0.0))
+    assert np.all(np.isfinite(K)) and np.all(np.isfinite(T))
+    assert _rel(K, Kn, np.abs(Kn).max()) < TOL and _rel(T, Tn, np.abs(Tn).max()) < TOL
+
+
+def test_generated_row_loop_is_vectorized(tmp_path):
+    """The loop over a row's entries compiles to vector instructions (what makes the
+    engine fast: libm calls or branches in it would leave it scalar). Compiled here from
+    the generated source without numba's cache, which disables inspection."""
+    import importlib.util
+
+    path = tmp_path / "relu_gram.py"
+    path.write_text(gram._generate(get("relu")).replace("cache=True", "cache=False"))
+    spec = importlib.util.spec_from_file_location("relu_gram", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    n = 5
+    K, T, S = np.full((n, n), 0.5), np.zeros((n, n)), np.ones((2, n))
+    COL = module.columns(S, 2)
+    module.row(K, T, S, S, S, S, COL, S[0], S[0], 2, 1.0, 0.1, 1.0, False, 0.0, True, 1,
+               0, 1, n)
+    ir = next(iter(module.row.inspect_llvm().values()))
+    # vector square roots occur only in the loops over entries (acos's and the kernel's);
+    # with libm's acos printed instead, LLVM still vectorizes but calls acos once per lane
+    assert re.search(r"@llvm\.sqrt\.v\d+f64", ir), "the row loop is not vectorized"
+    assert not re.search(r"call [^\n]*@(acos|asin|atan)\b", ir), "a scalar libm call"
