@@ -420,9 +420,9 @@ CLAIMS: list[Claim] = [
             "ridge 0.71), the rate in n of the network's advantage"
         ),
         runtime_quick_s=15.0,  # measured 15 s quick (user time 10 s) on the shared machine
-        # estimate: 5 seeds x 5e4 steps x 11.3 ms (measured step, CG ridge solve) on a free
-        # core; the 5-seed full mode was not run (one seed was: see the page)
-        runtime_full_s=3000.0,
+        # estimate: 5 seeds x 5e4 steps x 12.7 ms (measured CPU per step, CG ridge solve);
+        # the 5-seed full mode was not run (one seed was: 3848 s wall, loaded; see the page)
+        runtime_full_s=3200.0,
     ),
     Claim(
         id="T4",
@@ -450,9 +450,10 @@ CLAIMS: list[Claim] = [
             "to 0.42 with and without label noise, test MSE 0.90 both: FAIL"
         ),
         runtime_quick_s=20.0,  # measured 20-28 s quick on the shared 2-core machine
-        # estimate: twice T3's runs plus the Monte Carlo check; not run (a one-seed run at
-        # a quarter of the paper's T was: see the page)
-        runtime_full_s=6000.0,
+        # estimate: 5 seeds x 5e4 steps x (12.7 + 30.4) ms (measured CPU per step without and
+        # with label noise); not run (one seed at a quarter of the paper's T was: 3068 s
+        # wall, loaded; see the page)
+        runtime_full_s=11000.0,
     ),
     Claim(
         id="H1",
