@@ -253,9 +253,10 @@ def _drift_from_solutions(Ht, X, W, left, right, lam_a, lam_w):
 SOLVERS = ("direct", "cg")
 #: :func:`langevin`'s ``solver="auto"`` uses conjugate gradients from this many data points
 #: on and when there are at least as many particles as points (forming K then costs
-#: n^2 N >= n^3). Measured: n = 500, N = 2000, lam_a = 0.25: 11 ms a drift warm-started
-#: (3-4 iterations, median) vs 21-26 ms direct; n = 200, N = 128, lam_a = 0.01 (T3's quick size): CG
-#: slower (T3 quick 15 s vs 10 s)
+#: n^2 N >= n^3). Measured (CPU per step): n = 500, N = 2000, lam_a = 0.25: 12.7 ms
+#: warm-started (3-4 iterations, median) vs 22.8 ms direct (30.4 vs 28.7 with label
+#: noise); n = 200, N = 128, lam_a = 0.01 (T3's quick size): CG slower (T3 quick 15 s vs
+#: 10 s)
 CG_MIN_SIZE = 100
 
 
