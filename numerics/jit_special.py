@@ -10,7 +10,10 @@ functions that numba's ``math`` lacks from here, by the names in :data:`JIT_FUNC
 * :func:`bivariate_normal_cdf` — :math:`\Phi_2(h, k; \rho)`, Owen's T form with the edge
   cases of :func:`numerics.compile.bivariate_normal_cdf` (same semantics);
 * :func:`tilted_orthant` — :math:`A(a,b;\rho) = \mathbb{E}[e^{aZ_1+bZ_2}1\{Z_1<0,Z_2<0\}]`:
-  Owen's form where its error estimate (:data:`OWEN_RTOL`, as in
+  for :math:`a, b > 0`, :math:`0 < \rho \le` :data:`PLACKETT_RHO_MAX` and an exponent range
+  at most :data:`PLACKETT_MAX_RANGE` Plackett's form :func:`_tilted_orthant_plackett` (two
+  positive terms, a 10- to 20-node rule chosen a priori from the exponent range and
+  :math:`\rho`); elsewhere Owen's form where its error estimate (:data:`OWEN_RTOL`, as in
   :func:`numerics.compile.tilted_orthant`) allows, else, for :math:`a, b \ge 0`, the
   positive scaled integral :func:`_tilted_orthant_scaled` (a fixed 40-node rule, no
   cancellation beyond a factor 2, accurate for every :math:`\rho \in (-1, 1)`);
@@ -24,7 +27,8 @@ functions that numba's ``math`` lacks from here, by the names in :data:`JIT_FUNC
   :math:`\alpha^2` block integrated from its mixed derivative (the registry's four terms of
   order one cancel to :math:`O(q)`); use it where :math:`1-|\rho| <` :data:`ELU_NEAR_ONE`
   or :math:`\max(s_1, s_2) \le` :data:`ELU_SMALL_S`;
-* ``*_vec`` — NumPy ufuncs of the same (``numba.vectorize``) for the NumPy path.
+* ``*_vec`` — NumPy ufuncs of the same (``numba.vectorize``, built at their first call)
+  for the NumPy path.
 
 Accuracy, measured against 30-digit mpmath (tests/reference/elu_all_regimes.json: 260 ELU
 kernel pairs, q from 1e-6 to 1e3, q11 != q22, 1 - |rho| from 0 to 1 and rho = -1; 432 tilted
@@ -47,6 +51,7 @@ NaN in gives NaN out.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import llvmlite.binding as llvm
@@ -230,7 +235,8 @@ def _weighted_erfcx_integral(lam, width, offset, slope):
     exponent :math:`\lambda w + w^2/2` is 4 and truncated where it is 41 (or at
     :math:`W`): the weight is entire and varies by at most :math:`e^{-4}` and then
     :math:`e^{-37}` across a panel; measured relative error of this rule on
-    :math:`e^{-\lambda w - w^2/2}`, :math:`\lambda \in [0, 10^4]`: 3e-15."""
+    :math:`e^{-\lambda w - w^2/2}`, :math:`\lambda \in [0, 10^4]`: 4.2e-16 (3e-15 with
+    NumPy's Gauss-Legendre weights)."""
     split = _SPLIT_EXPONENT / (lam / 2 + math.sqrt(lam * lam / 4 + _SPLIT_EXPONENT / 2))
     cut = _CUT_EXPONENT / (lam / 2 + math.sqrt(lam * lam / 4 + _CUT_EXPONENT / 2))
     hi = min(width, cut)
@@ -287,13 +293,22 @@ def _tilted_orthant_scaled(a, b, rho):
 
 #: the Plackett form of :func:`_tilted_orthant_plackett` is used for a, b > 0 and
 #: 0 < rho <= PLACKETT_RHO_MAX where the exponent range D of its integrand is at most
-#: PLACKETT_MAX_RANGE; its Gauss-Legendre orders by (D, rho): (D <= 3, rho <= 0.8): 12,
-#: (D <= 10, rho <= 0.9): 16, else 20 (measured, tests/test_jit_special.py)
+#: PLACKETT_MAX_RANGE
 PLACKETT_RHO_MAX = 0.95
 PLACKETT_MAX_RANGE = 10.0
-_PL12_T, _PL12_W = gauss_legendre_01(12)
-_PL16_T, _PL16_W = gauss_legendre_01(16)
-_PL20_T, _PL20_W = gauss_legendre_01(20)
+#: its Gauss-Legendre orders: (largest D, largest rho, order), the first row that admits
+#: (D, rho) is used. Chosen on 700 random (a, b, rho) against 30-digit mpmath as the fewest
+#: nodes within 4 eps (the roundings' floor) in each (D, rho) cell; checked on independent
+#: points at the switches (tests/test_jit_special.py)
+PLACKETT_ORDERS = ((1.0, 0.7, 10), (3.0, 0.8, 12), (10.0, 0.8, 14), (10.0, 0.9, 16),
+                   (10.0, 0.95, 20))
+# the rules concatenated (one loop in the compiled code): row i's nodes and weights are
+# _PL_T[_PL_START[i]:_PL_START[i + 1]], _PL_W[...]
+_PL_RULES = [gauss_legendre_01(n) for _, _, n in PLACKETT_ORDERS]
+_PL_T = np.concatenate([t for t, _ in _PL_RULES])
+_PL_W = np.concatenate([w for _, w in _PL_RULES])
+_PL_START = np.cumsum([0] + [n for _, _, n in PLACKETT_ORDERS])
+_PL_LIMITS = np.array([[d, r] for d, r, _ in PLACKETT_ORDERS])
 
 
 @numba.njit(cache=True)
@@ -304,11 +319,12 @@ def _plackett_exponent_range(a, b, rho):
 
 
 @numba.njit(cache=True)
-def _plackett_sum(a, b, rho, theta0, nodes, weights):
+def _plackett_sum(a, b, rho, theta0, nodes, weights, start, stop):
+    r""":math:`\sum_i w_i e^{F(\sin(\theta_0 t_i))}` over the nodes ``start:stop``."""
     aa = a * a + b * b
     ab2 = 2 * a * b
     acc = 0.0
-    for i in range(nodes.size):
+    for i in range(start, stop):
         tau = math.sin(theta0 * nodes[i])
         d = rho - tau
         acc += weights[i] * math.exp(-d * (aa * d + ab2 * (1.0 - rho * tau))
@@ -332,16 +348,15 @@ def _tilted_orthant_plackett(a, b, rho):
     cancels (:math:`F \le 0`, :math:`F(\rho) = 0`, :math:`F(0) = -D`,
     :func:`_plackett_exponent_range`). The integrand is analytic except at
     :math:`\theta = \pm\pi/2`, and varies by :math:`e^{-D}` on the range: the order of
-    the Gauss-Legendre rule follows from :math:`D` and :math:`\rho` (see
-    :data:`PLACKETT_MAX_RANGE`); beyond them the caller takes another form."""
+    the Gauss-Legendre rule follows from :math:`D` and :math:`\rho`
+    (:data:`PLACKETT_ORDERS`); beyond them the caller takes another form."""
     theta0 = math.asin(rho)
     exponent_range = _plackett_exponent_range(a, b, rho)
-    if exponent_range <= 3.0 and rho <= 0.8:
-        acc = _plackett_sum(a, b, rho, theta0, _PL12_T, _PL12_W)
-    elif exponent_range <= 10.0 and rho <= 0.9:
-        acc = _plackett_sum(a, b, rho, theta0, _PL16_T, _PL16_W)
-    else:
-        acc = _plackett_sum(a, b, rho, theta0, _PL20_T, _PL20_W)
+    row = 0  # the first row of PLACKETT_ORDERS that admits (D, rho); the last one else
+    while row < _PL_LIMITS.shape[0] - 1 and (exponent_range > _PL_LIMITS[row, 0]
+                                             or rho > _PL_LIMITS[row, 1]):
+        row += 1
+    acc = _plackett_sum(a, b, rho, theta0, _PL_T, _PL_W, _PL_START[row], _PL_START[row + 1])
     product = 0.25 * erfcx((a + b * rho) * _INV_SQRT2) * erfcx((a * rho + b) * _INV_SQRT2)
     return product * math.exp(-exponent_range) + theta0 * acc / (2 * math.pi)
 
@@ -350,7 +365,10 @@ def _tilted_orthant_plackett(a, b, rho):
 def tilted_orthant(a, b, rho):
     r""":math:`A(a,b;\rho) = \mathbb{E}[e^{aZ_1+bZ_2}1\{Z_1<0,Z_2<0\}] =
     e^{E}\Phi_2(-(a+b\rho), -(a\rho+b);\rho)`, :math:`E = (a^2+2ab\rho+b^2)/2`, with the
-    semantics of :func:`numerics.compile.tilted_orthant`: Owen's form where
+    semantics of :func:`numerics.compile.tilted_orthant`: Plackett's form
+    (:func:`_tilted_orthant_plackett`) for :math:`a, b > 0`, :math:`0 < \rho \le`
+    :data:`PLACKETT_RHO_MAX` and exponent range :math:`\le` :data:`PLACKETT_MAX_RANGE`;
+    elsewhere Owen's form where
     :math:`\epsilon e^E/(A(1+\min(\rho,0))) \le` :data:`OWEN_RTOL`, else (for
     :math:`a, b \ge 0`) :func:`_tilted_orthant_scaled`; :math:`\rho \ge 1`:
     :math:`\operatorname{erfcx}((a+b)/\sqrt2)/2`, :math:`\rho \le -1`: 0,
@@ -479,14 +497,38 @@ def elu_pair_near_one(q11, q12, q22, alpha):
     return k, kd
 
 
-_F3 = ["float64(float64, float64, float64)"]
+def _lazy_ufunc(scalar):
+    """A float64 NumPy ufunc (broadcasting) of a scalar function of three arguments, built by
+    ``numba.vectorize`` at its first call: built at import, every process that imports the
+    module (every activation's) would compile, or load from numba's cache, all of them."""
+    @functools.cache
+    def ufunc():
+        return numba.vectorize(["float64(float64, float64, float64)"], cache=True)(scalar)
+
+    def call(x, y, z):
+        return ufunc()(x, y, z)
+
+    call.__doc__ = f"NumPy ufunc of :func:`{scalar.__name__.removesuffix('_scalar')}`."
+    return call
+
+
+def _tilted_orthant_scalar(a, b, rho):
+    return tilted_orthant(a, b, rho)
+
+
+def _bivariate_normal_cdf_scalar(h, k, rho):
+    return bivariate_normal_cdf(h, k, rho)
+
+
+def _tilted_orthant_scaled_scalar(a, b, rho):
+    return _tilted_orthant_scaled(a, b, rho)
+
+
 #: NumPy ufuncs of the scalar functions (broadcasting, float64)
-tilted_orthant_vec = numba.vectorize(_F3, cache=True)(lambda a, b, rho: tilted_orthant(a, b, rho))
-bivariate_normal_cdf_vec = numba.vectorize(_F3, cache=True)(
-    lambda h, k, rho: bivariate_normal_cdf(h, k, rho))
+tilted_orthant_vec = _lazy_ufunc(_tilted_orthant_scalar)
+bivariate_normal_cdf_vec = _lazy_ufunc(_bivariate_normal_cdf_scalar)
 #: the scaled integral alone (a, b >= 0, |rho| < 1), numerics.compile's fallback
-tilted_orthant_scaled_vec = numba.vectorize(_F3, cache=True)(
-    lambda a, b, rho: _tilted_orthant_scaled(a, b, rho))
+tilted_orthant_scaled_vec = _lazy_ufunc(_tilted_orthant_scaled_scalar)
 
 
 @numba.njit(cache=True)

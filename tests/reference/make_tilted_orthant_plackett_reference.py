@@ -8,10 +8,10 @@ numerics/jit_special.py (``_tilted_orthant_plackett``: a, b > 0, 0 < rho <= 0.95
 range D = rho (2ab + rho (a^2 + b^2)) / 2 <= 10), by ``theory.special.mp_tilted_orthant`` at
 30 digits (a conditioning integral by tanh-sinh quadrature: independent of Plackett's
 identity and of Gauss-Legendre). Points, from a seeded generator (not the points the rule
-orders were chosen on): rho uniform on (0, 0.95] and, half of them, within 0.02 below the
-rule's switches at 0.8, 0.9 and 0.95; a/b log-uniform on [1/30, 30]; the scale of (a, b) then
-chosen so that D is uniform on (0, 10] or, half of them, within 0.3 below the switches
-D = 3 and D = 10 (the edges, where each rule order is closest to failing).
+orders were chosen on): rho uniform on (0, 0.95] and, half of them, within 0.02 below
+the rule's switches at 0.7, 0.8, 0.9 and 0.95; a/b log-uniform on [1/30, 30]; the scale of
+(a, b) then chosen so that D is uniform on (0, 10] or, half of them, within 0.3 below the
+switches D = 1, 3 and 10 (the edges, where each rule order is closest to failing).
 """
 
 import datetime
@@ -31,8 +31,8 @@ DPS = 30
 PATH = pathlib.Path(__file__).with_name("tilted_orthant_plackett.json")
 N = 320
 SEED = 20261201
-RHO_SWITCHES = (0.8, 0.9, 0.95)
-D_SWITCHES = (3.0, 10.0)
+RHO_SWITCHES = (0.7, 0.8, 0.9, 0.95)
+D_SWITCHES = (1.0, 3.0, 10.0)
 
 
 def points():
@@ -40,14 +40,14 @@ def points():
     out = []
     for i in range(N):
         if i % 2:
-            rho = RHO_SWITCHES[rng.integers(3)] - rng.uniform(0, 0.02)
+            rho = RHO_SWITCHES[rng.integers(len(RHO_SWITCHES))] - rng.uniform(0, 0.02)
         else:
             rho = rng.uniform(0, 0.95)
         ratio = math.exp(rng.uniform(-math.log(30), math.log(30)))
         if i % 4 < 2:
             target = rng.uniform(0, 10)
         else:
-            target = D_SWITCHES[rng.integers(2)] - rng.uniform(0, 0.3)
+            target = D_SWITCHES[rng.integers(len(D_SWITCHES))] - rng.uniform(0, 0.3)
         # D(t a0, t b0) = t^2 D(a0, b0) with a0 = ratio, b0 = 1
         unit = rho * (2 * ratio + rho * (ratio * ratio + 1)) / 2
         scale = math.sqrt(target / unit)
