@@ -479,22 +479,39 @@ def elu_pair_near_one(q11, q12, q22, alpha):
     elif rho < -1.0 + 4 * _EPS:
         rho = -1.0
     r = math.sqrt((1.0 - rho) * (1.0 + rho))
-    both_negative = math.acos(-rho) / (2 * math.pi)
+    angle = math.acos(-rho)  # pi - arccos(rho), without cancellation as rho -> -1
+    both_negative = angle / (2 * math.pi)
     a_12 = tilted_orthant(s1, s2, rho)
-    a1_minus = tilted_orthant(0.0, s1, -rho)
-    a2_minus = tilted_orthant(0.0, s2, -rho)
+    if 1.0 - abs(rho) < ELU_NEAR_ONE:  # each directly: A(0,b;|rho|) to its relative accuracy
+        a1_plus, a1_minus = tilted_orthant(0.0, s1, rho), tilted_orthant(0.0, s1, -rho)
+        a2_plus, a2_minus = tilted_orthant(0.0, s2, rho), tilted_orthant(0.0, s2, -rho)
+    else:  # 2 tilted orthants instead of 4; the registry form's rounding (+-0.3 ulp near one)
+        a1_plus, a1_minus = _one_sided_tilts(s1, rho)
+        a2_plus, a2_minus = _one_sided_tilts(s2, rho)
     norm = 2 * math.sqrt(2 * math.pi)
     relu_times_tilted_2 = _erfcx_minus_one(s2 * r * _INV_SQRT2) / norm + rho * s2 * a2_minus
     relu_times_tilted_1 = _erfcx_minus_one(s1 * r * _INV_SQRT2) / norm + rho * s1 * a1_minus
-    k = s1 * s2 * (r + (math.pi - math.acos(rho)) * rho) / (2 * math.pi)
+    k = s1 * s2 * (r + angle * rho) / (2 * math.pi)
     k += alpha * (s1 * relu_times_tilted_2 + s2 * relu_times_tilted_1)
     if max(s1, s2) <= ELU_SMALL_S:
         k += alpha * alpha * _negative_block_small(s1, s2, rho, r)
     else:
-        k += alpha * alpha * (a_12 - tilted_orthant(0.0, s1, rho)
-                              - tilted_orthant(0.0, s2, rho) + both_negative)
+        k += alpha * alpha * (a_12 - a1_plus - a2_plus + both_negative)
     kd = both_negative + alpha * (a1_minus + a2_minus) + alpha * alpha * a_12
     return k, kd
+
+
+@numba.njit(cache=True)
+def _one_sided_tilts(b, rho):
+    r""":math:`(A(0,b;\rho), A(0,b;-\rho))` from one tilted orthant: the two sum to
+    :math:`\mathbb{E}[e^{bZ}1\{Z<0\}] = \operatorname{erfcx}(b/\sqrt2)/2`; the smaller,
+    :math:`A(0,b;-|\rho|)`, is evaluated, and the other, at least half the sum, follows with
+    an absolute error of the rounding of the sum (as the Gram engine's ``_one_sided_tilts``)."""
+    small = tilted_orthant(0.0, b, -abs(rho))
+    large = 0.5 * erfcx(b * _INV_SQRT2) - small
+    if rho >= 0:
+        return large, small
+    return small, large
 
 
 def _lazy_ufunc(scalar):

@@ -68,17 +68,16 @@ def correlation(a, b, c):
 
 
 def engine_eval(alpha, a, b, c):
-    """Registry form for 1 - |rho| >= ELU_NEAR_ONE, elu_pair_near_one below (q12 clipped
-    to +-s1 s2 as numerics.kernels does)."""
+    """The ELU pair as the Gram engine makes it: elu_pair_near_one for every entry
+    (numerics.gram.STABLE_FORMS; q12 clipped to +-s1 s2 as numerics.kernels does). Returns
+    (pair, whether it is the registry form): never."""
     bound = math.sqrt(a) * math.sqrt(c)
     b = max(-bound, min(bound, b))
-    if uses_stable_form(a, b, c):
-        return js.elu_pair_near_one(a, b, c, alpha), False
-    return PAIRS[alpha](a, b, c), True
+    return js.elu_pair_near_one(a, b, c, alpha), False
 
 
 def uses_stable_form(a, b, c):
-    """Where the engine (and numerics.kernels) replace the registry form."""
+    """Where the NumPy path (numerics.kernels) replaces the registry form."""
     return (1 - abs(correlation(a, b, c)) < js.ELU_NEAR_ONE
             or max(math.sqrt(a), math.sqrt(c)) <= js.ELU_SMALL_S)
 
