@@ -444,7 +444,9 @@ def _negative_block_small(s1, s2, rho, r):
     return s1 * s2 * acc
 
 
-@numba.njit(cache=True)
+# error_model numpy: a zero variance gives NaN (0/0), not an exception, so that the Gram
+# engine flags the entry and the NumPy path recomputes it
+@numba.njit(cache=True, error_model="numpy")
 def elu_pair_near_one(q11, q12, q22, alpha):
     r"""ELU :math:`(\mathbb{E}[s(u)s(v)], \mathbb{E}[s'(u)s'(v)])` for the covariance
     :math:`(q_{11}, q_{12}, q_{22})`, :math:`q_{11}, q_{22} > 0`: the registry closed form
@@ -465,9 +467,12 @@ def elu_pair_near_one(q11, q12, q22, alpha):
     Where :math:`\max(s_1, s_2) \le` :data:`ELU_SMALL_S` the :math:`\alpha^2` block (four
     terms of order one cancelling to :math:`O(s_1s_2)`, a loss of :math:`1/q`) is integrated
     from its mixed derivative (:func:`_negative_block_small`) and
-    :math:`\operatorname{erfcx}(x)-1` is formed without cancellation. Use it where
-    :math:`1-|\rho| <` :data:`ELU_NEAR_ONE` or :math:`\max(s_1,s_2) \le` :data:`ELU_SMALL_S`;
-    it is accurate everywhere (tests/test_jit_special.py)."""
+    :math:`\operatorname{erfcx}(x)-1` is formed without cancellation. Where
+    :math:`1-|\rho| \ge` :data:`ELU_NEAR_ONE` the pairs :math:`A(0,b;\pm\rho)` come from one
+    tilted orthant each (:func:`_one_sided_tilts`), as in the generated registry form. It is
+    accurate everywhere (tests/test_jit_special.py): the Gram engine uses it for every entry
+    (``numerics.gram.STABLE_FORMS``), the NumPy path where :math:`1-|\rho| <`
+    :data:`ELU_NEAR_ONE` or :math:`\max(s_1,s_2) \le` :data:`ELU_SMALL_S`."""
     s1 = math.sqrt(q11)
     s2 = math.sqrt(q22)
     rho = q12 / (s1 * s2)
