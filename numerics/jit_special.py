@@ -32,20 +32,23 @@ functions that numba's ``math`` lacks from here, by the names in :data:`JIT_FUNC
 
 Accuracy, measured against 30-digit mpmath (tests/reference/elu_all_regimes.json: 260 ELU
 kernel pairs, q from 1e-6 to 1e3, q11 != q22, 1 - |rho| from 0 to 1 and rho = -1; 432 tilted
-orthants at the kernels' arguments; 175 bivariate normal CDFs), bounds derived in
-tests/test_jit_special.py: :func:`tilted_orthant` within 36 eps relative (the scaled integral
-alone 14 eps), :func:`bivariate_normal_cdf` within 0.6 eps absolute. The ELU pair as the
-engine makes it (lambdified registry form, :func:`elu_pair_near_one` where 1 - |rho| <
-:data:`ELU_NEAR_ONE` or both sqrt variances <= :data:`ELU_SMALL_S`): E[s s] within 1.9 ulp of
-the kernel scale sqrt(k(x,x) k(x',x')) everywhere (the registry form alone: 2e7 ulp, from the
-cancellations at small q and near |rho| = 1); E[s' s'] within 5.3 ulp for alpha = 1, and for
-alpha != 1 within 21 ulp where 1 - |rho| >= 1e-9 (closer to |rho| = 1 kd is
-ill-conditioned: its sensitivity to the rounding of rho is (1 - alpha)^2 / (2 pi
-sqrt(1 - rho^2)); measured 2e5 ulp at 1 - rho = 1e-15, within that bound).
-Speed (benchmarks/elu_pieces.py, best of 7 on a shared, loaded 2-core machine): erfcx 25 ns,
-owens_t 100-140 ns, tilted_orthant 150 ns (a = 0) to 1.5-2 us (Owen's two T), the scaled
-integral 3-8 us; the lambdified ELU pair 6 us generic (NumPy path on the same inputs 10 us),
-10 us near rho = 1, elu_pair_near_one 11 us near rho = 1 and 0.1 us at rho = 1.
+orthants at the kernels' arguments; 175 bivariate normal CDFs; and
+tests/reference/tilted_orthant_plackett.json: 320 points of Plackett's domain), bounds
+derived in tests/test_jit_special.py: :func:`tilted_orthant` within 36 eps relative (Owen's
+form; Plackett's form 5.0 eps, the scaled integral alone 3.6 eps),
+:func:`bivariate_normal_cdf` within 0.6 eps absolute. The ELU pair as the engine makes it
+(:func:`elu_pair_near_one` for every entry): E[s s] within 1.9 ulp of the kernel scale
+sqrt(k(x,x) k(x',x')) everywhere (the registry form alone: 2e7 ulp, from the cancellations
+at small q and near |rho| = 1); E[s' s'] within 2.5 ulp for alpha = 1, and for alpha != 1
+within 21 ulp where 1 - |rho| >= 1e-9 (closer to |rho| = 1 kd is ill-conditioned: its
+sensitivity to the rounding of rho is (1 - alpha)^2 / (2 pi sqrt(1 - rho^2)); measured 2e5
+ulp at 1 - rho = 1e-15, within that bound).
+Speed (benchmarks/elu_pieces.py, best of 5 on a shared, loaded 2-core machine, so about
+twice the idle times): erfcx 28 ns, owens_t 280 ns, in the depth-3 benchmark's regime
+(sqrt variances 1.6-2.5, rho 0.05-0.6) the tilted orthant by Plackett's form 0.5 us, by
+Owen's 0.45 us (kept only where accurate), by the scaled integral 3.5 us; the engine's pair
+1.3 us there and generic, 6.4 us at q ~ 1e2..1e3, 3.6 us near rho = 1, 0.1 us at rho = 1;
+the registry form compiled directly (five tilted orthants) 2 us generic.
 NaN in gives NaN out.
 """
 
