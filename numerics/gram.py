@@ -278,10 +278,11 @@ def _indent(lines, level):
 
 def _generate(act: Activation) -> str:
     printer = _Printer(_jit_functions())
-    nngp, names = _guarded(act, lambda: _assignments(["e"], [_in_s_rho(act.dual)], printer), 1)
+    k = functools.cache(lambda: _in_s_rho(act.dual))  # derived once, and only if printed
+    nngp, names = _guarded(act, lambda: _assignments(["e"], [k()], printer), 1)
     if act.derivative is not None and act.dual_derivative is not None:
         both, _ = _guarded(act, lambda: _assignments(
-            ["e", "ed"], [_in_s_rho(act.dual), _in_s_rho(act.dual_derivative)], printer), 2)
+            ["e", "ed"], [k(), _in_s_rho(act.dual_derivative)], printer), 2)
     else:  # NNGP only (step): never called with want_ntk (numerics.kernels refuses it)
         both = nngp + ["ed = 0.0"]
     body = _LAYERS.strip("\n").replace("{both}", _indent(both, 2)) \
