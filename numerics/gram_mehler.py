@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import os
 
 import numba
 import numpy as np
@@ -81,17 +82,28 @@ def _in_threads(kernel, args, count):
     equal size, PER_THREAD of them per thread, so that threads that finish early take more
     (entries differ in their number of Mehler terms)."""
     threads = numba.get_num_threads()
-    edges = np.linspace(0, count, min(count, _PER_THREAD * threads) + 1).astype(np.int64)
     if threads == 1 or count < 2:
         kernel(*args, 0, count)
         return
-    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        for done in [pool.submit(kernel, *args, lo, hi)
-                     for lo, hi in zip(edges[:-1], edges[1:], strict=True)]:
-            done.result()
+    edges = np.linspace(0, count, min(count, _PER_THREAD * threads) + 1).astype(np.int64)
+    pool = _pool(threads)
+    for done in [pool.submit(kernel, *args, lo, hi)
+                 for lo, hi in zip(edges[:-1], edges[1:], strict=True)]:
+        done.result()
 
 
 _PER_THREAD = 4
+_POOLS = {}
+
+
+def _pool(threads):
+    """A thread pool kept for the process (starting threads costs milliseconds per layer),
+    keyed by the process id too: a forked worker process gets its own."""
+    key = (os.getpid(), threads)
+    if key not in _POOLS:
+        _POOLS[key] = concurrent.futures.ThreadPoolExecutor(
+            threads, thread_name_prefix="nntheory-mehler")
+    return _POOLS[key]
 
 
 def _table(act, s, derivative):
