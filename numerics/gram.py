@@ -283,29 +283,34 @@ def gram(K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, inv_d, standard, 
 """
 
 
-#: activation family -> (condition on s1, s2, rho; stable pair (e, ed); names it imports
-#: from numerics.jit_special): where the registry's closed form cancels, the engine calls
-#: the stable form instead (ELU: its terms of order one cancel to O(q) at small
-#: variances, and near |rho| = 1 the pair is kept consistent with the NumPy path's
-#: numerics.kernels.NEAR_ONE_FAMILIES). Keyed by family, never by name.
+#: activation family -> (condition on s1, s2, rho, or None for every entry; stable pair
+#: (e, ed); names it imports from numerics.jit_special): where the registry's closed form
+#: cancels, the engine calls the stable form instead. ELU: its terms of order one cancel
+#: to O(q) at small variances, near |rho| = 1 the pair is kept consistent with the NumPy
+#: path's numerics.kernels.NEAR_ONE_FAMILIES, and elsewhere the stable form is the
+#: registry's with the same three tilted orthants (numerics.jit_special.elu_pair_near_one),
+#: so it serves every entry and the generated loop stays small (compile time).
+#: Keyed by family, never by name.
 STABLE_FORMS = {
-    "elu": ("1.0 - abs(rho) < ELU_NEAR_ONE or max(s1, s2) <= ELU_SMALL_S",
-            "elu_pair_near_one(s1 * s1, rho * s1 * s2, s2 * s2, {alpha!r})",
-            ("ELU_NEAR_ONE", "ELU_SMALL_S", "elu_pair_near_one")),
+    "elu": (None, "elu_pair_near_one(s1 * s1, rho * s1 * s2, s2 * s2, {alpha!r})",
+            ("elu_pair_near_one",)),
 }
 
 
-def _guarded(act, lines, want):
-    """``lines`` behind the family's stable form, if it has one (``want``: the targets
-    the lines assign, ``e`` or ``e, ed``)."""
+def _guarded(act, make_lines, want):
+    """The lines ``make_lines()`` behind the family's stable form, if it has one
+    (``want``: the targets the lines assign, ``e`` or ``e, ed``); not made if the stable
+    form serves every entry."""
     form = STABLE_FORMS.get(act.family)
     if form is None:
-        return lines, ()
+        return make_lines(), ()
     condition, call, names = form
     params = {k: float(v) for k, v in act.family_params}
     target = "e, ed" if want == 2 else "e, _"
+    if condition is None:
+        return [f"{target} = {call.format(**params)}"], names
     return ([f"if {condition}:", f"    {target} = {call.format(**params)}", "else:"]
-            + ["    " + line for line in lines]), names
+            + ["    " + line for line in make_lines()]), names
 
 
 def _indent(lines, level):
@@ -321,11 +326,11 @@ def _column_lines(columns, printer):
 def _generate(act: Activation) -> str:
     printer = _Printer(_jit_functions())
     sides = _Sides()
-    k = sides(in_s_rho(act.dual))
-    nngp, names = _guarded(act, _assignments(["e"], [k], printer), 1)
+    k = functools.cache(lambda: sides(in_s_rho(act.dual)))  # derived once, only if printed
+    nngp, names = _guarded(act, lambda: _assignments(["e"], [k()], printer), 1)
     if act.derivative is not None and act.dual_derivative is not None:
-        kd = sides(in_s_rho(act.dual_derivative))
-        both, _ = _guarded(act, _assignments(["e", "ed"], [k, kd], printer), 2)
+        both, _ = _guarded(act, lambda: _assignments(
+            ["e", "ed"], [k(), sides(in_s_rho(act.dual_derivative))], printer), 2)
     else:  # NNGP only (step): never called with want_ntk (numerics.kernels refuses it)
         both = nngp + ["ed = 0.0"]
     try:

@@ -10,7 +10,10 @@ functions that numba's ``math`` lacks from here, by the names in :data:`JIT_FUNC
 * :func:`bivariate_normal_cdf` — :math:`\Phi_2(h, k; \rho)`, Owen's T form with the edge
   cases of :func:`numerics.compile.bivariate_normal_cdf` (same semantics);
 * :func:`tilted_orthant` — :math:`A(a,b;\rho) = \mathbb{E}[e^{aZ_1+bZ_2}1\{Z_1<0,Z_2<0\}]`:
-  Owen's form where its error estimate (:data:`OWEN_RTOL`, as in
+  for :math:`a, b > 0`, :math:`0 < \rho \le` :data:`PLACKETT_RHO_MAX` and an exponent range
+  at most :data:`PLACKETT_MAX_RANGE` Plackett's form :func:`_tilted_orthant_plackett` (two
+  positive terms, a 10- to 20-node rule chosen a priori from the exponent range and
+  :math:`\rho`); elsewhere Owen's form where its error estimate (:data:`OWEN_RTOL`, as in
   :func:`numerics.compile.tilted_orthant`) allows, else, for :math:`a, b \ge 0`, the
   positive scaled integral :func:`_tilted_orthant_scaled` (a fixed 40-node rule, no
   cancellation beyond a factor 2, accurate for every :math:`\rho \in (-1, 1)`);
@@ -24,32 +27,38 @@ functions that numba's ``math`` lacks from here, by the names in :data:`JIT_FUNC
   :math:`\alpha^2` block integrated from its mixed derivative (the registry's four terms of
   order one cancel to :math:`O(q)`); use it where :math:`1-|\rho| <` :data:`ELU_NEAR_ONE`
   or :math:`\max(s_1, s_2) \le` :data:`ELU_SMALL_S`;
-* ``*_vec`` — NumPy ufuncs of the same (``numba.vectorize``) for the NumPy path.
+* ``*_vec`` — NumPy ufuncs of the same (``numba.vectorize``, built at their first call)
+  for the NumPy path.
 
 Accuracy, measured against 30-digit mpmath (tests/reference/elu_all_regimes.json: 260 ELU
 kernel pairs, q from 1e-6 to 1e3, q11 != q22, 1 - |rho| from 0 to 1 and rho = -1; 432 tilted
-orthants at the kernels' arguments; 175 bivariate normal CDFs), bounds derived in
-tests/test_jit_special.py: :func:`tilted_orthant` within 36 eps relative (the scaled integral
-alone 14 eps), :func:`bivariate_normal_cdf` within 0.6 eps absolute. The ELU pair as the
-engine makes it (lambdified registry form, :func:`elu_pair_near_one` where 1 - |rho| <
-:data:`ELU_NEAR_ONE` or both sqrt variances <= :data:`ELU_SMALL_S`): E[s s] within 1.9 ulp of
-the kernel scale sqrt(k(x,x) k(x',x')) everywhere (the registry form alone: 2e7 ulp, from the
-cancellations at small q and near |rho| = 1); E[s' s'] within 5.3 ulp for alpha = 1, and for
-alpha != 1 within 21 ulp where 1 - |rho| >= 1e-9 (closer to |rho| = 1 kd is
-ill-conditioned: its sensitivity to the rounding of rho is (1 - alpha)^2 / (2 pi
-sqrt(1 - rho^2)); measured 2e5 ulp at 1 - rho = 1e-15, within that bound).
-Speed (benchmarks/elu_pieces.py, best of 7 on a shared, loaded 2-core machine): erfcx 25 ns,
-owens_t 100-140 ns, tilted_orthant 150 ns (a = 0) to 1.5-2 us (Owen's two T), the scaled
-integral 3-8 us; the lambdified ELU pair 6 us generic (NumPy path on the same inputs 10 us),
-10 us near rho = 1, elu_pair_near_one 11 us near rho = 1 and 0.1 us at rho = 1.
+orthants at the kernels' arguments; 175 bivariate normal CDFs; and
+tests/reference/tilted_orthant_plackett.json: 320 points of Plackett's domain), bounds
+derived in tests/test_jit_special.py: :func:`tilted_orthant` within 36 eps relative (Owen's
+form; Plackett's form 5.0 eps, the scaled integral alone 3.6 eps),
+:func:`bivariate_normal_cdf` within 0.6 eps absolute. The ELU pair as the engine makes it
+(:func:`elu_pair_near_one` for every entry): E[s s] within 1.9 ulp of the kernel scale
+sqrt(k(x,x) k(x',x')) everywhere (the registry form alone: 2e7 ulp, from the cancellations
+at small q and near |rho| = 1); E[s' s'] within 2.5 ulp for alpha = 1, and for alpha != 1
+within 21 ulp where 1 - |rho| >= 1e-9 (closer to |rho| = 1 kd is ill-conditioned: its
+sensitivity to the rounding of rho is (1 - alpha)^2 / (2 pi sqrt(1 - rho^2)); measured 2e5
+ulp at 1 - rho = 1e-15, within that bound).
+Speed (benchmarks/elu_pieces.py, best of 5 on a shared, loaded 2-core machine, so about
+twice the idle times): erfcx 28 ns, owens_t 280 ns, in the depth-3 benchmark's regime
+(sqrt variances 1.6-2.5, rho 0.05-0.6) the tilted orthant by Plackett's form 0.5 us, by
+Owen's 0.45 us (kept only where accurate), by the scaled integral 3.5 us; the engine's pair
+1.3 us there and generic, 6.4 us at q ~ 1e2..1e3, 3.6 us near rho = 1, 0.1 us at rho = 1;
+the registry form compiled directly (five tilted orthants) 2 us generic.
 NaN in gives NaN out.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import llvmlite.binding as llvm
+import mpmath
 import numba
 import numpy as np
 from numba.extending import get_cython_function_address
@@ -88,6 +97,28 @@ def _scipy_kernel(symbol, cython_name, nargs):
 _erfcx = _scipy_kernel("nntheory_scipy_erfcx", "__pyx_fuse_1erfcx", 1)
 _ndtr = _scipy_kernel("nntheory_scipy_ndtr", "__pyx_fuse_1ndtr", 1)
 _owens_t = _scipy_kernel("nntheory_scipy_owens_t", "owens_t", 2)
+
+def gauss_legendre_01(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The n-point Gauss-Legendre rule on [0, 1] (nodes, weights), correct to float64
+    rounding: two Newton steps from NumPy's nodes on the three-term recurrence in 30-digit
+    mpmath. NumPy's and SciPy's own weights are off by up to 36 eps (n = 20) and 170 eps
+    (n = 40) relative, which a quadrature of a steep integrand passes on in full."""
+    start, _ = np.polynomial.legendre.leggauss(n)
+    nodes, weights = np.empty(n), np.empty(n)
+    with mpmath.workdps(30):
+        for i, x0 in enumerate(start):
+            x = mpmath.mpf(float(x0))
+            for step in range(3):
+                p_prev, p = mpmath.mpf(1), x
+                for j in range(2, n + 1):
+                    p_prev, p = p, ((2 * j - 1) * x * p - (j - 1) * p_prev) / j
+                dp = n * (p_prev - x * p) / (1 - x * x)  # P_n'(x)
+                if step < 2:
+                    x -= p / dp
+            nodes[i] = float((1 + x) / 2)
+            weights[i] = float(1 / ((1 - x * x) * dp * dp))
+    return nodes, weights
+
 
 _INV_SQRT2 = 1 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
@@ -192,9 +223,7 @@ def _tilted_orthant_owen(a, b, rho):
 
 
 # Gauss-Legendre rule on [0, 1] for the scaled integral (20 nodes a panel, two panels)
-_GL_T, _GL_W = np.polynomial.legendre.leggauss(20)
-_GL_T = (_GL_T + 1) / 2
-_GL_W = _GL_W / 2
+_GL_T, _GL_W = gauss_legendre_01(20)
 #: the panels of _weighted_erfcx_integral end where the exponent lam w + w^2/2 reaches
 #: these: e^-41 = 1.6e-18 truncates; the split at 4 keeps each panel's variation small
 _SPLIT_EXPONENT = 4.0
@@ -209,7 +238,8 @@ def _weighted_erfcx_integral(lam, width, offset, slope):
     exponent :math:`\lambda w + w^2/2` is 4 and truncated where it is 41 (or at
     :math:`W`): the weight is entire and varies by at most :math:`e^{-4}` and then
     :math:`e^{-37}` across a panel; measured relative error of this rule on
-    :math:`e^{-\lambda w - w^2/2}`, :math:`\lambda \in [0, 10^4]`: 3e-15."""
+    :math:`e^{-\lambda w - w^2/2}`, :math:`\lambda \in [0, 10^4]`: 4.2e-16 (3e-15 with
+    NumPy's Gauss-Legendre weights)."""
     split = _SPLIT_EXPONENT / (lam / 2 + math.sqrt(lam * lam / 4 + _SPLIT_EXPONENT / 2))
     cut = _CUT_EXPONENT / (lam / 2 + math.sqrt(lam * lam / 4 + _CUT_EXPONENT / 2))
     hi = min(width, cut)
@@ -264,11 +294,84 @@ def _tilted_orthant_scaled(a, b, rho):
     return bulk + s * _INV_SQRT_2PI * (direct - mirror)
 
 
+#: the Plackett form of :func:`_tilted_orthant_plackett` is used for a, b > 0 and
+#: 0 < rho <= PLACKETT_RHO_MAX where the exponent range D of its integrand is at most
+#: PLACKETT_MAX_RANGE
+PLACKETT_RHO_MAX = 0.95
+PLACKETT_MAX_RANGE = 10.0
+#: its Gauss-Legendre orders: (largest D, largest rho, order), the first row that admits
+#: (D, rho) is used. Chosen on 700 random (a, b, rho) against 30-digit mpmath as the fewest
+#: nodes within 4 eps (the roundings' floor) in each (D, rho) cell; checked on independent
+#: points at the switches (tests/test_jit_special.py)
+PLACKETT_ORDERS = ((1.0, 0.7, 10), (3.0, 0.8, 12), (10.0, 0.8, 14), (10.0, 0.9, 16),
+                   (10.0, 0.95, 20))
+# the rules concatenated (one loop in the compiled code): row i's nodes and weights are
+# _PL_T[_PL_START[i]:_PL_START[i + 1]], _PL_W[...]
+_PL_RULES = [gauss_legendre_01(n) for _, _, n in PLACKETT_ORDERS]
+_PL_T = np.concatenate([t for t, _ in _PL_RULES])
+_PL_W = np.concatenate([w for _, w in _PL_RULES])
+_PL_START = np.cumsum([0] + [n for _, _, n in PLACKETT_ORDERS])
+_PL_LIMITS = np.array([[d, r] for d, r, _ in PLACKETT_ORDERS])
+
+
+@numba.njit(cache=True)
+def _plackett_exponent_range(a, b, rho):
+    r"""The exponent range :math:`D = \rho(2ab + \rho(a^2+b^2))/2` of the Plackett integrand
+    (its value at :math:`\theta = 0` is :math:`e^{-D}` of its peak)."""
+    return rho * (2 * a * b + rho * (a * a + b * b)) / 2
+
+
+@numba.njit(cache=True)
+def _plackett_sum(a, b, rho, theta0, nodes, weights, start, stop):
+    r""":math:`\sum_i w_i e^{F(\sin(\theta_0 t_i))}` over the nodes ``start:stop``."""
+    aa = a * a + b * b
+    ab2 = 2 * a * b
+    acc = 0.0
+    for i in range(start, stop):
+        tau = math.sin(theta0 * nodes[i])
+        d = rho - tau
+        acc += weights[i] * math.exp(-d * (aa * d + ab2 * (1.0 - rho * tau))
+                                     / (2.0 * (1.0 - tau) * (1.0 + tau)))
+    return acc
+
+
+@numba.njit(cache=True)
+def _tilted_orthant_plackett(a, b, rho):
+    r""":math:`A(a,b;\rho)` for :math:`a, b \ge 0`, :math:`0 < \rho <` 1, as a sum of two
+    positive terms, by Plackett's identity :math:`\partial_\rho\Phi_2 = \varphi_2`
+    (Drezner and Wesolowsky 1990; Genz 2004) at :math:`h = -(a+b\rho)`, :math:`k = -(a\rho+b)`:
+
+    .. math:: A = e^E\Phi(h)\Phi(k) + \frac1{2\pi}\int_0^{\arcsin\rho} e^{F(\sin\theta)}
+              d\theta = \tfrac14\operatorname{erfcx}\tfrac{-h}{\sqrt2}
+              \operatorname{erfcx}\tfrac{-k}{\sqrt2}e^{-D} + \ldots,\quad
+              F(\tau) = -\frac{d\,((a^2+b^2)d + 2ab(1-\rho\tau))}{2(1-\tau^2)},
+
+    :math:`d = \rho - \tau`: the exponent :math:`E - (h^2+k^2-2hk\tau)/(2(1-\tau^2))` of
+    :math:`e^E\varphi_2` simplified exactly, so no large exponent is formed and nothing
+    cancels (:math:`F \le 0`, :math:`F(\rho) = 0`, :math:`F(0) = -D`,
+    :func:`_plackett_exponent_range`). The integrand is analytic except at
+    :math:`\theta = \pm\pi/2`, and varies by :math:`e^{-D}` on the range: the order of
+    the Gauss-Legendre rule follows from :math:`D` and :math:`\rho`
+    (:data:`PLACKETT_ORDERS`); beyond them the caller takes another form."""
+    theta0 = math.asin(rho)
+    exponent_range = _plackett_exponent_range(a, b, rho)
+    row = 0  # the first row of PLACKETT_ORDERS that admits (D, rho); the last one else
+    while row < _PL_LIMITS.shape[0] - 1 and (exponent_range > _PL_LIMITS[row, 0]
+                                             or rho > _PL_LIMITS[row, 1]):
+        row += 1
+    acc = _plackett_sum(a, b, rho, theta0, _PL_T, _PL_W, _PL_START[row], _PL_START[row + 1])
+    product = 0.25 * erfcx((a + b * rho) * _INV_SQRT2) * erfcx((a * rho + b) * _INV_SQRT2)
+    return product * math.exp(-exponent_range) + theta0 * acc / (2 * math.pi)
+
+
 @numba.njit(cache=True)
 def tilted_orthant(a, b, rho):
     r""":math:`A(a,b;\rho) = \mathbb{E}[e^{aZ_1+bZ_2}1\{Z_1<0,Z_2<0\}] =
     e^{E}\Phi_2(-(a+b\rho), -(a\rho+b);\rho)`, :math:`E = (a^2+2ab\rho+b^2)/2`, with the
-    semantics of :func:`numerics.compile.tilted_orthant`: Owen's form where
+    semantics of :func:`numerics.compile.tilted_orthant`: Plackett's form
+    (:func:`_tilted_orthant_plackett`) for :math:`a, b > 0`, :math:`0 < \rho \le`
+    :data:`PLACKETT_RHO_MAX` and exponent range :math:`\le` :data:`PLACKETT_MAX_RANGE`;
+    elsewhere Owen's form where
     :math:`\epsilon e^E/(A(1+\min(\rho,0))) \le` :data:`OWEN_RTOL`, else (for
     :math:`a, b \ge 0`) :func:`_tilted_orthant_scaled`; :math:`\rho \ge 1`:
     :math:`\operatorname{erfcx}((a+b)/\sqrt2)/2`, :math:`\rho \le -1`: 0,
@@ -285,6 +388,9 @@ def tilted_orthant(a, b, rho):
         return math.acos(-rho) / (2 * math.pi)
     if rho == 0.0:  # independence (orthogonal inputs): exact, where Owen's form loses digits
         return 0.25 * erfcx(a * _INV_SQRT2) * erfcx(b * _INV_SQRT2)
+    if (a > 0 and b > 0 and 0 < rho <= PLACKETT_RHO_MAX
+            and _plackett_exponent_range(a, b, rho) <= PLACKETT_MAX_RANGE):
+        return _tilted_orthant_plackett(a, b, rho)
     out, grow = _tilted_orthant_owen(a, b, rho)
     # keep Owen where its error estimate is small; NaN (overflow) and out <= 0 are not kept
     if out > 0 and out * (1.0 + min(rho, 0.0)) * (OWEN_RTOL / _EPS) >= grow:
@@ -297,9 +403,7 @@ def tilted_orthant(a, b, rho):
 #: elu_pair_near_one integrates the alpha^2 block by Gauss-Legendre where both sqrt
 #: variances are at most this (the closed form's four terms cancel to O(s1 s2) there)
 ELU_SMALL_S = 0.5
-_GL8_T, _GL8_W = np.polynomial.legendre.leggauss(8)
-_GL8_T = (_GL8_T + 1) / 2
-_GL8_W = _GL8_W / 2
+_GL8_T, _GL8_W = gauss_legendre_01(8)
 
 
 @numba.njit(cache=True)
@@ -343,7 +447,9 @@ def _negative_block_small(s1, s2, rho, r):
     return s1 * s2 * acc
 
 
-@numba.njit(cache=True)
+# error_model numpy: a zero variance gives NaN (0/0), not an exception, so that the Gram
+# engine flags the entry and the NumPy path recomputes it
+@numba.njit(cache=True, error_model="numpy")
 def elu_pair_near_one(q11, q12, q22, alpha):
     r"""ELU :math:`(\mathbb{E}[s(u)s(v)], \mathbb{E}[s'(u)s'(v)])` for the covariance
     :math:`(q_{11}, q_{12}, q_{22})`, :math:`q_{11}, q_{22} > 0`: the registry closed form
@@ -364,9 +470,12 @@ def elu_pair_near_one(q11, q12, q22, alpha):
     Where :math:`\max(s_1, s_2) \le` :data:`ELU_SMALL_S` the :math:`\alpha^2` block (four
     terms of order one cancelling to :math:`O(s_1s_2)`, a loss of :math:`1/q`) is integrated
     from its mixed derivative (:func:`_negative_block_small`) and
-    :math:`\operatorname{erfcx}(x)-1` is formed without cancellation. Use it where
-    :math:`1-|\rho| <` :data:`ELU_NEAR_ONE` or :math:`\max(s_1,s_2) \le` :data:`ELU_SMALL_S`;
-    it is accurate everywhere (tests/test_jit_special.py)."""
+    :math:`\operatorname{erfcx}(x)-1` is formed without cancellation. Where
+    :math:`1-|\rho| \ge` :data:`ELU_NEAR_ONE` the pairs :math:`A(0,b;\pm\rho)` come from one
+    tilted orthant each (:func:`_one_sided_tilts`), as in the generated registry form. It is
+    accurate everywhere (tests/test_jit_special.py): the Gram engine uses it for every entry
+    (``numerics.gram.STABLE_FORMS``), the NumPy path where :math:`1-|\rho| <`
+    :data:`ELU_NEAR_ONE` or :math:`\max(s_1,s_2) \le` :data:`ELU_SMALL_S`."""
     s1 = math.sqrt(q11)
     s2 = math.sqrt(q22)
     rho = q12 / (s1 * s2)
@@ -378,32 +487,73 @@ def elu_pair_near_one(q11, q12, q22, alpha):
     elif rho < -1.0 + 4 * _EPS:
         rho = -1.0
     r = math.sqrt((1.0 - rho) * (1.0 + rho))
-    both_negative = math.acos(-rho) / (2 * math.pi)
+    angle = math.acos(-rho)  # pi - arccos(rho), without cancellation as rho -> -1
+    both_negative = angle / (2 * math.pi)
     a_12 = tilted_orthant(s1, s2, rho)
-    a1_minus = tilted_orthant(0.0, s1, -rho)
-    a2_minus = tilted_orthant(0.0, s2, -rho)
+    if 1.0 - abs(rho) < ELU_NEAR_ONE:  # each directly: A(0,b;|rho|) to its relative accuracy
+        a1_plus, a1_minus = tilted_orthant(0.0, s1, rho), tilted_orthant(0.0, s1, -rho)
+        a2_plus, a2_minus = tilted_orthant(0.0, s2, rho), tilted_orthant(0.0, s2, -rho)
+    else:  # 2 tilted orthants instead of 4; the registry form's rounding (+-0.3 ulp near one)
+        a1_plus, a1_minus = _one_sided_tilts(s1, rho)
+        a2_plus, a2_minus = _one_sided_tilts(s2, rho)
     norm = 2 * math.sqrt(2 * math.pi)
     relu_times_tilted_2 = _erfcx_minus_one(s2 * r * _INV_SQRT2) / norm + rho * s2 * a2_minus
     relu_times_tilted_1 = _erfcx_minus_one(s1 * r * _INV_SQRT2) / norm + rho * s1 * a1_minus
-    k = s1 * s2 * (r + (math.pi - math.acos(rho)) * rho) / (2 * math.pi)
+    k = s1 * s2 * (r + angle * rho) / (2 * math.pi)
     k += alpha * (s1 * relu_times_tilted_2 + s2 * relu_times_tilted_1)
     if max(s1, s2) <= ELU_SMALL_S:
         k += alpha * alpha * _negative_block_small(s1, s2, rho, r)
     else:
-        k += alpha * alpha * (a_12 - tilted_orthant(0.0, s1, rho)
-                              - tilted_orthant(0.0, s2, rho) + both_negative)
+        k += alpha * alpha * (a_12 - a1_plus - a2_plus + both_negative)
     kd = both_negative + alpha * (a1_minus + a2_minus) + alpha * alpha * a_12
     return k, kd
 
 
-_F3 = ["float64(float64, float64, float64)"]
+@numba.njit(cache=True)
+def _one_sided_tilts(b, rho):
+    r""":math:`(A(0,b;\rho), A(0,b;-\rho))` from one tilted orthant: the two sum to
+    :math:`\mathbb{E}[e^{bZ}1\{Z<0\}] = \operatorname{erfcx}(b/\sqrt2)/2`; the smaller,
+    :math:`A(0,b;-|\rho|)`, is evaluated, and the other, at least half the sum, follows with
+    an absolute error of the rounding of the sum (as the Gram engine's ``_one_sided_tilts``)."""
+    small = tilted_orthant(0.0, b, -abs(rho))
+    large = 0.5 * erfcx(b * _INV_SQRT2) - small
+    if rho >= 0:
+        return large, small
+    return small, large
+
+
+def _lazy_ufunc(scalar):
+    """A float64 NumPy ufunc (broadcasting) of a scalar function of three arguments, built by
+    ``numba.vectorize`` at its first call: built at import, every process that imports the
+    module (every activation's) would compile, or load from numba's cache, all of them."""
+    @functools.cache
+    def ufunc():
+        return numba.vectorize(["float64(float64, float64, float64)"], cache=True)(scalar)
+
+    def call(x, y, z):
+        return ufunc()(x, y, z)
+
+    call.__doc__ = f"NumPy ufunc of :func:`{scalar.__name__.removesuffix('_scalar')}`."
+    return call
+
+
+def _tilted_orthant_scalar(a, b, rho):
+    return tilted_orthant(a, b, rho)
+
+
+def _bivariate_normal_cdf_scalar(h, k, rho):
+    return bivariate_normal_cdf(h, k, rho)
+
+
+def _tilted_orthant_scaled_scalar(a, b, rho):
+    return _tilted_orthant_scaled(a, b, rho)
+
+
 #: NumPy ufuncs of the scalar functions (broadcasting, float64)
-tilted_orthant_vec = numba.vectorize(_F3, cache=True)(lambda a, b, rho: tilted_orthant(a, b, rho))
-bivariate_normal_cdf_vec = numba.vectorize(_F3, cache=True)(
-    lambda h, k, rho: bivariate_normal_cdf(h, k, rho))
+tilted_orthant_vec = _lazy_ufunc(_tilted_orthant_scalar)
+bivariate_normal_cdf_vec = _lazy_ufunc(_bivariate_normal_cdf_scalar)
 #: the scaled integral alone (a, b >= 0, |rho| < 1), numerics.compile's fallback
-tilted_orthant_scaled_vec = numba.vectorize(_F3, cache=True)(
-    lambda a, b, rho: _tilted_orthant_scaled(a, b, rho))
+tilted_orthant_scaled_vec = _lazy_ufunc(_tilted_orthant_scaled_scalar)
 
 
 @numba.njit(cache=True)

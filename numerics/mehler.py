@@ -231,7 +231,28 @@ def hermite_table(activation, s, *, derivative=False, n_max=N_MAX):
     if s.size == 0:
         return HermiteTable(coefficients, np.zeros((0, width)), np.zeros(0, dtype=np.int64),
                             second, "mehler")
-    j_min, s_cap = _grading(float(s.max()))
+    j_min, s_cap = _grading(float(s.max()))  # one rule for all points, chunked or not
+    tails = np.empty_like(coefficients)
+    lengths = np.empty(s.size, dtype=np.int64)
+    # in chunks of points: the quadrature's temporaries are (points x nodes), a GB for
+    # 20 000 points at once (numerics.gram_mehler's memory bound)
+    for lo in range(0, s.size, TABLE_CHUNK):
+        rows = slice(lo, lo + TABLE_CHUNK)
+        _coefficients_into(f, s[rows], n_max, j_min, s_cap, coefficients[rows], second[rows])
+        if not (np.all(np.isfinite(coefficients[rows])) and np.all(np.isfinite(second[rows]))):
+            raise ValueError(f"the Hermite coefficients of {act.label} overflow float64 at "
+                             f"these scales (max s = {s.max():.3g})")
+        lengths[rows] = _tails_into(coefficients[rows], second[rows], tails[rows])
+    return HermiteTable(coefficients, tails, lengths, second, "mehler")
+
+
+#: points per chunk of :func:`hermite_table` (temporaries of ~ TABLE_CHUNK x 1e3 doubles)
+TABLE_CHUNK = 1024
+
+
+def _coefficients_into(f, s, n_max, j_min, s_cap, coefficients, second):
+    """a_0..a_{FIRST_ORDER} for every point, a_0..a_{n_max} where those leave more than
+    TAIL_RTOL of E[f^2], written into the (zeroed) rows ``coefficients`` and ``second``."""
     first = min(FIRST_ORDER, n_max)
     a, m2 = _raw_coefficients(f, s, first, j_min, s_cap)
     coefficients[:, :first + 1], second[:] = a, m2
@@ -241,20 +262,19 @@ def hermite_table(activation, s, *, derivative=False, n_max=N_MAX):
         if np.any(redo):
             a, _ = _raw_coefficients(f, s[redo], n_max, j_min, s_cap)
             coefficients[redo] = a
-    if not (np.all(np.isfinite(coefficients)) and np.all(np.isfinite(second))):
-        raise ValueError(f"the Hermite coefficients of {act.label} overflow float64 at these "
-                         f"scales (max s = {s.max():.3g})")
-    squares = coefficients * coefficients
-    # tails[:, n] = sum_{k > n} a_k^2 + R, accumulated from the end (no cancellation)
-    after = np.cumsum(squares[:, ::-1], axis=1)[:, ::-1]
+
+
+def _tails_into(coefficients, second, tails):
+    """Write tails[:, n] = sum_{k > n} a_k^2 + R (accumulated from the end: no
+    cancellation) and return the adaptive lengths."""
+    width = coefficients.shape[1]
+    after = np.cumsum((coefficients * coefficients)[:, ::-1], axis=1)[:, ::-1]
     remainder = np.maximum(second - after[:, 0], 0.0) + TAIL_RTOL * second
-    tails = np.empty_like(coefficients)
     tails[:, :-1] = after[:, 1:]
     tails[:, -1] = 0.0
     tails += remainder[:, None]
     below = tails <= 2 * TAIL_RTOL * second[:, None]
-    lengths = np.where(below.any(axis=1), below.argmax(axis=1) + 1, width).astype(np.int64)
-    return HermiteTable(coefficients, tails, lengths, second, "mehler")
+    return np.where(below.any(axis=1), below.argmax(axis=1) + 1, width)
 
 
 # ---------------------------------------------------------------------------

@@ -4,12 +4,17 @@ q from 1e-6 to 1e3, q11 != q22, 1 - rho from 0 to 1 and the rho = -1 side).
 
 Tolerances are derived from float64 and stated measurements, per row:
 
-* a tilted orthant from Owen's form (kept where its estimate
-  e = eps e^E / (A (1 + min(rho, 0))) <= OWEN_RTOL) is within 2 e + 4 eps (measured: at most
+* a tilted orthant from Plackett's form (a, b > 0, 0 < rho <= PLACKETT_RHO_MAX, exponent
+  range <= PLACKETT_MAX_RANGE) is within 8 eps: its rule orders were chosen to reach the
+  floor of its roundings (two erfcx, exp(-D), a sin and an exp per node; measured at most
+  4.7 eps on the 439 design points in its domain), 8 eps is that floor with a margin of
+  2 (tests/reference/tilted_orthant_plackett.json, independent points at the switches);
+  from Owen's form (kept where its estimate
+  e = eps e^E / (A (1 + min(rho, 0))) <= OWEN_RTOL) within 2 e + 4 eps (measured: at most
   e + 4 eps on random arguments, test_owen_form_error_is_within_its_estimate, slow); from the
-  scaled integral within 32 eps
-  (rule error 3e-15 = 14 eps measured on its weight, times 2 for the at most one-bit
-  cancellation, plus the roundings of exp and erfcx);
+  scaled integral within 12 eps
+  (rule error 4.2e-16 = 1.9 eps measured on its weight, times 2 for the at most one-bit
+  cancellation, plus 8 eps for the roundings of exp, erfcx and the sums);
 * a kernel, a sum of terms each correct to its piece tolerance, is within
   sum_i tol_i |term_i| + 16 eps sum_i |term_i| (roundings of the sums and products), plus, for
   the registry form only, eps s1 s2 / sqrt(1 - rho^2) (its sqrt(q11 q22 - q12^2) is formed
@@ -38,6 +43,9 @@ from theory.symbols import q11, q12, q22
 
 REF = json.loads(
     (pathlib.Path(__file__).parent / "reference" / "elu_all_regimes.json").read_text())
+#: tests/reference/make_tilted_orthant_plackett_reference.py (30-digit mpmath)
+PLACKETT_REF = json.loads(
+    (pathlib.Path(__file__).parent / "reference" / "tilted_orthant_plackett.json").read_text())
 EPS = float(np.finfo(float).eps)
 INV_NORM = 1 / (2 * math.sqrt(2 * math.pi))
 
@@ -60,17 +68,16 @@ def correlation(a, b, c):
 
 
 def engine_eval(alpha, a, b, c):
-    """Registry form for 1 - |rho| >= ELU_NEAR_ONE, elu_pair_near_one below (q12 clipped
-    to +-s1 s2 as numerics.kernels does)."""
+    """The ELU pair as the Gram engine makes it: elu_pair_near_one for every entry
+    (numerics.gram.STABLE_FORMS; q12 clipped to +-s1 s2 as numerics.kernels does). Returns
+    (pair, whether it is the registry form): never."""
     bound = math.sqrt(a) * math.sqrt(c)
     b = max(-bound, min(bound, b))
-    if uses_stable_form(a, b, c):
-        return js.elu_pair_near_one(a, b, c, alpha), False
-    return PAIRS[alpha](a, b, c), True
+    return js.elu_pair_near_one(a, b, c, alpha), False
 
 
 def uses_stable_form(a, b, c):
-    """Where the engine (and numerics.kernels) replace the registry form."""
+    """Where the NumPy path (numerics.kernels) replaces the registry form."""
     return (1 - abs(correlation(a, b, c)) < js.ELU_NEAR_ONE
             or max(math.sqrt(a), math.sqrt(c)) <= js.ELU_SMALL_S)
 
@@ -79,8 +86,19 @@ def tilted_tolerance(a, b, rho):
     """Error bound of js.tilted_orthant at (a, b, rho) (module docstring)."""
     if abs(rho) >= 1 or (a == 0 and b == 0) or rho == 0:
         return 8 * EPS  # closed forms: one or two erfcx/acos and a product
+    if in_plackett_domain(a, b, rho):
+        return PLACKETT_TOL
     estimate = owen_estimate(a, b, rho)
-    return 2 * estimate + 4 * EPS if estimate <= js.OWEN_RTOL else 32 * EPS
+    return 2 * estimate + 4 * EPS if estimate <= js.OWEN_RTOL else SCALED_TOL
+
+
+PLACKETT_TOL = 8 * EPS
+SCALED_TOL = 12 * EPS
+
+
+def in_plackett_domain(a, b, rho):
+    return (a > 0 and b > 0 and 0 < rho <= js.PLACKETT_RHO_MAX
+            and js._plackett_exponent_range(a, b, rho) <= js.PLACKETT_MAX_RANGE)
 
 
 def owen_estimate(a, b, rho):
@@ -167,11 +185,57 @@ def test_tilted_orthant_matches_reference():
 
 
 def test_tilted_orthant_scaled_integral_matches_reference_everywhere():
-    # the fallback alone, also where Owen's form is kept: 32 eps (module docstring)
-    for row in REF["tilted_orthant"]:
+    # the fallback alone, also where another form is used: 12 eps (module docstring)
+    for row in REF["tilted_orthant"] + PLACKETT_REF["tilted_orthant"]:
         a, b, rho, ref = row["a"], row["b"], row["rho"], row["value"]
         if abs(rho) < 1:
-            assert abs(js._tilted_orthant_scaled(a, b, rho) - ref) <= 32 * EPS * ref, row
+            assert abs(js._tilted_orthant_scaled(a, b, rho) - ref) <= SCALED_TOL * ref, row
+
+
+def test_plackett_form_matches_independent_reference():
+    # independent points of its domain, half at the switches of the rule orders; all of
+    # them take the Plackett form in tilted_orthant
+    rows = PLACKETT_REF["tilted_orthant"]
+    assert len(rows) >= 300
+    for row in rows:
+        a, b, rho, ref = row["a"], row["b"], row["rho"], row["value"]
+        assert in_plackett_domain(a, b, rho), row
+        got = js.tilted_orthant(a, b, rho)
+        assert got == js._tilted_orthant_plackett(a, b, rho)
+        assert abs(got - ref) <= PLACKETT_TOL * ref, row
+
+
+def plackett_with_rule(a, b, rho, nodes, weights):
+    theta0 = math.asin(rho)
+    exponent_range = js._plackett_exponent_range(a, b, rho)
+    product = 0.25 * js.erfcx((a + b * rho) / math.sqrt(2)) * js.erfcx((a * rho + b)
+                                                                       / math.sqrt(2))
+    total = js._plackett_sum(a, b, rho, theta0, nodes, weights, 0, nodes.size)
+    return product * math.exp(-exponent_range) + theta0 * total / (2 * math.pi)
+
+
+def test_plackett_orders_are_needed():
+    # the tolerance detects a rule order too low: the order of the previous row of
+    # PLACKETT_ORDERS fails on the reference points of every later row (and the form
+    # with each row's own order, written out here, gives the function's values)
+    rows = PLACKETT_REF["tilted_orthant"]
+    limits = js.PLACKETT_ORDERS
+    for tier in range(1, len(limits)):
+        worst_lower = 0.0
+        for row in rows:
+            a, b, rho, ref = row["a"], row["b"], row["rho"], row["value"]
+            d = js._plackett_exponent_range(a, b, rho)
+            own = next(i for i, (dm, rm, _) in enumerate(limits) if d <= dm and rho <= rm)
+            if own != tier:
+                continue
+            own_rule = js.gauss_legendre_01(limits[tier][2])
+            # the same sums (to the rounding of the interpreted product term)
+            assert math.isclose(plackett_with_rule(a, b, rho, *own_rule),
+                                js._tilted_orthant_plackett(a, b, rho), rel_tol=4 * EPS)
+            lower = js.gauss_legendre_01(limits[tier - 1][2])
+            worst_lower = max(worst_lower, abs(plackett_with_rule(a, b, rho, *lower) - ref)
+                              / ref)
+        assert worst_lower > PLACKETT_TOL, (tier, worst_lower / EPS)
 
 
 def test_bivariate_normal_cdf_matches_reference_and_numpy_version():
