@@ -493,9 +493,9 @@ CLAIMS: list[Claim] = [
             "converged to the fit (FAIL test: 3 steps). Steps: 5000 quick, 2e4 full, past "
             "the point where the crossing fraction stops changing (at widths 16 / 32 / 64 / "
             "128, 300 runs: 120 / 68 / 53 / 33 crossed by step 5000, 121 / 69 / 59 / 42 by "
-            "2e4, 69 and 42 at widths 32 and 128 by 1e5). Cannot see: crossings after 2e4 "
-            "steps at widths >= 256 (not measured; the authors run to a no-crossing "
-            "certificate or 1e6 steps)"
+            "2e4, 69 and 42 at widths 32 and 128 by 1e5; width 256: 21 by 2e4, 23 by 1e5). "
+            "Cannot see: crossings after 2e4 steps at width 512 (not measured; the authors "
+            "run to a no-crossing certificate or 1e6 steps)"
         ),
         runtime_quick_s=13.0,  # measured 13.3 s CPU (33 s wall at load ~9), 5000 steps
         runtime_full_s=5600.0,  # 4x the 1395 s wall of 5000 steps (not yet measured at 2e4)
@@ -525,7 +525,8 @@ CLAIMS: list[Claim] = [
             "only at |x| >= 4 with random biases); an escaping initialization that is not "
             "distinguishable from He's (FAIL test: the 'escaping' variant at the paper's zero "
             "biases). Cannot see: SGD's crossing fraction does not saturate with the steps "
-            "(width 32, 300 runs: 52 / 109 / 158 / 292 crossed by step 300 / 5000 / 2e4 / 1e5; "
+            "(width 32, 300 runs: 52 / 109 / 158 / 292 crossed by step 300 / 5000 / 2e4 / 1e5, "
+            "width 128: 19 / 51 / 73 / 103, so the slopes hold at every length; "
             "the authors stop SGD by early stopping on a validation loss, not implemented "
             "here), so H2 holds at its step counts (5000 quick, 2e4 full), not in the limit; "
             "SGD's loss is not asked to converge to the fit; swapped variances are reported "
