@@ -30,63 +30,17 @@ from __future__ import annotations
 import numpy as np
 
 from numerics import one_dim_relu as odr
-from numerics import stats
 from verify import figures
 from verify.claim import Override, claim
 
-# uncrossed runs at the fit: 1 in theory (module docstring); 0.97 detects a systematic rate
-# above 3% and is certified at 99% with no exception from 214 uncrossed runs on (n / (n +
-# 2.576^2) > 0.97), fewer than either quick form has (H1 ~660, H2 ~340)
-MECHANISM_FLOOR = 0.97
 ISSUE_FLOOR = 0.8  # issue 11's "with high probability": reported per width, not judged
 CONFIDENCE = 0.99
 SLOPE_Z = 1.645  # one-sided 95%: the slope's upper bound must be below 0
-
-
-def fractions_with_intervals(out, widths):
-    """width -> [fraction at the bad minimum, 99% Wilson low, high]."""
-    res = {}
-    for w in widths:
-        ok = out[w]["at_bad_minimum"]
-        res[str(w)] = [float(ok.mean()), *stats.binomial_interval(
-            int(ok.sum()), ok.size, confidence=CONFIDENCE)]
-    return res
-
-
-def judge_paper_checks(run, out, widths, *, prefix="", mechanism_source):
-    """The checks H1 and H2 share: the mechanism (pooled over widths), the slopes of the
-    fraction not at the bad minimum and of the crossing probability. Returns both fits."""
-    at_fit = sum(int(out[w]["at_bad_minimum"].sum()) for w in widths)
-    uncrossed = sum(int((~out[w]["crossed"]).sum()) for w in widths)
-    if uncrossed:
-        run.checks.proportion(f"{prefix}uncrossed_runs_at_fit", at_fit, uncrossed,
-                              above=MECHANISM_FLOOR, confidence=CONFIDENCE,
-                              source=mechanism_source)
-    else:  # every run crossed: the mechanism has nothing to show
-        run.checks.holds(f"{prefix}uncrossed_runs_at_fit", False, "no uncrossed run",
-                         measured=0, source=mechanism_source)
-    fits = {}
-    for name, key, complement, what in (
-            ("not_at_bad_minimum", "at_bad_minimum", True, "1 - P(at the bad minimum)"),
-            ("crossing", "crossed", False, "P(kink crosses a data point)")):
-        events = [int((out[w][key] != complement).sum()) for w in widths]
-        if min(events) == 0:  # no slope without an event at every width: not shown
-            run.checks.holds(f"{prefix}{name}_slope_negative", False,
-                             f"{what} has no event at some width (counts {events})",
-                             measured=events, source="a slope needs an event at every width")
-            fits[name] = None
-            continue
-        fit = odr.event_slope(out, key, complement=complement, rng=run.rng(1))
-        run.checks.holds(f"{prefix}{name}_slope_negative",
-                         fit.slope + SLOPE_Z * fit.slope_se < 0,
-                         f"log-log slope of {what} + 1.645 se < 0",
-                         measured=[fit.slope, fit.slope_se],
-                         source="Holzmüller & Steinwart, abstract: 'with high probability' "
-                                "(-> 1 as the width grows); their figure: the crossing "
-                                "probability falls with width; bootstrap se over runs, "
-                                "one-sided 95%")
-        fits[name] = fit
-    return fits
+WHAT = {"not_at_bad_minimum": "1 - P(at the bad minimum)",
+        "crossing": "P(kink crosses a data point)"}
+SLOPE_SOURCE = ("Holzmüller & Steinwart, abstract: 'with high probability' (-> 1 as the width "
+                "grows); their figure: the crossing probability falls with width; bootstrap se "
+                "over runs, one-sided 95%")
 
 
 @claim(
@@ -112,11 +66,21 @@ def compute(run):
     out = odr.sweep_widths(base, run.widths, run.runs, seed=int(run.seed_sequence(0)
                            .generate_state(1)[0]),
                            executor=None if executor == "processes" else "serial")
-    fits = judge_paper_checks(run, out, run.widths, mechanism_source=(
-        "Holzmüller & Steinwart, abstract: GD 'only finds a bad local minimum' because the "
-        "biases stay near 0; uncrossed => affine per side => converges to the per-side fit "
-        "(only non-convergence or divergence can differ)"))
-    fractions = fractions_with_intervals(out, run.widths)
+    summary = odr.outcome_summary(out, run.widths, confidence=CONFIDENCE, rng=run.rng(1))
+    if summary["uncrossed"]:
+        run.checks.proportion("uncrossed_runs_at_fit", summary["at_fit"], summary["uncrossed"],
+                              above=odr.MECHANISM_FLOOR, confidence=CONFIDENCE,
+                              source="Holzmüller & Steinwart, abstract: GD 'only finds a bad "
+                                     "local minimum' because the biases stay near 0; uncrossed "
+                                     "=> affine per side => converges to the per-side fit")
+    else:  # every run crossed: the mechanism has nothing to show
+        run.checks.holds("uncrossed_runs_at_fit", False, "no uncrossed run", measured=0)
+    fits = {name: fit for name, (fit, _) in summary["slopes"].items()}
+    for name, fit in fits.items():
+        run.checks.slope_below(f"{name}_slope_negative", fit, 0.0, z=SLOPE_Z, source=SLOPE_SOURCE
+                               + f"; of {WHAT[name]}, events per width "
+                               f"{summary['slopes'][name][1]}")
+    fractions = summary["fractions"]
     crossing = {w: float(out[w]["crossed"].mean()) for w in run.widths}
     run.note("fraction_bad_minimum", min(v[0] for v in fractions.values()))
     run.note("fraction_bad_minimum_by_width", fractions)
@@ -137,9 +101,9 @@ def compute(run):
     axes[0, 1].xaxis.set_minor_formatter("")  # the widths are the ticks
     low = [v[0] for v in fractions.values()]
     return (f"bad minimum {min(low):.3f}..{max(low):.3f}, slopes: not at it "
-            f"{slope_text(fits['not_at_bad_minimum'])}, crossing {slope_text(fit)}")
+            f"{_slope_text(fits['not_at_bad_minimum'])}, crossing {_slope_text(fit)}")
 
 
-def slope_text(fit):
+def _slope_text(fit):
     return "undefined" if fit is None else f"{fit.slope:.2f} +- {fit.slope_se:.2f}"
 

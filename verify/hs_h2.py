@@ -4,7 +4,7 @@ initializations"; code dholzmueller/nn_inconsistency ``mc_training.py`` with
 replacement (by the sample weights) behaves like GD: no kink crosses a data point with a
 probability that tends to 1 with the width, so the net stays affine on each side and its
 loss never goes below the per-side fit (SGD's loss fluctuates above it). Checks as H1's
-(:func:`verify.hs_h1.judge_paper_checks`): the mechanism, for SGD "an uncrossed run is
+(:func:`numerics.one_dim_relu.outcome_summary`): the mechanism, for SGD "an uncrossed run is
 never below the per-side fit" (an affine function per side cannot beat the per-side
 least-squares fit, so a failure means the crossing criterion misses kinks in the data),
 and the slopes of the fraction not in the bad basin and of the crossing probability over
@@ -25,13 +25,8 @@ from numerics import one_dim_relu as odr
 from numerics import stats
 from verify import figures
 from verify.claim import Override, claim
-from verify.hs_h1 import (
-    CONFIDENCE,
-    ISSUE_FLOOR,
-    fractions_with_intervals,
-    judge_paper_checks,
-    slope_text,
-)
+
+CONFIDENCE, ISSUE_FLOOR, SLOPE_Z = 0.99, 0.8, 1.645  # as H1
 
 
 @claim(
@@ -63,9 +58,20 @@ def compute(run):
                 for k, (name, change) in enumerate(
                     [("random_biases", {"bias_std": o["escape_bias_std"]}),
                      ("swapped_variances", {"init": "swapped"})])}
-    fits = judge_paper_checks(run, out, run.widths, prefix="sgd_", mechanism_source=(
-        "an affine function on each side cannot have a loss below the per-side least-squares "
-        "fit (papers/003); 1% = the GD tolerance"))
+    summary = odr.outcome_summary(out, run.widths, confidence=CONFIDENCE, rng=run.rng(1))
+    if summary["uncrossed"]:
+        run.checks.proportion("sgd_uncrossed_runs_at_fit", summary["at_fit"],
+                              summary["uncrossed"], above=odr.MECHANISM_FLOOR,
+                              confidence=CONFIDENCE,
+                              source="an affine function on each side cannot have a loss below "
+                                     "the per-side least-squares fit (papers/003); 1% = GD's "
+                                     "tolerance")
+    else:
+        run.checks.holds("sgd_uncrossed_runs_at_fit", False, "no uncrossed run", measured=0)
+    fits = {name: fit for name, (fit, _) in summary["slopes"].items()}
+    for name, fit in fits.items():
+        run.checks.slope_below(f"sgd_{name}_slope_negative", fit, 0.0, z=SLOPE_Z,
+                               source=f"as H1; events per width {summary['slopes'][name][1]}")
     fractions = {w: float(out[w]["at_bad_minimum"].mean()) for w in run.widths}
     he_ok = out[top]["at_bad_minimum"]
     he_low, _ = stats.binomial_interval(int(he_ok.sum()), he_ok.size, confidence=CONFIDENCE)
@@ -79,7 +85,7 @@ def compute(run):
                      f"random biases: upper 99% bound {rb[2]:.3f} < He's lower bound "
                      f"{he_low:.3f} (width {top})", measured=[rb[0], rb[2], he_low],
                      source="disjoint 99% Wilson intervals")
-    by_width = fractions_with_intervals(out, run.widths)
+    by_width = summary["fractions"]
     run.note("fraction_bad_minimum", min(fractions.values()))
     run.note("fraction_bad_minimum_by_width", by_width)
     run.note("issue_floor_met_by_width", {w: v[1] > ISSUE_FLOOR for w, v in by_width.items()})
@@ -103,6 +109,10 @@ def compute(run):
     ax.set_ylabel("fraction at the bad minimum (99% Wilson)")
     ax.set_title(f"initializations, width {top}", fontsize=9)
     return (f"SGD bad minimum {min(fractions.values()):.3f}..{max(fractions.values()):.3f}, "
-            f"slopes: not in it {slope_text(fits['not_at_bad_minimum'])}, crossing "
-            f"{slope_text(fits['crossing'])}; random biases {rb[0]:.3f}, swapped "
+            f"slopes: not in it {_slope_text(fits['not_at_bad_minimum'])}, crossing "
+            f"{_slope_text(fits['crossing'])}; random biases {rb[0]:.3f}, swapped "
             f"{intervals['swapped_variances'][0]:.3f}")
+
+
+def _slope_text(fit):
+    return "undefined" if fit is None else f"{fit.slope:.2f} +- {fit.slope_se:.2f}"
