@@ -497,7 +497,7 @@ CLAIMS: list[Claim] = [
             "Cannot see: crossings after 2e4 steps at width 512 (not measured; the authors "
             "run to a no-crossing certificate or 1e6 steps)"
         ),
-        runtime_quick_s=13.0,  # measured 13.3 s CPU (33 s wall at load ~9), 5000 steps
+        runtime_quick_s=12.0,  # measured 11.7 s CPU, 12.4 s wall (best of 3; 33 s wall at load 9)
         runtime_full_s=5600.0,  # 4x the 1395 s wall of 5000 steps (not yet measured at 2e4)
     ),
     Claim(
@@ -532,7 +532,7 @@ CLAIMS: list[Claim] = [
             "SGD's loss is not asked to converge to the fit; swapped variances are reported "
             "only"
         ),
-        runtime_quick_s=16.0,  # measured 15.5 s CPU (42 s wall at load ~9), 5000 steps
+        runtime_quick_s=12.0,  # measured 11.8 s CPU, 12.2 s wall (best of 3; 42 s wall at load 9)
         runtime_full_s=6200.0,  # 4x the 1539 s wall of 5000 steps (not yet measured at 2e4)
     ),
     Claim(
