@@ -493,9 +493,10 @@ CLAIMS: list[Claim] = [
             "converged to the fit (FAIL test: 3 steps). Steps: 5000 quick, 2e4 full, past "
             "the point where the crossing fraction stops changing (at widths 16 / 32 / 64 / "
             "128, 300 runs: 120 / 68 / 53 / 33 crossed by step 5000, 121 / 69 / 59 / 42 by "
-            "2e4, 69 and 42 at widths 32 and 128 by 1e5; width 256: 21 by 2e4, 23 by 1e5). "
-            "Cannot see: crossings after 2e4 steps at width 512 (not measured; the authors "
-            "run to a no-crossing certificate or 1e6 steps)"
+            "2e4, 69 and 42 at widths 32 and 128 by 1e5; width 256: 21 by 2e4, 23 by 1e5; "
+            "width 512: 5 by 5000, 13 by 2e4). Cannot see: crossings after 2e4 steps at "
+            "width 512 (not measured; the authors run to a no-crossing certificate or 1e6 "
+            "steps)"
         ),
         runtime_quick_s=12.0,  # measured 11.7 s CPU, 12.4 s wall (best of 3; 33 s wall at load 9)
         runtime_full_s=5600.0,  # 4x the 1395 s wall of 5000 steps (not yet measured at 2e4)
