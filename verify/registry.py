@@ -499,7 +499,7 @@ CLAIMS: list[Claim] = [
             "steps)"
         ),
         runtime_quick_s=12.0,  # measured 11.7 s CPU, 12.4 s wall (best of 3; 33 s wall at load 9)
-        runtime_full_s=5600.0,  # 4x the 1395 s wall of 5000 steps (not yet measured at 2e4)
+        runtime_full_s=1600.0,  # measured 1550 s wall, ~320 s CPU (2 workers, load 7-13; PASS)
     ),
     Claim(
         id="H2",
