@@ -534,7 +534,7 @@ CLAIMS: list[Claim] = [
             "only"
         ),
         runtime_quick_s=12.0,  # measured 11.8 s CPU, 12.2 s wall (best of 3; 42 s wall at load 9)
-        runtime_full_s=6200.0,  # 4x the 1539 s wall of 5000 steps (not yet measured at 2e4)
+        runtime_full_s=1650.0,  # measured 1631 s wall (2 workers, load 7-13; PASS)
     ),
     Claim(
         id="I1",
