@@ -155,3 +155,13 @@ def test_declaration_errors():
         return "nothing checked"
 
     assert not empty("quick").passed  # a claim with no checks never PASSes
+
+
+def test_slope_below_uses_the_one_sided_upper_bound_and_fails_without_a_fit():
+    checks = Checks()
+    fit = stats.SlopeFit(-0.5, 0.0, 0.2, (1, 2), (1, 0.7))
+    assert checks.slope_below("falls", fit, 0.0, z=1.645).passed  # -0.5 + 0.33 < 0
+    assert not checks.slope_below("too_noisy", fit, -0.2, z=1.645).passed  # -0.17 > -0.2
+    assert not checks.slope_below("no_fit", None, 0.0, z=1.645).passed
+    no_se = stats.SlopeFit(-0.5, 0.0, None, (1, 2), (1, 0.7))
+    assert not checks.slope_below("no_se", no_se, 0.0, z=1.645).passed

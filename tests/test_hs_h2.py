@@ -28,6 +28,13 @@ def test_sgd_with_random_biases_fails():
     assert not r.passed
 
 
+def test_crossing_criterion_blind_to_kinks_in_the_data_fails_the_mechanism():
+    # kinks counted only beyond all data (|x| >= 4) while random biases put them inside:
+    # "uncrossed" runs then fit below the per-side fit
+    r = hs_h2.compute("quick", seed=0, bias_std=1.0, crossing_at=4.0, **SMALL)
+    assert r.tolerance["sgd_uncrossed_runs_at_fit"]["passed"] is False
+
+
 def test_escape_indistinguishable_from_he_fails():
     r = hs_h2.compute("quick", seed=0, escape_bias_std=1e-9, **SMALL)
     assert r.tolerance["random_biases_escape"]["passed"] is False

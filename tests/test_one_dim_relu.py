@@ -63,3 +63,18 @@ def test_compiled_loop_rejects_other_nets_and_bad_input():
     with pytest.raises(ValueError, match="batch_size"):
         odr.train_relu_1d(net, [net.init(0)], X, Y, lr=0.1, steps=1, method="sgd",
                           seeds=[0], compiled=True)
+
+
+def test_event_slope_recovers_a_known_rate_and_refuses_missing_events():
+    # P(event) = 16 / width exactly (deterministic arrays): slope -1, complement's slope
+    # computed from the same counts
+    out = {w: {"crossed": np.arange(64) < 64 * 16 // w} for w in (16, 32, 64)}
+    out[16]["crossed"][-1] = False  # 63 / 64 at width 16
+    fit = odr.event_slope(out, "crossed", bootstrap=0)
+    expected = np.polyfit(np.log([16, 32, 64]), np.log([63 / 64, 0.5, 0.25]), 1)[0]
+    assert abs(fit.slope - expected) < 1e-12
+    comp = odr.event_slope(out, "crossed", complement=True, bootstrap=0)
+    assert comp.slope > 0  # the complement rises with width
+    out[64]["crossed"][:] = False
+    with pytest.raises(ValueError, match="no run has the event"):
+        odr.event_slope(out, "crossed")

@@ -272,6 +272,21 @@ class Checks:
                          err <= band, err / band,
                          f"slope {fit.slope:.3f} vs {expected:g} +- {band:g}")
 
+    def slope_below(self, name, fit: stats.SlopeFit | None, bound, *, z, source="") -> Check:
+        """A fitted log-log slope whose one-sided upper bound ``slope + z se`` is below
+        ``bound``; ``fit=None`` (no slope could be fitted) FAILs."""
+        if fit is None or fit.slope_se is None:
+            return self._add(name, "slope_below", None, f"< {bound:g}",
+                             {"z": z, "source": source}, False, math.inf,
+                             "no slope (an event is missing at some x, or no standard error)")
+        upper = fit.slope + z * fit.slope_se
+        return self._add(name, "slope_below", [fit.slope, fit.slope_se], f"< {bound:g}",
+                         {"z": z, "source": source}, upper < bound,
+                         (upper - bound) / (z * fit.slope_se) + 1 if fit.slope_se > 0 else
+                         (0.0 if upper < bound else math.inf),
+                         f"slope {fit.slope:.3f} + {z:g} x {fit.slope_se:.3f} = {upper:.3f} "
+                         f"< {bound:g}")
+
     def proportion(self, name, successes, trials, *, above=None, below=None, contains=None,
                    confidence=0.99, method="wilson", source="") -> Check:
         """A success probability from ``successes`` of ``trials``, judged by its

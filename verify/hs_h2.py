@@ -1,13 +1,20 @@
 r"""Claim H2 (Holzmüller & Steinwart, arXiv 2002.04861, section 7 "SGD and other
 initializations"; code dholzmueller/nn_inconsistency ``mc_training.py`` with
 ``use_sgd=True`` / ``initialize_custom=True``): SGD with mini-batches of 16 drawn with
-replacement (by the sample weights) behaves like GD: with high probability no kink
-crosses a data point, so the net stays affine on each side and its loss never goes below
-the per-side fit (SGD's loss fluctuates above it; the authors stop SGD early), and the
-crossing probability falls with width. An initialization with random biases b_i, c ~
-N(0, 1), which puts kinks inside the data from the start, escapes: its fraction at the
-bad minimum is below He's by more than both 99% Wilson intervals. The swapped-variance
-initialization (a ~ N(0, 2/n), w ~ N(0, 2)) is reported with its interval, not judged.
+replacement (by the sample weights) behaves like GD: no kink crosses a data point with a
+probability that tends to 1 with the width, so the net stays affine on each side and its
+loss never goes below the per-side fit (SGD's loss fluctuates above it). Checks as H1's
+(:func:`numerics.one_dim_relu.outcome_summary`): the mechanism, for SGD "an uncrossed run is
+never below the per-side fit" (an affine function per side cannot beat the per-side
+least-squares fit, so a failure means the crossing criterion misses kinks in the data),
+and the slopes of the fraction not in the bad basin and of the crossing probability over
+width. SGD's crossing fraction keeps growing with the steps (papers/003: 52 / 109 / 158 of
+300 at width 32 by step 300 / 5000 / 2e4; the authors stop SGD by early stopping on a
+validation loss), so its fractions are those at ``steps``. An initialization with random
+biases b_i, c ~ N(0, 1), which puts kinks inside the data from the start, escapes: its
+fraction at the bad minimum is below He's by more than both 99% Wilson intervals. The
+swapped-variance initialization (a ~ N(0, 2/n), w ~ N(0, 2)) is reported with its
+interval, not judged; so is the issue's 0.8 floor per width.
 """
 
 from __future__ import annotations
@@ -19,21 +26,21 @@ from numerics import stats
 from verify import figures
 from verify.claim import Override, claim
 
-FRACTION_FLOOR, CONFIDENCE, SLOPE_Z = 0.8, 0.99, 1.645  # as H1 (issue 11)
+CONFIDENCE, ISSUE_FLOOR, SLOPE_Z = 0.99, 0.8, 1.645  # as H1
 
 
 @claim(
-    sizes={"quick": {"widths": (16, 64), "runs": 300, "variant_runs": 60, "steps": 300},
+    sizes={"quick": {"widths": (16, 64), "runs": 300, "variant_runs": 60, "steps": 5000},
            "full": {"widths": (16, 32, 64, 128, 256), "runs": 1000, "variant_runs": 500,
-                    "steps": 5000}},
+                    "steps": 20000}},
     overrides={
         "bias_std": Override(float, "std of the initial biases of the SGD runs (0: the paper's "
                              "He init)", default=0.0, minimum=0.0),
         "escape_bias_std": Override(float, "std of the random biases of the escaping variant",
                                     default=1.0, positive=True),
         "batch_size": Override(int, "SGD batch size (paper: 16)", default=16, minimum=1),
-        "fraction_min_width": Override(int, "smallest width judged for the fraction",
-                                       default=32, minimum=1),
+        "crossing_at": Override(float, "distance from 0 at which a kink counts as crossed "
+                                "(the authors: min |x_j| = 1)", default=1.0, positive=True),
     },
 )
 def compute(run):
@@ -41,7 +48,8 @@ def compute(run):
     executor = "serial" if run.mode == "quick" else None
     seed = int(run.seed_sequence(0).generate_state(1)[0])
     base = {"steps": run.steps, "method": "sgd", "batch_size": o["batch_size"], "init": "he",
-            "bias_std": o["bias_std"], "tolerance": 0.01, "plot_runs": 6}
+            "bias_std": o["bias_std"], "tolerance": 0.01, "plot_runs": 6,
+            "crossing_at": o["crossing_at"]}
     out = odr.sweep_widths(base, run.widths, run.runs, seed=seed, executor=executor)
     top = max(run.widths)
     variants = {name: odr.sweep_widths({**base, **change, "plot_runs": 0}, (top,),
@@ -50,17 +58,21 @@ def compute(run):
                 for k, (name, change) in enumerate(
                     [("random_biases", {"bias_std": o["escape_bias_std"]}),
                      ("swapped_variances", {"init": "swapped"})])}
+    summary = odr.outcome_summary(out, run.widths, confidence=CONFIDENCE, rng=run.rng(1))
+    if summary["uncrossed"]:
+        run.checks.proportion("sgd_uncrossed_runs_at_fit", summary["at_fit"],
+                              summary["uncrossed"], above=odr.MECHANISM_FLOOR,
+                              confidence=CONFIDENCE,
+                              source="an affine function on each side cannot have a loss below "
+                                     "the per-side least-squares fit (papers/003); 1% = GD's "
+                                     "tolerance")
+    else:
+        run.checks.holds("sgd_uncrossed_runs_at_fit", False, "no uncrossed run", measured=0)
+    fits = {name: fit for name, (fit, _) in summary["slopes"].items()}
+    for name, fit in fits.items():
+        run.checks.slope_below(f"sgd_{name}_slope_negative", fit, 0.0, z=SLOPE_Z,
+                               source=f"as H1; events per width {summary['slopes'][name][1]}")
     fractions = {w: float(out[w]["at_bad_minimum"].mean()) for w in run.widths}
-    for w in run.widths:
-        if w >= o["fraction_min_width"]:
-            ok = out[w]["at_bad_minimum"]
-            run.checks.proportion(f"sgd_bad_minimum_width_{w}", int(ok.sum()), ok.size,
-                                  above=FRACTION_FLOOR, confidence=CONFIDENCE,
-                                  source="issue 11: same rule as H1")
-    fit = odr.crossing_slope(out, rng=run.rng(1))
-    run.checks.holds("sgd_crossing_slope_negative", fit.slope + SLOPE_Z * fit.slope_se < 0,
-                     "log-log slope of P(kink crosses) + 1.645 se < 0",
-                     measured=[fit.slope, fit.slope_se], source="as H1")
     he_ok = out[top]["at_bad_minimum"]
     he_low, _ = stats.binomial_interval(int(he_ok.sum()), he_ok.size, confidence=CONFIDENCE)
     intervals = {}
@@ -73,9 +85,10 @@ def compute(run):
                      f"random biases: upper 99% bound {rb[2]:.3f} < He's lower bound "
                      f"{he_low:.3f} (width {top})", measured=[rb[0], rb[2], he_low],
                      source="disjoint 99% Wilson intervals")
-    run.note("fraction_bad_minimum", min(fractions[w] for w in run.widths
-                                         if w >= o["fraction_min_width"]))
-    run.note("fraction_bad_minimum_by_width", {str(w): v for w, v in fractions.items()})
+    by_width = summary["fractions"]
+    run.note("fraction_bad_minimum", min(fractions.values()))
+    run.note("fraction_bad_minimum_by_width", by_width)
+    run.note("issue_floor_met_by_width", {w: v[1] > ISSUE_FLOOR for w, v in by_width.items()})
     run.note("crossing_probability_by_width",
              {str(w): float(out[w]["crossed"].mean()) for w in run.widths})
     run.note("variants_fraction_and_99_interval", {k: list(v) for k, v in intervals.items()})
@@ -91,10 +104,15 @@ def compute(run):
     ax = axes[0, 1]
     ax.errorbar(range(3), [v[0] for v in vals], yerr=np.array(
         [[v[0] - v[1] for v in vals], [v[2] - v[0] for v in vals]]), fmt="o", capsize=3)
-    ax.axhline(FRACTION_FLOOR, color="tab:red", ls="--", lw=0.8)
+    ax.axhline(ISSUE_FLOOR, color="tab:red", ls="--", lw=0.8)
     ax.set_xticks(range(3), names, fontsize=7)
     ax.set_ylabel("fraction at the bad minimum (99% Wilson)")
     ax.set_title(f"initializations, width {top}", fontsize=9)
     return (f"SGD bad minimum {min(fractions.values()):.3f}..{max(fractions.values()):.3f}, "
-            f"crossing slope {fit.slope:.2f}; random biases {rb[0]:.3f}, swapped "
+            f"slopes: not in it {_slope_text(fits['not_at_bad_minimum'])}, crossing "
+            f"{_slope_text(fits['crossing'])}; random biases {rb[0]:.3f}, swapped "
             f"{intervals['swapped_variances'][0]:.3f}")
+
+
+def _slope_text(fit):
+    return "undefined" if fit is None else f"{fit.slope:.2f} +- {fit.slope_se:.2f}"
