@@ -57,12 +57,13 @@ def limit_blas_threads(n: int = 1) -> None:
         raise ValueError(f"blas_threads must be an integer >= 1, got {n!r}")
     for var in _THREAD_ENV:
         os.environ[var] = str(n)
+    numba = sys.modules.get("numba")
+    if numba is not None:  # the compiled Gram engine's threads (numerics.gram)
+        # first: numba's OpenMP layer may start here and set libgomp's thread count
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     # a process-wide limit: the returned context is not used as a `with` block, so the
     # limit stays in force for the rest of the (worker) process
     threadpoolctl.threadpool_limits(limits=n)
-    numba = sys.modules.get("numba")
-    if numba is not None:  # the compiled Gram engine's threads (numerics.gram)
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
 def blas_threads() -> int | None:
