@@ -10,11 +10,11 @@ of one row through all L layers
           \Theta^{l+1} = \Sigma^{l+1} + \sigma_w^2\,\dot k(\Sigma^l)\,\Theta^l
 
 (standard parameterization: :math:`\Theta^{l+1} = n\,k + 1 + \sigma_w^2\dot k\,\Theta^l`)
-without leaving compiled code, and ``gram``, which calls it for rows in parallel (one
-call per thread, each on every t-th work item, the GIL released: numba's ``prange``
-would double the compile time), on the upper triangle only for a symmetric Gram. A closed form
-registered for a new activation is compiled the first time it is used; nothing here is
-written per activation.
+without leaving compiled code, and ``gram``, which calls it for rows in parallel (chunks
+of work items on threads, :func:`numerics.gram_loops.in_threads`, the GIL released:
+numba's ``prange`` would double the compile time), on the upper triangle only for a
+symmetric Gram. A closed form registered for a new activation is compiled the first time
+it is used; nothing here is written per activation.
 
 Speed: the layers are the outer loop of ``row`` and the row's entries the inner one, a
 straight-line body over contiguous arrays that LLVM vectorizes (AVX2: 4 entries per
@@ -51,7 +51,6 @@ output first (BLAS) and overwritten entry by entry.
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import os
 
@@ -262,18 +261,18 @@ def row(K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, inv_d, standard, w
     return n_bad > 0
 
 
-# work items first, first + step, ... of one thread (numerics.gram.Engine runs one per
-# thread, the GIL released): Python threads rather than numba's prange, whose parfor
-# pipeline re-optimizes the inlined row function and doubles the compile time
+# work items lo .. hi - 1 (numerics.gram_loops.in_threads runs chunks on threads, the GIL
+# released): Python threads rather than numba's prange, whose parfor pipeline re-optimizes
+# the inlined row function and doubles the compile time
 @njit(cache=True, nogil=True)
 def gram(K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, inv_d, standard, width,
-         want_ntk, mode, bad, first, step):
+         want_ntk, mode, bad, lo, hi):
     # mode 0: cross Gram K[i, j], j < n2; mode 1: symmetric, the upper triangle j > i
     # (rows in pairs (p, n-1-p) so every work item has the same share), diagonal exact,
     # mirrored afterwards; mode 2: pairs (x1_i, x2_i) in K[i, 0]. K holds the dot products
     # on entry and is overwritten.
     n1, n2 = K.shape
-    for p in range(first, row_count(mode, n1), step):
+    for p in range(lo, hi):
         for side in range(2 if mode == 1 else 1):
             i, j0, j1 = row_span(p, side, mode, n1, n2)
             # (or: the empty second side of the middle row must not clear its flag)
@@ -350,7 +349,7 @@ def _generate(act: Activation) -> str:
         .replace("{columns_3}", _indent(columns, 3)) \
         .replace("NCOL", str(len(sides.columns))).replace("FASTMATH", _FASTMATH)
     header = ["import math", "", "import numpy as np", "from numba import njit",
-              "from numerics.gram_loops import row_count, row_span"]
+              "from numerics.gram_loops import row_span"]
     special = sorted(printer.special_used | set(names))
     if special:
         header.append(f"from numerics.jit_special import {', '.join(special)}")
@@ -407,34 +406,13 @@ class Engine:
         COL = self.module.columns(S2, L)
         args = (K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, 1.0 / d, standard,
                 float(width), want_ntk, mode, bad)
-        _in_threads(self.module.gram, args, gram_loops.row_count(mode, K.shape[0]),
-                    K.size * L)
+        gram_loops.in_threads(self.module.gram, args, gram_loops.row_count(mode, K.shape[0]),
+                              K.size * L)
         if mode == 1:
-            mirror = gram_loops.mirror if K.size >= THREAD_MIN_WORK else gram_loops.mirror_serial
-            mirror(K)
+            gram_loops.mirror_upper(K)
             if want_ntk:
-                mirror(T)
+                gram_loops.mirror_upper(T)
         return bad
-
-
-#: below this many entry-layers a Gram is computed on the calling thread alone, and below
-#: this many entries it is mirrored there (starting threads costs ~0.1 ms on an idle
-#: machine, the work of ~2e4 entry-layers)
-THREAD_MIN_WORK = 1 << 16
-
-
-def _in_threads(gram, args, items, work):
-    """``gram(*args, first, step)`` on numba's thread count (``numba.get_num_threads``) of
-    threads, thread t taking the work items t, t + step, ...; ``gram`` releases the GIL."""
-    import numba
-
-    threads = 1 if work < THREAD_MIN_WORK else max(1, min(numba.get_num_threads(), items))
-    if threads == 1:
-        gram(*args, 0, 1)
-        return
-    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        for done in [pool.submit(gram, *args, t, threads) for t in range(threads)]:
-            done.result()  # re-raises a thread's exception
 
 
 def _inverse(S):

@@ -1,13 +1,60 @@
 """Static numba loops shared by the compiled Gram engines (:mod:`numerics.gram`,
-:mod:`numerics.gram_mehler`): mirroring a computed upper triangle and finding the rows
-that hold a non-finite entry. Compiled without fastmath, so ``isfinite`` is exact."""
+:mod:`numerics.gram_mehler`): the work items of a pass, running a pass's kernel on
+threads, mirroring a computed upper triangle and finding the rows that hold a non-finite
+entry. Compiled without fastmath, so ``isfinite`` is exact."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
+
+import numba
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["mirror", "mirror_serial", "nonfinite_rows", "row_count", "row_span"]
+__all__ = ["in_threads", "mirror", "mirror_serial", "mirror_upper", "nonfinite_rows",
+           "row_count", "row_span", "THREAD_MIN_WORK"]
+
+#: below this much work (entry-layers of a pass, entries of a mirror) the calling thread
+#: does it alone (starting threads costs ~0.1 ms on an idle machine, the work of ~2e4
+#: entry-layers)
+THREAD_MIN_WORK = 1 << 16
+_PER_THREAD = 4
+_POOLS = {}
+
+
+def _pool(threads):
+    """A thread pool kept for the process (starting threads costs milliseconds per call),
+    keyed by the process id too: a forked worker process gets its own."""
+    key = (os.getpid(), threads)
+    if key not in _POOLS:
+        _POOLS[key] = concurrent.futures.ThreadPoolExecutor(
+            threads, thread_name_prefix="nntheory-gram")
+    return _POOLS[key]
+
+
+def in_threads(kernel, args, count, work):
+    """``kernel(*args, lo, hi)`` on chunks of the work items ``range(count)``, in numba's
+    number of threads (``kernel`` releases the GIL; ``work`` below
+    :data:`THREAD_MIN_WORK`: on the calling thread). Python threads rather than numba's
+    ``prange``, whose parallel pipeline costs seconds of compile time in every fresh process
+    with an empty cache. Chunks of equal size, a few per thread, so that threads that
+    finish early take more (entries differ in cost: Mehler terms, special-function
+    branches)."""
+    threads = min(numba.get_num_threads(), count) if work >= THREAD_MIN_WORK else 1
+    if threads <= 1:
+        kernel(*args, 0, count)
+        return
+    edges = np.linspace(0, count, min(count, _PER_THREAD * threads) + 1).astype(np.int64)
+    pool = _pool(threads)
+    for done in [pool.submit(kernel, *args, lo, hi)
+                 for lo, hi in zip(edges[:-1], edges[1:], strict=True)]:
+        done.result()  # re-raises a thread's exception
+
+
+def mirror_upper(M):
+    """Lower triangle of a square ``M`` := its upper triangle, on threads for large ``M``."""
+    (mirror if M.size >= THREAD_MIN_WORK else mirror_serial)(M)
 
 
 @njit(cache=True)

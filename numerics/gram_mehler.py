@@ -4,9 +4,8 @@ For tanh and user-registered activations (no closed-form dual kernel) the NNGP/N
 recursion is run layer by layer: at layer l the Hermite coefficients of
 :math:`\sigma(sZ)` and :math:`\sigma'(sZ)` are tabulated once per point
 (:func:`numerics.mehler.hermite_table`, scale :math:`s = \sqrt{\Sigma^l(x,x)}`), and a
-numba loop, parallel over rows (in threads: :func:`_in_threads`) and on the upper
-triangle only for a symmetric Gram,
-updates every entry in place with
+numba loop, parallel over rows (in threads: :func:`numerics.gram_loops.in_threads`) and
+on the upper triangle only for a symmetric Gram, updates every entry in place with
 
 .. math:: \mathbb E[f(u)f(v)] = \sum_n a_n(s_1)a_n(s_2)\rho^n
 
@@ -22,14 +21,12 @@ terms).
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
-import os
 
 import numba
 import numpy as np
 
-from numerics.gram_loops import mirror, nonfinite_rows, row_count, row_span
+from numerics.gram_loops import in_threads, mirror_upper, nonfinite_rows, row_count, row_span
 from numerics.mehler import DEFAULT_TOL, hermite_table, mehler_sum, require_kinks_at_zero
 from theory.activations import Activation
 
@@ -75,37 +72,6 @@ def _layer(K, T, I1, I2, A1, TA1, N1, M1, A2, TA2, N2, M2, D1, TD1, ND1, MD1, D2
                 K[i, col] = k
 
 
-def _in_threads(kernel, args, count):
-    """``kernel(*args, p0, p1)`` on chunks of ``range(count)``, in numba's number of threads
-    (``kernel`` releases the GIL): a parallel loop (``prange``) would do the same but costs
-    about a second more to compile, in every fresh process with an empty cache. Chunks of
-    equal size, PER_THREAD of them per thread, so that threads that finish early take more
-    (entries differ in their number of Mehler terms)."""
-    threads = numba.get_num_threads()
-    if threads == 1 or count < 2:
-        kernel(*args, 0, count)
-        return
-    edges = np.linspace(0, count, min(count, _PER_THREAD * threads) + 1).astype(np.int64)
-    pool = _pool(threads)
-    for done in [pool.submit(kernel, *args, lo, hi)
-                 for lo, hi in zip(edges[:-1], edges[1:], strict=True)]:
-        done.result()
-
-
-_PER_THREAD = 4
-_POOLS = {}
-
-
-def _pool(threads):
-    """A thread pool kept for the process (starting threads costs milliseconds per layer),
-    keyed by the process id too: a forked worker process gets its own."""
-    key = (os.getpid(), threads)
-    if key not in _POOLS:
-        _POOLS[key] = concurrent.futures.ThreadPoolExecutor(
-            threads, thread_name_prefix="nntheory-mehler")
-    return _POOLS[key]
-
-
 def _table(act, s, derivative):
     table = hermite_table(act, s, derivative=derivative)
     width = int(table.lengths.max())  # trim the zero padding: memory n * width
@@ -135,16 +101,16 @@ class MehlerEngine:
             d2 = d1 if same else (_table(self.act, s2, True) if want_ntk else a2)
             args = (K, T, inv1, inv2, *a1, *a2, *d1, *d2, sw2, sb2, standard, float(width),
                     want_ntk, mode, self.tol)
-            _in_threads(_layer, args, row_count(mode, K.shape[0]))
+            in_threads(_layer, args, row_count(mode, K.shape[0]), K.size)
 
     def symmetric(self, K, T, S, Vlast, theta, L, sw2, sb2, d, standard, width, want_ntk):
         self._run(K, T, S, S, L, sw2, sb2, d, standard, width, want_ntk, 1)
         n = K.shape[0]
         K[np.diag_indices(n)] = Vlast
-        mirror(K)
+        mirror_upper(K)
         if want_ntk:
             T[np.diag_indices(n)] = theta
-            mirror(T)
+            mirror_upper(T)
         return _bad_rows(K, T, want_ntk)
 
     def cross(self, K, T, S1, S2, L, sw2, sb2, d, standard, width, want_ntk):

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from numerics import gram, kernels
+from numerics import gram, gram_loops, kernels
 from theory.activations import builtin_examples, get, register
 
 pytestmark = pytest.mark.skipif(not gram.available(), reason="numba not available")
@@ -213,7 +213,7 @@ def test_threaded_pass_equals_numpy_path(name, monkeypatch):
     and a zero point in the middle row (flagged and recomputed)."""
     import numba
 
-    monkeypatch.setattr(gram, "THREAD_MIN_WORK", 0)
+    monkeypatch.setattr(gram_loops, "THREAD_MIN_WORK", 0)
     if numba.get_num_threads() < 2:
         pytest.skip("one thread")
     rng = np.random.default_rng(7)
