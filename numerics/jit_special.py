@@ -514,7 +514,8 @@ def _one_sided_tilts(b, rho):
     r""":math:`(A(0,b;\rho), A(0,b;-\rho))` from one tilted orthant: the two sum to
     :math:`\mathbb{E}[e^{bZ}1\{Z<0\}] = \operatorname{erfcx}(b/\sqrt2)/2`; the smaller,
     :math:`A(0,b;-|\rho|)`, is evaluated, and the other, at least half the sum, follows with
-    an absolute error of the rounding of the sum (as the Gram engine's ``_one_sided_tilts``)."""
+    an absolute error of the rounding of the sum (as ``numerics.stable_forms`` rewrites the
+    registry form)."""
     small = tilted_orthant(0.0, b, -abs(rho))
     large = 0.5 * erfcx(b * _INV_SQRT2) - small
     if rho >= 0:

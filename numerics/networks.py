@@ -309,6 +309,24 @@ def _seed_entropy(seed):
     return int(seed)
 
 
+#: SGD batches with replacement are drawn this many steps at a time (the same stream as
+#: one draw per step)
+BATCH_DRAW_BLOCK = 256
+
+
+def batch_stream(seed):
+    """The generator of a replica's SGD batches in :func:`train_ensemble`: child 0 of
+    ``seed`` (an int or SeedSequence)."""
+    return np.random.default_rng(np.random.SeedSequence(_seed_entropy(seed)).spawn(3)[0])
+
+
+def draw_batches(rng, n, steps, batch_size, prob=None):
+    """``steps`` batches of ``batch_size`` indices of ``range(n)`` drawn with replacement
+    (probabilities ``prob``, None for uniform), sorted within each batch: one block of
+    :func:`train_ensemble`'s stream."""
+    return np.sort(rng.choice(n, size=(steps, batch_size), replace=True, p=prob), axis=1)
+
+
 # ---------------------------------------------------------------------------
 # validation and conversion
 # ---------------------------------------------------------------------------
@@ -1581,8 +1599,7 @@ def train_ensemble(net, params, X, y, *, lr, steps, method="gd", batch_size=None
             raise ValueError("sample_weights with method='sgd' needs replace=True")
         if seeds is None or len(seeds) != R:
             raise ValueError(f"method='sgd' needs one seed per replica ({R})")
-        rngs = [np.random.default_rng(np.random.SeedSequence(_seed_entropy(s)).spawn(3)[0])
-                for s in seeds]
+        rngs = [batch_stream(s) for s in seeds]
     if clip_norm is not None and not (isinstance(clip_norm, numbers.Real) and clip_norm > 0):
         raise ValueError(f"clip_norm must be > 0, got {clip_norm!r}")
     mult = net.multipliers()
@@ -1624,13 +1641,13 @@ def train_ensemble(net, params, X, y, *, lr, steps, method="gd", batch_size=None
                 break
             if method == "sgd":
                 if replace:  # draws for many steps at once: the same stream as step by step
-                    if step % 256 == 0:
-                        ahead = min(256, steps - step)
-                        drawn = np.stack([np.sort(g.choice(
-                            n, size=(ahead, batch_size), replace=True, p=None if
-                            sample_weights is None else p[r] / p[r].sum()), axis=1)
+                    if step % BATCH_DRAW_BLOCK == 0:
+                        ahead = min(BATCH_DRAW_BLOCK, steps - step)
+                        drawn = np.stack([draw_batches(
+                            g, n, ahead, batch_size,
+                            None if sample_weights is None else p[r] / p[r].sum())
                             for r, g in enumerate(rngs)])
-                    idx = drawn[:, step % 256]
+                    idx = drawn[:, step % BATCH_DRAW_BLOCK]
                 else:
                     idx = np.stack([np.sort(g.choice(n, size=batch_size, replace=False))
                                     for g in rngs])

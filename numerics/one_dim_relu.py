@@ -29,15 +29,17 @@ import numpy as np
 import threadpoolctl
 
 from numerics.networks import (
+    BATCH_DRAW_BLOCK,
     EnsembleTrajectory,
     Network,
-    _seed_entropy,
+    batch_stream,
+    draw_batches,
     inverse_sharpness_lr,
     per_side_affine_fit,
     train_ensemble,
 )
 
-__all__ = ["DATA_X", "DATA_Y", "INITS", "MECHANISM_FLOOR", "crossing_slope", "event_slope",
+__all__ = ["DATA_X", "DATA_Y", "INITS", "MECHANISM_FLOOR", "event_slope",
            "outcome_summary", "plot_learned_functions", "relu_net", "sweep_widths", "train_chunk",
            "train_relu_1d"]
 
@@ -115,12 +117,11 @@ def train_relu_1d(net, params, x, y, *, lr, steps, method="gd", batch_size=None,
             raise ValueError(f"method='sgd' needs one seed per replica ({R})")
         b = int(batch_size)
         batch_w = np.empty((R, steps, n))
-        for r, s in enumerate(seeds):
-            # train_ensemble's stream: child 0 of the seed, blocks of 256 steps
-            g = np.random.default_rng(np.random.SeedSequence(_seed_entropy(s)).spawn(3)[0])
-            prob = P[r] / P[r].sum()
-            for start in range(0, steps, 256):
-                drawn = g.choice(n, size=(min(256, steps - start), b), replace=True, p=prob)
+        for r, s in enumerate(seeds):  # train_ensemble's stream, block by block
+            g = batch_stream(s)
+            prob = None if sample_weights is None else P[r] / P[r].sum()
+            for start in range(0, steps, BATCH_DRAW_BLOCK):
+                drawn = draw_batches(g, n, min(BATCH_DRAW_BLOCK, steps - start), b, prob)
                 counts = (drawn[:, :, None] == np.arange(n)).sum(axis=1)
                 batch_w[r, start:start + drawn.shape[0]] = counts * (P[r].sum() / b)
     else:
@@ -262,11 +263,6 @@ def outcome_summary(outcomes, widths, *, confidence=0.99, rng=None) -> dict:
                else None)
         res["slopes"][name] = (fit, counts)
     return res
-
-
-def crossing_slope(outcomes, *, bootstrap=400, rng=None):
-    """:func:`event_slope` of "a kink crossed a data point"."""
-    return event_slope(outcomes, "crossed", bootstrap=bootstrap, rng=rng)
 
 
 def plot_learned_functions(ax, curves, offset=0.0, *, title=""):
