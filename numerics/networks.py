@@ -85,6 +85,7 @@ import sympy as sp
 import threadpoolctl
 
 from numerics.precision import Backend, float32_normal, get_backend
+from numerics.validate import check_int
 from theory.activations import Activation, resolve
 
 __all__ = [
@@ -154,17 +155,11 @@ def _sgd_batch_size(batch_size, n, replace):
     drawn with replacement."""
     if batch_size is None:
         raise ValueError("method='sgd' needs batch_size")
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     if batch_size > n and not replace:
         raise ValueError(f"batch_size must be in [1, n={n}] without replacement, got "
                          f"{batch_size}")
     return batch_size
-
-
-def _positive_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -187,19 +182,19 @@ class Network:
     readout_std: float | None = None
 
     def __post_init__(self):
-        _positive_int(self.input_dim, "input_dim")
+        check_int("input_dim", self.input_dim, minimum=1)
         widths = tuple(self.hidden_widths)
         if not widths:
             raise ValueError("hidden_widths must list at least one hidden layer width")
         for w in widths:
-            _positive_int(w, "hidden_widths entries")
+            check_int("hidden_widths entries", w, minimum=1)
         object.__setattr__(self, "hidden_widths", tuple(int(w) for w in widths))
         object.__setattr__(self, "activation", resolve(self.activation))
         self.activation.require_derivative()
         if self.parameterization not in PARAMETERIZATIONS:
             raise ValueError(f"parameterization must be one of {PARAMETERIZATIONS}, "
                              f"got {self.parameterization!r}")
-        _positive_int(self.output_dim, "output_dim")
+        check_int("output_dim", self.output_dim, minimum=1)
         if _exact(self.sigma_w, "sigma_w") <= 0:
             raise ValueError(f"sigma_w must be > 0, got {self.sigma_w}")
         if _exact(self.sigma_b, "sigma_b") < 0:
@@ -295,7 +290,7 @@ def two_layer_net(input_dim, width, activation, **kwargs) -> Network:
 
 def deep_net(input_dim, width, hidden_layers, activation, **kwargs) -> Network:
     """``hidden_layers`` hidden layers of equal ``width``."""
-    L = _positive_int(hidden_layers, "hidden_layers")
+    L = check_int("hidden_layers", hidden_layers, minimum=1)
     return Network(input_dim, (width,) * L, activation, **kwargs)
 
 
@@ -582,7 +577,7 @@ def _record_set(record, steps):
         every = max(1, steps // 1000)
         chosen = set(range(0, steps + 1, every))
     elif isinstance(record, numbers.Integral) and not isinstance(record, bool):
-        every = _positive_int(record, "record")
+        every = check_int("record", record, minimum=1)
         chosen = set(range(0, steps + 1, every))
     else:
         try:
@@ -677,7 +672,7 @@ def train(net, params, X, y, *, lr, steps, backend="float64", dps=None, bits=Non
         lr, bool) else None
     if lr_f is None or not np.isfinite(lr_f) or lr_f <= 0:
         raise ValueError(f"lr (step size) must be a finite number > 0, got {lr!r}")
-    steps = _positive_int(steps, "steps", minimum=0)
+    steps = check_int("steps", steps, minimum=0)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     weight_decay = _check_nonneg(weight_decay, "weight_decay")
@@ -916,8 +911,8 @@ def chebyshev_data(points=20, degree=3):
     :math:`T_{\rm degree}` at them."""
     from numpy.polynomial import chebyshev
 
-    X = np.linspace(-1.0, 1.0, _positive_int(points, "points", 2))[:, None]
-    return X, chebyshev.chebval(X[:, 0], [0] * _positive_int(degree, "degree", 0) + [1])
+    X = np.linspace(-1.0, 1.0, check_int("points", points, minimum=2))[:, None]
+    return X, chebyshev.chebval(X[:, 0], [0] * check_int("degree", degree, minimum=0) + [1])
 
 
 class RewrittenGDStepper(GDStepper):
@@ -932,7 +927,7 @@ class RewrittenGDStepper(GDStepper):
                  bits=None, mode="midpoint-reset"):
         super().__init__(net, params, X, y, lr=lr, backend=backend, dps=dps, bits=bits,
                          mode=mode)
-        self.k = _positive_int(k, "k")
+        self.k = check_int("k", k, minimum=1)
         self.frozen = frozenset(frozen)
         bad = self.frozen - set(net.param_names)
         if bad:
@@ -1076,8 +1071,8 @@ def online_sgd_committee(W0, B, *, lr, steps, rng, lr_v=0.0, v0=None, A=None, no
     v = np.ones((S_, K)) if v0 is None else np.array(np.broadcast_to(v0, (S_, K)), dtype=float)
     _check_nonneg(lr, "lr")
     _check_nonneg(lr_v, "lr_v")
-    steps = _positive_int(steps, "steps")
-    record_every = N if record_every is None else _positive_int(record_every, "record_every")
+    steps = check_int("steps", steps, minimum=1)
+    record_every = N if record_every is None else check_int("record_every", record_every, minimum=1)
     sq = np.sqrt(N)
     rec_steps, Qs, Rs, vs = [], [], [], []
 
@@ -1160,9 +1155,9 @@ def online_sgd_single_index(a0, U0, u_star, activation, target, *, lr_a, lr_u, s
     coef = np.array([float(v) / np.sqrt(factorial(k)) for k, v in enumerate(target)])
     _check_nonneg(lr_a, "lr_a")
     _check_nonneg(lr_u, "lr_u")
-    steps = _positive_int(steps, "steps")
-    batch = _positive_int(batch, "batch")
-    record_every = _positive_int(record_every, "record_every")
+    steps = check_int("steps", steps, minimum=1)
+    batch = check_int("batch", batch, minimum=1)
+    record_every = check_int("record_every", record_every, minimum=1)
     rec, As, Us = [0], [a.copy()], [U.copy()]
     for step in range(1, steps + 1):
         X = rng.standard_normal((S_, batch, d))
@@ -1578,7 +1573,7 @@ def train_ensemble(net, params, X, y, *, lr, steps, method="gd", batch_size=None
     eta = np.broadcast_to(np.asarray(lr, dtype=np.float64), (R,)).copy()
     if not np.all(np.isfinite(eta)) or np.any(eta <= 0):
         raise ValueError(f"lr must be finite and > 0 for every replica, got {lr!r}")
-    steps = _positive_int(steps, "steps", minimum=0)
+    steps = check_int("steps", steps, minimum=0)
     if method not in ("gd", "sgd"):
         raise ValueError(f"method must be 'gd' or 'sgd' for ensembles, got {method!r}")
     weight_decay = _check_nonneg(weight_decay, "weight_decay")

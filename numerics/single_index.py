@@ -22,6 +22,7 @@ import threadpoolctl
 from scipy.stats import norm
 
 from numerics import codecache, integrate
+from numerics.validate import check_int
 from theory.activations import resolve
 from theory.gaussian import hermite_coefficients
 from theory.odes import single_index as si
@@ -234,7 +235,7 @@ def population_gd_single_index(a0, U0, u_star, activation, target, *, lr_a, lr_u
     diag = eye.astype(bool)
     rec, As, Rs, Gs = [0], [a.copy()], [r.copy()], [G.copy()]
     with threadpoolctl.threadpool_limits(1):  # small matmuls: threads only cost under load
-        for step in range(1, _positive_int(steps, "steps") + 1):
+        for step in range(1, check_int("steps", steps, minimum=1) + 1):
             K, dK = _series_and_derivative(c**2, G)
             K[:, diag] = kappa_one
             grad_a = target_a(r) - np.einsum("sij,sj->si", K, a) / m
@@ -271,12 +272,6 @@ def _series_and_derivative(coef, x):
         p *= x
         p += ck
     return p, dp
-
-
-def _positive_int(value, name):
-    if int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def ode_risk_on_grid(activation, target, epsilon, a0, r0, times, *, finite_m=False,
