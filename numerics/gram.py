@@ -3,20 +3,23 @@ r"""Compiled Gram engine: the whole depth-L NNGP + NTK recursion of a Gram in on
 For an activation whose registry entry has closed-form dual kernels
 (:mod:`theory.activations`: ``dual``, ``dual_derivative`` and their diagonals), this
 module *generates* Python source from those SymPy expressions and compiles it with
-numba: a function ``row`` that takes the entries :math:`(i, j_0), \dots, (i, j_1 - 1)`
-of one row through all L layers
+numba: a function ``gram`` whose loop over work items takes the entries
+:math:`(i, j_0), \dots, (i, j_1 - 1)` of one row through all L layers
 
 .. math:: \Sigma^{l+1} = \sigma_w^2\,k(\Sigma^l) + \sigma_b^2,\qquad
           \Theta^{l+1} = \Sigma^{l+1} + \sigma_w^2\,\dot k(\Sigma^l)\,\Theta^l
 
 (standard parameterization: :math:`\Theta^{l+1} = n\,k + 1 + \sigma_w^2\dot k\,\Theta^l`)
-without leaving compiled code, and ``gram``, which calls it for rows in parallel (chunks
-of work items on threads, :func:`numerics.gram_loops.in_threads`, the GIL released:
-numba's ``prange`` would double the compile time), on the upper triangle only for a
-symmetric Gram. A closed form registered for a new activation is compiled the first time
-it is used; nothing here is written per activation.
+without leaving compiled code; it runs on chunks of work items in parallel (threads,
+:func:`numerics.gram_loops.in_threads`, the GIL released: numba's ``prange`` would double
+the compile time), on the upper triangle only for a symmetric Gram. A closed form
+registered for a new activation is compiled the first time it is used; nothing here is
+written per activation. Compile time (a fresh process with an empty cache) is kept down
+by one compiled function, not a row function and its caller (numba optimizes a callee's
+code again in each caller's module), and, for a family whose stable form gives both
+kernels at once (ELU), by one call of it per entry.
 
-Speed: the layers are the outer loop of ``row`` and the row's entries the inner one, a
+Speed: the layers are the outer loop of a row and its entries the inner one, a
 straight-line body over contiguous arrays that LLVM vectorizes (AVX2: 4 entries per
 instruction): the clip of rho is a select, and acos, asin, atan are the branch-free ones
 of :mod:`numerics.jit_fastmath` (libm's are opaque calls). Subexpressions of one point
@@ -209,8 +212,8 @@ t_row[c] = width * e + 1.0 + sw2 * ed * t if standard else k + sw2 * ed * t"""
 # is one straight-line body over contiguous arrays, which LLVM vectorizes (the row of K and
 # T, 2 x 8 n2 bytes, stays in cache across the L layers).
 _FASTMATH = '{"nsz", "arcp", "contract", "afn", "reassoc"}'
-_LOOPS = """
-@njit(cache=True, error_model="numpy", fastmath=FASTMATH, parallel=False)
+_COLUMNS = """
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH)
 def columns(S2, L):
     # COL[layer, m, j]: the m-th one-point subexpression of s2 = S2[layer, j]
     COL = np.empty((L, NCOL, S2.shape[1]))
@@ -219,52 +222,35 @@ def columns(S2, L):
             s2 = S2[layer, j]
             {columns_3}
     return COL
+"""
+# no one-point subexpressions: an empty table, without a compiled function (compile time)
+_NO_COLUMNS = """
+def columns(S2, L):
+    return np.empty((L, 0, S2.shape[1]))
+"""
 
-
-@njit(cache=True, error_model="numpy", fastmath=FASTMATH, parallel=False)
-def row(K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, inv_d, standard, width,
-        want_ntk, mode, i, j0, j1):
-    # entries (i, j0) .. (i, j1 - 1) through all layers; True if one is not finite
-    shift = i if mode == 2 else 0  # entry (i, j) is at column j - shift
-    k_row = K[i, j0 - shift:j1 - shift]
-    t_row = T[i if want_ntk else 0, j0 - shift:j1 - shift]  # T is 1 x 1 without ntk
+# Two loops over the row, so that the NNGP-only one does not evaluate ed (a closed form's
+# derivative kernel costs as much as the kernel); one where a stable pair gives both at
+# once (half the code to compile)
+_LAYER_TWO_LOOPS = """
+if want_ntk:
     for c in range(j1 - j0):
-        dot = k_row[c]
-        k = sw2 * dot * inv_d + sb2
-        k_row[c] = k
-        if want_ntk:
-            t_row[c] = dot + 1.0 if standard else k
-    for layer in range(L):
-        s1 = S1[layer, i]
-        i1 = I1[layer, i]
-        s2_row = S2[layer, j0:j1]
-        i2_row = I2[layer, j0:j1]
-        {rows_2}
-        if want_ntk:
-            for c in range(j1 - j0):
-                {both_4}
-        else:
-            for c in range(j1 - j0):
-                {nngp_4}
-    n_bad = 0
+        {both_2}
+else:
     for c in range(j1 - j0):
-        n_bad += not math.isfinite(k_row[c])
-    if want_ntk:
-        for c in range(j1 - j0):
-            n_bad += not math.isfinite(t_row[c])
-    if mode == 1:
-        K[i, i] = Vlast[i]
-        n_bad += not math.isfinite(Vlast[i])
-        if want_ntk:
-            T[i, i] = theta[i]
-            n_bad += not math.isfinite(theta[i])
-    return n_bad > 0
-
+        {nngp_2}
+"""
+_LAYER_ONE_LOOP = """
+for c in range(j1 - j0):
+    {both_1}
+"""
 
 # work items lo .. hi - 1 (numerics.gram_loops.in_threads runs chunks on threads, the GIL
-# released): Python threads rather than numba's prange, whose parfor pipeline re-optimizes
-# the inlined row function and doubles the compile time
-@njit(cache=True, nogil=True)
+# released): Python threads rather than numba's prange, whose parfor pipeline doubles the
+# compile time. The row is written out in the loop over work items, not called: a called
+# function's code is optimized again in its caller's module (compile time)
+_GRAM = """
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
 def gram(K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, inv_d, standard, width,
          want_ntk, mode, bad, lo, hi):
     # mode 0: cross Gram K[i, j], j < n2; mode 1: symmetric, the upper triangle j > i
@@ -274,10 +260,38 @@ def gram(K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, inv_d, standard, 
     n1, n2 = K.shape
     for p in range(lo, hi):
         for side in range(2 if mode == 1 else 1):
+            # the entries (i, j0) .. (i, j1 - 1) through all layers
             i, j0, j1 = row_span(p, side, mode, n1, n2)
+            shift = i if mode == 2 else 0  # entry (i, j) is at column j - shift
+            k_row = K[i, j0 - shift:j1 - shift]
+            t_row = T[i if want_ntk else 0, j0 - shift:j1 - shift]  # T is 1 x 1 without ntk
+            for c in range(j1 - j0):
+                dot = k_row[c]
+                k = sw2 * dot * inv_d + sb2
+                k_row[c] = k
+                if want_ntk:
+                    t_row[c] = dot + 1.0 if standard else k
+            for layer in range(L):
+                s1 = S1[layer, i]
+                i1 = I1[layer, i]
+                s2_row = S2[layer, j0:j1]
+                i2_row = I2[layer, j0:j1]
+                {rows_4}
+                {layer_4}
+            n_bad = 0
+            for c in range(j1 - j0):
+                n_bad += not math.isfinite(k_row[c])
+            if want_ntk:
+                for c in range(j1 - j0):
+                    n_bad += not math.isfinite(t_row[c])
+            if mode == 1:
+                K[i, i] = Vlast[i]
+                n_bad += not math.isfinite(Vlast[i])
+                if want_ntk:
+                    T[i, i] = theta[i]
+                    n_bad += not math.isfinite(theta[i])
             # (or: the empty second side of the middle row must not clear its flag)
-            if row(K, T, S1, S2, I1, I2, COL, Vlast, theta, L, sw2, sb2, inv_d, standard,
-                   width, want_ntk, mode, i, j0, j1):
+            if n_bad > 0:
                 bad[i] = True
 """
 
@@ -341,13 +355,24 @@ def _generate(act: Activation) -> str:
     loads = "\n".join(f"{sym} = {sym}_row[c]" for sym, _ in sides.columns)
 
     def entry(lines, update):
-        return _ENTRY.strip("\n").replace("{column_loads}", loads) \
+        text = _ENTRY.strip("\n").replace("{column_loads}", loads) \
             .replace("{body}", "\n".join(lines + update.split("\n")))
-    loops = _LOOPS.replace("{both_4}", _indent(entry(both, _NTK_UPDATE).split("\n"), 4)) \
-        .replace("{nngp_4}", _indent(entry(nngp, _NNGP_UPDATE).split("\n"), 4)) \
-        .replace("{rows_2}", _indent(rows or ["pass"], 2)) \
-        .replace("{columns_3}", _indent(columns, 3)) \
-        .replace("NCOL", str(len(sides.columns))).replace("FASTMATH", _FASTMATH)
+        return "\n".join(line for line in text.split("\n") if line.strip())
+    form = STABLE_FORMS.get(act.family)
+    if form is not None and form[0] is None and act.dual_derivative is not None:
+        # the stable pair serves every entry: one call gives e and ed
+        update = _NTK_UPDATE.replace("\nt = ", "\nif want_ntk:\n    t = ") \
+            .replace("\nt_row[c] = ", "\n    t_row[c] = ")
+        layer = _LAYER_ONE_LOOP.replace("{both_1}", _indent(entry(both, update).split("\n"), 1))
+    else:
+        layer = _LAYER_TWO_LOOPS.replace(
+            "{both_2}", _indent(entry(both, _NTK_UPDATE).split("\n"), 2)).replace(
+            "{nngp_2}", _indent(entry(nngp, _NNGP_UPDATE).split("\n"), 2))
+    table = (_COLUMNS.replace("{columns_3}", _indent(columns, 3))
+             .replace("NCOL", str(len(sides.columns))) if sides.columns else _NO_COLUMNS)
+    loops = table + "\n" + _GRAM.replace("{rows_4}", _indent(rows or ["pass"], 4)) \
+        .replace("{layer_4}", _indent(layer.strip("\n").split("\n"), 4))
+    loops = loops.replace("FASTMATH", _FASTMATH)
     header = ["import math", "", "import numpy as np", "from numba import njit",
               "from numerics.gram_loops import row_span"]
     special = sorted(printer.special_used | set(names))

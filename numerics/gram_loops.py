@@ -12,7 +12,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["in_threads", "mirror", "mirror_serial", "mirror_upper", "nonfinite_rows",
+__all__ = ["in_threads", "mirror", "mirror_upper", "nonfinite_rows",
            "row_count", "row_span", "THREAD_MIN_WORK"]
 
 #: below this much work (entry-layers of a pass, entries of a mirror) the calling thread
@@ -53,11 +53,15 @@ def in_threads(kernel, args, count, work):
 
 
 def mirror_upper(M):
-    """Lower triangle of a square ``M`` := its upper triangle, on threads for large ``M``."""
-    (mirror if M.size >= THREAD_MIN_WORK else mirror_serial)(M)
+    """Lower triangle of a square ``M`` := its upper triangle, on threads for large ``M``
+    (small ones by NumPy: waking numba's threads, or compiling a serial loop, costs more)."""
+    if M.size >= THREAD_MIN_WORK:
+        mirror(M)
+    else:
+        lower = np.tril_indices(M.shape[0], -1)
+        M[lower] = M.T[lower]
 
 
-@njit(cache=True)
 def row_count(mode, n1):
     """Parallel work items of a Gram pass: mode 0 cross and 2 pairs, one per row; mode 1
     symmetric, one per pair of rows (p, n-1-p), so every item holds the same share of
@@ -90,15 +94,6 @@ def mirror(M):
             for i in range(bi * 64, min(n, bi * 64 + 64)):
                 for j in range(bj * 64, min(i, bj * 64 + 64)):
                     M[i, j] = M[j, i]
-
-
-@njit(cache=True)
-def mirror_serial(M):
-    """:func:`mirror` on the calling thread (small Grams: waking numba's threads costs more)."""
-    n = M.shape[0]
-    for i in range(n):
-        for j in range(i):
-            M[i, j] = M[j, i]
 
 
 @njit(cache=True, parallel=True)

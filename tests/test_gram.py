@@ -244,9 +244,10 @@ def test_generated_row_loop_is_vectorized(tmp_path):
     n = 5
     K, T, S = np.full((n, n), 0.5), np.zeros((n, n)), np.ones((2, n))
     COL = module.columns(S, 2)
-    module.row(K, T, S, S, S, S, COL, S[0], S[0], 2, 1.0, 0.1, 1.0, False, 0.0, True, 1,
-               0, 1, n)
-    ir = next(iter(module.row.inspect_llvm().values()))
+    bad = np.zeros(n, dtype=np.bool_)
+    module.gram(K, T, S, S, S, S, COL, S[0], S[0], 2, 1.0, 0.1, 1.0, False, 0.0, True, 1,
+                bad, 0, 3)
+    ir = next(iter(module.gram.inspect_llvm().values()))
     # vector square roots occur only in the loops over entries (acos's and the kernel's);
     # with libm's acos printed instead, LLVM still vectorizes but calls acos once per lane
     assert re.search(r"@llvm\.sqrt\.v\d+f64", ir), "the row loop is not vectorized"
