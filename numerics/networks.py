@@ -1430,7 +1430,9 @@ class EnsembleTrajectory:
     (per record a dict of stacked ``(R, rows, cols)`` float64 arrays), ``max_kink_distance``
     (``(R,)``: largest distance from the origin of any hidden unit's hyperplane
     :math:`s_1\\langle w_i, x\\rangle + \\beta b_i = 0` over all steps, when tracked),
-    ``diverged_at`` (``(R,)`` step of the first non-finite loss, -1 if none)."""
+    ``diverged_at`` (``(R,)`` step of the first non-finite loss, -1 if none); under a
+    stopping rule (:func:`numerics.one_dim_relu.train_relu_1d`) ``stopped_at`` and
+    ``stop_reason`` (``(R,)``: each replica's last step and why it stopped)."""
 
     network: Network
     steps: list = field(default_factory=list)
@@ -1438,6 +1440,8 @@ class EnsembleTrajectory:
     params: list = field(default_factory=list)
     max_kink_distance: np.ndarray | None = None
     diverged_at: np.ndarray | None = None
+    stopped_at: np.ndarray | None = None
+    stop_reason: np.ndarray | None = None
 
     def replica(self, r, i=-1) -> dict:
         """Parameters of replica ``r`` at record ``i`` (a dict of 2-D arrays)."""

@@ -24,6 +24,8 @@ is within ``tolerance`` (relative) of that fit's loss.
 from __future__ import annotations
 
 import math
+import numbers
+from dataclasses import dataclass
 
 import numpy as np
 import threadpoolctl
@@ -38,10 +40,11 @@ from numerics.networks import (
     per_side_affine_fit,
     train_ensemble,
 )
+from numerics.validate import check_int, check_real
 
-__all__ = ["DATA_X", "DATA_Y", "INITS", "MECHANISM_FLOOR", "event_slope",
-           "outcome_summary", "plot_learned_functions", "relu_net", "sweep_widths", "train_chunk",
-           "train_relu_1d"]
+__all__ = ["DATA_X", "DATA_Y", "INITS", "MECHANISM_FLOOR", "STOP_REASONS", "EarlyStopping",
+           "event_slope", "outcome_summary", "plot_learned_functions", "relu_net", "sweep_widths",
+           "train_chunk", "train_relu_1d"]
 
 #: the data of mc_training.get_standard_dataset (labels before the offset D)
 DATA_X = (-3.0, -2.0, -1.0, 1.0, 2.0, 3.0)
@@ -52,6 +55,8 @@ INITS = ("he", "swapped")
 #: 0.97 catches a systematic rate above 3% and is certified at 99% with no exception from
 #: 214 uncrossed runs on (n / (n + 2.576^2) > 0.97); papers/003
 MECHANISM_FLOOR = 0.97
+#: why a run stopped, by the code in ``stop_reason`` (the constants of the compiled loop)
+STOP_REASONS = ("running", "cap", "crossed", "early_stopped")
 #: grid on which learned functions are returned for plots
 PLOT_GRID = np.linspace(-4.0, 4.0, 161)
 
@@ -75,14 +80,75 @@ def _jit_available():
     return available()
 
 
+@dataclass(frozen=True)
+class EarlyStopping:
+    r"""The authors' stopping rule for SGD (dholzmueller/nn_inconsistency, ``mc_training.py``:
+    ``CheckingNN.train`` lines 358-402, ``CrossingStoppingCriterion`` 85-90,
+    ``EarlyStoppingCriterion`` 92-108, used by ``mc_runner`` 546-551 with
+    ``min_delta=1e-8, patience=10`` every 1000 steps, at most 1000 checks).
+
+    Every ``check_every`` steps: a replica whose largest kink distance so far reached
+    ``crossing_at`` stops (their crossing criterion runs first); otherwise its validation
+    loss :math:`L = \sum_j q_j (f(x_j) - y_j)^2` (no factor 1/2, as theirs; ``q`` =
+    ``validation_weights``, ``(n,)`` or one row per replica) improves when
+    :math:`L < L_{\mathrm{best}} - \delta` (absolute ``min_delta``, against the best so
+    far, which starts at infinity), resetting the count of checks without improvement;
+    the replica stops when that count reaches ``patience``. ``train_relu_1d``'s ``steps``
+    is then the cap."""
+
+    validation_weights: np.ndarray
+    check_every: int = 1000
+    patience: int = 10
+    min_delta: float = 1e-8
+    crossing_at: float = math.inf
+
+    def __post_init__(self):
+        check_int("check_every", self.check_every, 1)
+        check_int("patience", self.patience, 1)
+        check_real("min_delta", self.min_delta, nonnegative=True)
+        if not (isinstance(self.crossing_at, numbers.Real) and self.crossing_at > 0):
+            raise ValueError(f"crossing_at must be > 0 (math.inf: never), got "
+                             f"{self.crossing_at!r}")
+        q = np.asarray(self.validation_weights, dtype=np.float64)
+        if q.ndim not in (1, 2) or not np.all(np.isfinite(q)) or np.any(q < 0):
+            raise ValueError("validation_weights must be a finite, nonnegative (n,) or (R, n) "
+                             "array")
+
+
+#: steps of SGD batches drawn per call of the compiled loop under early stopping (a multiple
+#: of BATCH_DRAW_BLOCK; a replica's batches past its stop, at most this many, are drawn in
+#: vain)
+STOPPING_CHUNK = 4 * BATCH_DRAW_BLOCK
+
+
+def _batch_weights(g, prob, scale, start, end, total, n, b):
+    """Weights on the n points of the batches of steps ``start .. end - 1`` of a replica's
+    stream ``g`` (train_ensemble's: blocks of BATCH_DRAW_BLOCK from step 0, the last one
+    cut at ``total``); ``start`` is a multiple of BATCH_DRAW_BLOCK."""
+    out = np.empty((end - start, n))
+    for s in range(start, end, BATCH_DRAW_BLOCK):
+        drawn = draw_batches(g, n, min(BATCH_DRAW_BLOCK, total - s), b, prob)
+        k = drawn.shape[0]
+        counts = np.bincount((drawn + n * np.arange(k)[:, None]).ravel(), minlength=k * n)
+        out[s - start:s - start + k] = counts.reshape(k, n) * scale
+    return out
+
+
 def train_relu_1d(net, params, x, y, *, lr, steps, method="gd", batch_size=None,
-                  sample_weights=None, seeds=None, compiled=None) -> EnsembleTrajectory:
+                  sample_weights=None, seeds=None, compiled=None,
+                  early_stopping=None) -> EnsembleTrajectory:
     """:func:`numerics.networks.train_ensemble` for two-layer ReLU nets on 1-D data with
     ``track_kinks=True`` and ``record=[steps]`` (``method="sgd"``: batches drawn with
     replacement, from the same random streams), compiled: one replica after another in a
     numba loop, ~10-100x faster at these sizes (each replica's state fits in cache, no
     per-step NumPy overhead). ``compiled=None``: numba when available (else
-    ``train_ensemble``); ``False`` forces ``train_ensemble``."""
+    ``train_ensemble``); ``False`` forces ``train_ensemble``.
+
+    ``early_stopping`` (an :class:`EarlyStopping`, compiled loop only): each replica stops
+    by that rule or at ``steps``; the single record holds every replica at its own stop,
+    ``traj.stopped_at`` (its step) and ``traj.stop_reason`` (an index of
+    :data:`STOP_REASONS`) say where and why. Its SGD batches are the first
+    ``stopped_at`` of the stream a fixed run of ``steps`` steps uses."""
     compiled = _jit_available() if compiled is None else compiled
     relu = net.activation.family == "ab_relu" and dict(net.activation.family_params) == {
         "a": 0, "b": 1}
@@ -91,12 +157,14 @@ def train_relu_1d(net, params, x, y, *, lr, steps, method="gd", batch_size=None,
         if compiled:
             raise ValueError("train_relu_1d's compiled loop needs a 1-input, one-hidden-layer "
                              "ReLU net with biases")
+        if early_stopping is not None:
+            raise ValueError("early_stopping needs the compiled loop (numba, NNTHEORY_JIT on)")
         return train_ensemble(net, params, x, y, lr=lr, steps=steps, method=method,
                               batch_size=batch_size if method == "sgd" else None,
                               replace=method == "sgd", sample_weights=sample_weights,
                               seeds=seeds if method == "sgd" else None, record=[steps],
                               track_kinks=True)
-    from numerics import _relu1d_jit
+    from numerics import _relu1d_jit as jit
 
     xs = np.asarray(x, dtype=np.float64).reshape(-1)
     ys = np.asarray(y, dtype=np.float64).reshape(-1)
@@ -110,36 +178,60 @@ def train_relu_1d(net, params, x, y, *, lr, steps, method="gd", batch_size=None,
     if method not in ("gd", "sgd"):
         raise ValueError(f"method must be 'gd' or 'sgd', got {method!r}")
     steps = int(steps)
-    if method == "sgd":
-        if batch_size is None or int(batch_size) < 1:
-            raise ValueError(f"method='sgd' needs batch_size >= 1, got {batch_size!r}")
-        if seeds is None or len(seeds) != R:
-            raise ValueError(f"method='sgd' needs one seed per replica ({R})")
-        b = int(batch_size)
-        batch_w = np.empty((R, steps, n))
-        for r, s in enumerate(seeds):  # train_ensemble's stream, block by block
-            g = batch_stream(s)
-            prob = None if sample_weights is None else P[r] / P[r].sum()
-            for start in range(0, steps, BATCH_DRAW_BLOCK):
-                drawn = draw_batches(g, n, min(BATCH_DRAW_BLOCK, steps - start), b, prob)
-                counts = (drawn[:, :, None] == np.arange(n)).sum(axis=1)
-                batch_w[r, start:start + drawn.shape[0]] = counts * (P[r].sum() / b)
+    es = early_stopping
+    if es is None:
+        Q, rule = np.zeros((R, n)), (0, 1, 0.0, math.inf)
     else:
-        batch_w = np.empty((R, 0, n))
+        Q = np.asarray(es.validation_weights, dtype=np.float64)
+        if Q.shape not in ((n,), (R, n)):
+            raise ValueError(f"early_stopping.validation_weights must have shape ({n},) or "
+                             f"({R}, {n}), got {Q.shape}")
+        Q = np.broadcast_to(Q, (R, n)).copy()
+        rule = (int(es.check_every), int(es.patience), float(es.min_delta),
+                float(es.crossing_at))
     mult = net.multipliers()
     s1, s_out, beta = float(mult["s1"]), float(mult["s_out"]), float(mult["beta"])
     U = np.stack([np.asarray(p["W1"], dtype=np.float64)[:, 0] for p in params])
     B = np.stack([np.asarray(p["b1"], dtype=np.float64)[:, 0] for p in params])
     A = np.stack([np.asarray(p["a"], dtype=np.float64)[0] for p in params])
     C = np.array([float(np.asarray(p["c"]).ravel()[0]) for p in params])
-    loss, kink, diverged = np.empty(R), np.empty(R), np.full(R, -1)
-    _relu1d_jit.train(U, B, A, C, xs, ys, P, eta, steps, batch_w, s1, s_out, beta, loss,
-                      kink, diverged)
+    loss, kink, diverged = np.empty(R), np.zeros(R), np.full(R, -1)
+    best, wait = np.full(R, np.inf), np.zeros(R, dtype=np.int64)
+    stopped_at, reason = np.full(R, -1, dtype=np.int64), np.zeros(R, dtype=np.int64)
+
+    def run(first, stop, batch_w):
+        jit.train(U, B, A, C, xs, ys, P, eta, first, stop, steps, batch_w, s1, s_out, beta,
+                  loss, kink, diverged, Q, *rule, best, wait, stopped_at, reason)
+
+    if method == "sgd":
+        if batch_size is None or int(batch_size) < 1:
+            raise ValueError(f"method='sgd' needs batch_size >= 1, got {batch_size!r}")
+        if seeds is None or len(seeds) != R:
+            raise ValueError(f"method='sgd' needs one seed per replica ({R})")
+        b = int(batch_size)
+        gens = [batch_stream(s) for s in seeds]  # train_ensemble's streams
+        probs = [None if sample_weights is None else P[r] / P[r].sum() for r in range(R)]
+        # fixed length: all batches at once; early stopping: chunk by chunk, only for the
+        # replicas still running (a cap of 1e6 steps would not fit in memory at once)
+        chunk = steps + 1 if es is None else STOPPING_CHUNK
+        first = 0
+        while first <= steps and (stopped_at < 0).any():
+            stop = min(first + chunk, steps + 1)
+            batch_w = np.empty((R, stop - first, n))
+            for r in np.flatnonzero(stopped_at < 0):
+                batch_w[r, :min(stop, steps) - first] = _batch_weights(
+                    gens[r], probs[r], P[r].sum() / b, first, min(stop, steps), steps, n, b)
+            run(first, stop, batch_w)
+            first = stop
+    else:
+        run(0, steps + 1, np.empty((R, 0, n)))
     traj = EnsembleTrajectory(network=net, diverged_at=diverged)
     traj.steps, traj.loss = [steps], [loss]
     traj.params = [{"W1": U[:, :, None], "b1": B[:, :, None], "a": A[:, None, :],
                     "c": C[:, None, None]}]
     traj.max_kink_distance = kink
+    if es is not None:
+        traj.stopped_at, traj.stop_reason = stopped_at, reason
     return traj
 
 
@@ -149,10 +241,16 @@ def train_chunk(point, seed) -> dict:
     ``point`` keys: ``width, runs, steps, offset, method ("gd" | "sgd"), batch_size,
     init, bias_std, tolerance, plot_runs, crossing_at`` (a kink counts as crossed once it
     reached this distance from the origin; default the smallest |x_j| = 1, the authors'
-    criterion). ``seed``: a SeedSequence; child 0 draws
-    the sample weights, child ``1 + r`` initializes run ``r``, child ``1 + runs + r``
-    its batches. Returns ``crossed, at_bad_minimum`` (bool arrays), ``gap`` (final loss /
-    per-side fit loss - 1), ``lr``, ``max_kink``, and ``curves`` (outputs of the first
+    criterion) and ``early_stopping`` (None: ``steps`` steps; a dict of
+    :class:`EarlyStopping`'s ``check_every, patience, min_delta``: the authors' rule with
+    their validation weights, the frequencies of another n^2 uniform draws from the six
+    points (``mc_runner`` line 535), and their crossing stop at ``crossing_at``; ``steps``
+    is the cap). ``seed``: a SeedSequence; child 0 draws the sample weights, child
+    ``1 + r`` initializes run ``r``, child ``1 + runs + r`` its batches, child
+    ``1 + 2 runs`` the validation weights. Returns ``crossed, at_bad_minimum`` (bool
+    arrays), ``gap`` (final loss / per-side fit loss - 1), ``lr``, ``max_kink``,
+    ``stopped_at`` (the step each run ended at), ``stop_reason`` (index of
+    :data:`STOP_REASONS`) and ``curves`` (outputs of the first
     ``plot_runs`` runs on :data:`PLOT_GRID`)."""
     with threadpoolctl.threadpool_limits(1):  # tiny eigvalsh calls: threads only cost
         return _train_chunk(point, seed)
@@ -161,7 +259,7 @@ def train_chunk(point, seed) -> dict:
 def _train_chunk(point, seed):
     width, runs = int(point["width"]), int(point["runs"])
     net = relu_net(width, point.get("init", "he"), point.get("bias_std", 0.0))
-    children = seed.spawn(1 + 2 * runs)
+    children = seed.spawn(2 + 2 * runs)
     x = np.array(DATA_X)[:, None]
     y = np.array(DATA_Y) + point.get("offset", 0.0)
     draws = width * width  # N = n^2 draws (mc_training.mc_runner)
@@ -171,14 +269,22 @@ def _train_chunk(point, seed):
     lrs = np.array([inverse_sharpness_lr(net, p, x, y, sample_weights=w)
                     for p, w in zip(params, weights, strict=True)])
     method = point.get("method", "gd")
-    traj = train_relu_1d(net, params, x, y, lr=lrs, steps=int(point["steps"]), method=method,
-                         batch_size=point.get("batch_size"), sample_weights=weights,
-                         seeds=children[1 + runs:] if method == "sgd" else None)
-    fit = np.array([per_side_affine_fit(x[:, 0], y, w)[2] for w in weights])
-    gap = traj.loss[-1] / fit - 1
     crossing_at = float(point.get("crossing_at", np.min(np.abs(x))))
     if not crossing_at > 0:
         raise ValueError(f"crossing_at must be > 0, got {crossing_at!r}")
+    stopping = None
+    if point.get("early_stopping") is not None:
+        validation = np.random.default_rng(children[1 + 2 * runs]).multinomial(
+            draws, [1 / 6] * 6, size=runs) / draws
+        stopping = EarlyStopping(validation, crossing_at=crossing_at,
+                                 **point["early_stopping"])
+    steps = int(point["steps"])
+    traj = train_relu_1d(net, params, x, y, lr=lrs, steps=steps, method=method,
+                         batch_size=point.get("batch_size"), sample_weights=weights,
+                         seeds=children[1 + runs:1 + 2 * runs] if method == "sgd" else None,
+                         early_stopping=stopping)
+    fit = np.array([per_side_affine_fit(x[:, 0], y, w)[2] for w in weights])
+    gap = traj.loss[-1] / fit - 1
     crossed = traj.max_kink_distance >= crossing_at
     tol = point.get("tolerance", 0.01)
     # GD must have converged to the fit (|gap| <= tol); SGD's loss fluctuates above it, so
@@ -191,7 +297,10 @@ def _train_chunk(point, seed):
     curves = (np.maximum(P["W1"][:k, :, 0][:, None, :] * grid + P["b1"][:k, :, 0][:, None, :],
                          0) @ P["a"][:k, 0, :, None])[:, :, 0] + P["c"][:k, 0]
     return {"width": width, "crossed": crossed, "at_bad_minimum": ok, "gap": gap, "lr": lrs,
-            "max_kink": traj.max_kink_distance, "curves": curves}
+            "max_kink": traj.max_kink_distance, "curves": curves,
+            "stopped_at": np.full(runs, steps) if stopping is None else traj.stopped_at,
+            "stop_reason": (np.full(runs, STOP_REASONS.index("cap")) if stopping is None
+                            else traj.stop_reason)}
 
 
 def sweep_widths(base, widths, runs, *, seed, executor="serial", chunk=100,
@@ -216,7 +325,8 @@ def sweep_widths(base, widths, runs, *, seed, executor="serial", chunk=100,
     out = {}
     for res in results:
         agg = out.setdefault(res["width"], {"curves": res["curves"]})
-        for key in ("crossed", "at_bad_minimum", "gap", "lr", "max_kink"):
+        for key in ("crossed", "at_bad_minimum", "gap", "lr", "max_kink", "stopped_at",
+                    "stop_reason"):
             agg[key] = np.concatenate([agg.get(key, np.zeros(0, res[key].dtype)), res[key]])
     return out
 

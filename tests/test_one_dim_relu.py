@@ -80,3 +80,147 @@ def test_event_slope_recovers_a_known_rate_and_refuses_missing_events():
     out[64]["crossed"][:] = False
     with pytest.raises(ValueError, match="no run has the event"):
         odr.event_slope(out, "crossed")
+
+
+# ---------------------------------------------------------------------------
+# early stopping (the authors' rule, mc_training.EarlyStoppingCriterion and
+# CrossingStoppingCriterion)
+# ---------------------------------------------------------------------------
+
+
+def _authors_rule(vals, patience, min_delta):
+    """mc_training.EarlyStoppingCriterion.check, written out: the 1-based check at which a
+    run with these validation losses stops, or None."""
+    best, wait = np.inf, 0
+    for k, v in enumerate(vals, 1):
+        wait += 1
+        if v < best - min_delta:
+            best, wait = v, 0
+        if wait >= patience:
+            return k
+    return None
+
+
+def test_validation_check_stops_where_the_hand_computed_sequence_says():
+    from numerics._relu1d_jit import validation_check
+
+    # by hand, patience 3, min_delta 1e-8 (absolute, against the best so far): checks 1, 2
+    # improve (inf -> 3 -> 2); 3 (2 again) and 4 (better by 5e-11 < 1e-8) do not, 5
+    # improves (1.5), 6-8 do not (worse than 1.5, though 7 and 8 beat check 6): stop at 8
+    vals = [3.0, 2.0, 2.0, 2.0 - 5e-11, 1.5, 1.6, 1.55, 1.52, 1.0]
+    best, wait, stops = np.inf, 0, []
+    for v in vals:
+        best, wait, stop = validation_check(v, best, wait, 1e-8, 3)
+        stops.append(stop)
+        if stop:
+            break
+    assert stops == [False] * 7 + [True] and _authors_rule(vals, 3, 1e-8) == 8
+    assert best == 1.5 and wait == 3
+    # with min_delta 0 check 4 improves (wait 0 there), which the stop at 8 does not see;
+    # with patience 4 check 9 improves before the count reaches 4
+    assert _authors_rule(vals, 3, 0.0) == 8 and _authors_rule(vals, 4, 1e-8) is None
+
+
+def _stopping_setup(width=12, runs=6, bias_std=0.0, seed=3):
+    net = odr.relu_net(width, bias_std=bias_std)
+    ss = np.random.SeedSequence(seed).spawn(2 * runs + 2)
+    params = [net.init(s) for s in ss[:runs]]
+    rng = np.random.default_rng(ss[-1])
+    w = rng.multinomial(width * width, [1 / 6] * 6, size=runs) / width ** 2
+    q = rng.multinomial(width * width, [1 / 6] * 6, size=runs) / width ** 2
+    lrs = [inverse_sharpness_lr(net, p, X, Y, sample_weights=w[i]) for i, p in
+           enumerate(params)]
+    return net, params, dict(lr=lrs, method="sgd", batch_size=16, sample_weights=w,
+                             seeds=ss[runs:2 * runs]), q
+
+
+def test_sgd_stops_where_the_rule_applied_to_fixed_runs_says_and_at_their_state():
+    # the rule applied by hand to the validation losses of fixed-length runs at every check
+    # step predicts each replica's stop; the stopped replica is bit for bit the fixed run of
+    # that many steps (its batches are a prefix of the same stream)
+    net, params, kw, q = _stopping_setup()
+    every, patience, cap = 10, 3, 2000
+    es = odr.EarlyStopping(q, check_every=every, patience=patience, min_delta=0.0)
+    got = odr.train_relu_1d(net, params, X, Y, steps=cap, early_stopping=es, **kw)
+    checks = range(every, cap + 1, every)
+    vals = []
+    for s in checks:
+        fixed = odr.train_relu_1d(net, params, X, Y, steps=s, **kw)
+        P = fixed.params[-1]
+        f = (np.maximum(P["W1"][:, :, 0][:, None, :] * X[None, :, :] + P["b1"][:, :, 0][
+            :, None, :], 0) @ P["a"][:, 0, :, None])[:, :, 0] + P["c"][:, 0]
+        vals.append(((f - Y) ** 2 * q).sum(axis=1))
+    vals = np.array(vals)
+    expected = [every * _authors_rule(vals[:, r], patience, 0.0) for r in range(len(params))]
+    np.testing.assert_array_equal(got.stopped_at, expected)
+    assert len(set(expected)) > 1 and min(expected) > every * patience  # a nontrivial case
+    assert set(got.stop_reason) == {odr.STOP_REASONS.index("early_stopped")}
+    for r, s in enumerate(expected):
+        fixed = odr.train_relu_1d(net, [params[r]], X, Y, steps=s, **{
+            k: (v[r:r + 1] if k in ("lr", "sample_weights", "seeds") else v)
+            for k, v in kw.items()})
+        for k in ("W1", "b1", "a", "c"):
+            np.testing.assert_array_equal(got.params[-1][k][r], fixed.params[-1][k][0])
+        assert got.loss[-1][r] == fixed.loss[-1][0]
+        assert got.max_kink_distance[r] == fixed.max_kink_distance[0]
+
+
+def test_a_crossing_stops_at_the_first_check_after_it():
+    net, params, kw, q = _stopping_setup(bias_std=0.05)  # some kinks cross, some later
+    every, cross = 5, 1.0
+    es = odr.EarlyStopping(q, check_every=every, patience=10 ** 6, crossing_at=cross)
+    got = odr.train_relu_1d(net, params, X, Y, steps=400, early_stopping=es, **kw)
+    kinks = np.array([odr.train_relu_1d(net, params, X, Y, steps=s, **kw).max_kink_distance
+                      for s in range(every, 401, every)])
+    crossed = kinks >= cross
+    first = np.argmax(crossed, axis=0)
+    assert not crossed[-1].all() and (first[crossed[-1]] > 0).any()  # all outcomes occur
+    for r in range(len(params)):
+        if crossed[-1, r]:
+            assert got.stopped_at[r] == every * (first[r] + 1)
+            assert odr.STOP_REASONS[got.stop_reason[r]] == "crossed"
+        else:
+            assert got.stopped_at[r] == 400 and odr.STOP_REASONS[got.stop_reason[r]] == "cap"
+
+
+@pytest.mark.parametrize("method", ["gd", "sgd"])
+def test_a_rule_that_never_fires_changes_nothing(method):
+    # chunked SGD (batches drawn chunk by chunk) and the checks leave the run bit for bit
+    # as without the option, which is itself unchanged (test above against train_ensemble)
+    net, params, kw, q = _stopping_setup(runs=4)
+    kw["method"] = method
+    es = odr.EarlyStopping(q, check_every=7, patience=10 ** 6)
+    cap = odr.STOPPING_CHUNK + 300  # two chunks, the second one cut
+    got = odr.train_relu_1d(net, params, X, Y, steps=cap, early_stopping=es, **kw)
+    ref = odr.train_relu_1d(net, params, X, Y, steps=cap, **kw)
+    assert ref.stopped_at is None and list(got.stopped_at) == [cap] * 4
+    np.testing.assert_array_equal(got.loss[-1], ref.loss[-1])
+    np.testing.assert_array_equal(got.max_kink_distance, ref.max_kink_distance)
+    for k in ("W1", "b1", "a", "c"):
+        np.testing.assert_array_equal(got.params[-1][k], ref.params[-1][k])
+
+
+def test_early_stopping_refuses_bad_input():
+    q = np.full(6, 1 / 6)
+    for bad, match in ((dict(check_every=0), "check_every"), (dict(patience=0), "patience"),
+                       (dict(min_delta=-1.0), "min_delta"), (dict(crossing_at=0.0),
+                                                             "crossing_at")):
+        with pytest.raises(ValueError, match=match):
+            odr.EarlyStopping(q, **bad)
+    with pytest.raises(ValueError, match="validation_weights"):
+        odr.EarlyStopping(-q)
+    net = odr.relu_net(4)
+    with pytest.raises(ValueError, match="validation_weights must have shape"):
+        odr.train_relu_1d(net, [net.init(0)], X, Y, lr=0.1, steps=1,
+                          early_stopping=odr.EarlyStopping(np.ones(5)))
+    with pytest.raises(ValueError, match="compiled loop"):
+        odr.train_relu_1d(net, [net.init(0)], X, Y, lr=0.1, steps=1, compiled=False,
+                          early_stopping=odr.EarlyStopping(q))
+
+
+def test_stop_reasons_match_the_compiled_loop():
+    from numerics import _relu1d_jit as jit
+
+    assert [odr.STOP_REASONS.index(k) for k in ("running", "cap", "crossed",
+                                                "early_stopped")] == [
+        jit.RUNNING, jit.CAP, jit.CROSSED, jit.EARLY_STOPPED]

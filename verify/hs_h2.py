@@ -8,9 +8,12 @@ loss never goes below the per-side fit (SGD's loss fluctuates above it). Checks 
 never below the per-side fit" (an affine function per side cannot beat the per-side
 least-squares fit, so a failure means the crossing criterion misses kinks in the data),
 and the slopes of the fraction not in the bad basin and of the crossing probability over
-width. SGD's crossing fraction keeps growing with the steps (papers/003: 52 / 109 / 158 of
-300 at width 32 by step 300 / 5000 / 2e4; the authors stop SGD by early stopping on a
-validation loss), so its fractions are those at ``steps``. An initialization with random
+width. SGD's crossing fraction keeps growing with the steps (papers/003: 52 / 109 / 158 / 292
+of 300 at width 32 by step 300 / 5000 / 2e4 / 1e5), so SGD is stopped as the authors stop it
+(:class:`numerics.one_dim_relu.EarlyStopping`; ``mc_training.py``): every 1000 steps a run
+whose kink reached |x| = 1 stops as crossed, else one whose validation loss (the same six
+points, weights from another n^2 draws) has not improved on its best by 1e-8 in 10
+checks stops; ``steps`` (1e6, theirs) is only the cap. An initialization with random
 biases b_i, c ~ N(0, 1), which puts kinks inside the data from the start, escapes: its
 fraction at the bad minimum is below He's by more than both 99% Wilson intervals. The
 swapped-variance initialization (a ~ N(0, 2/n), w ~ N(0, 2)) is reported with its
@@ -27,12 +30,15 @@ from verify import figures
 from verify.claim import Override, claim
 
 CONFIDENCE, ISSUE_FLOOR, SLOPE_Z = 0.99, 0.8, 1.645  # as H1
+#: the authors' SGD stopping (mc_training.py mc_runner, lines 546-551): at most 1000 checks
+#: of 1000 steps, EarlyStoppingCriterion(min_delta=1e-8, patience=10)
+STEP_CAP, PATIENCE, MIN_DELTA = 1_000_000, 10, 1e-8
 
 
 @claim(
-    sizes={"quick": {"widths": (16, 64), "runs": 300, "variant_runs": 60, "steps": 5000},
+    sizes={"quick": {"widths": (16, 64), "runs": 300, "variant_runs": 60, "steps": STEP_CAP},
            "full": {"widths": (16, 32, 64, 128, 256), "runs": 1000, "variant_runs": 500,
-                    "steps": 20000}},
+                    "steps": STEP_CAP}},
     overrides={
         "bias_std": Override(float, "std of the initial biases of the SGD runs (0: the paper's "
                              "He init)", default=0.0, minimum=0.0),
@@ -41,15 +47,21 @@ CONFIDENCE, ISSUE_FLOOR, SLOPE_Z = 0.99, 0.8, 1.645  # as H1
         "batch_size": Override(int, "SGD batch size (paper: 16)", default=16, minimum=1),
         "crossing_at": Override(float, "distance from 0 at which a kink counts as crossed "
                                 "(the authors: min |x_j| = 1)", default=1.0, positive=True),
+        "early_stopping": Override(bool, "stop SGD by the authors' rule (False: every run "
+                                   "takes `steps` steps)", default=True),
+        "check_every": Override(int, "steps between the rule's checks (the authors: 1000)",
+                                default=1000, minimum=1),
     },
 )
 def compute(run):
     o = run.options
     executor = "serial" if run.mode == "quick" else None
     seed = int(run.seed_sequence(0).generate_state(1)[0])
+    rule = ({"check_every": o["check_every"], "patience": PATIENCE, "min_delta": MIN_DELTA}
+            if o["early_stopping"] else None)
     base = {"steps": run.steps, "method": "sgd", "batch_size": o["batch_size"], "init": "he",
             "bias_std": o["bias_std"], "tolerance": 0.01, "plot_runs": 6,
-            "crossing_at": o["crossing_at"]}
+            "crossing_at": o["crossing_at"], "early_stopping": rule}
     out = odr.sweep_widths(base, run.widths, run.runs, seed=seed, executor=executor)
     top = max(run.widths)
     variants = {name: odr.sweep_widths({**base, **change, "plot_runs": 0}, (top,),
@@ -92,6 +104,8 @@ def compute(run):
     run.note("crossing_probability_by_width",
              {str(w): float(out[w]["crossed"].mean()) for w in run.widths})
     run.note("variants_fraction_and_99_interval", {k: list(v) for k, v in intervals.items()})
+    run.note("stop_steps_by_width", {str(w): _stop_summary(out[w]) for w in run.widths})
+    run.note("variants_stop_steps", {k: _stop_summary(v) for k, v in variants.items()})
     run.note("median_gap_uncrossed", {str(w): float(np.median(out[w]["gap"][~out[w][
         "crossed"]])) for w in run.widths if (~out[w]["crossed"]).any()})
     run.figure, axes = figures.grid(1, 2, size=(4.8, 3.8))
@@ -112,6 +126,20 @@ def compute(run):
             f"slopes: not in it {_slope_text(fits['not_at_bad_minimum'])}, crossing "
             f"{_slope_text(fits['crossing'])}; random biases {rb[0]:.3f}, swapped "
             f"{intervals['swapped_variances'][0]:.3f}")
+
+
+def _stop_summary(res):
+    """Where the runs ended: quantiles of the stop step, over all runs and over the
+    uncrossed ones, and how many ended by each reason."""
+    steps, reasons = res["stopped_at"], res["stop_reason"]
+    unc = ~res["crossed"]
+    out = {"quantiles_0_25_50_75_100": np.percentile(steps, [0, 25, 50, 75, 100]).tolist()}
+    if unc.any():
+        out["uncrossed_quantiles_0_25_50_75_100"] = np.percentile(
+            steps[unc], [0, 25, 50, 75, 100]).tolist()
+    out.update({name: int((reasons == k).sum()) for k, name in enumerate(odr.STOP_REASONS)
+                if name != "running"})
+    return out
 
 
 def _slope_text(fit):
