@@ -3,7 +3,9 @@ independent two-layer ReLU nets f(x) = beta c + s_out sum_i a_i relu(s1 u_i x + 
 on 1-D data, one replica after another (each is tiny: its state stays in cache).
 
 Imported only when numba is available; the update is the one of
-:func:`numerics.networks.train_ensemble` step for step.
+:func:`numerics.networks.train_ensemble` step for step. The optional checks of
+:class:`numerics.one_dim_relu.EarlyStopping` (crossing, then validation loss) run inside
+the loop.
 """
 
 from __future__ import annotations

@@ -18,7 +18,9 @@ when no kink ever reached :math:`|x| = 1` (the smallest :math:`|x_j|`) and its f
 is within ``tolerance`` (relative) of that fit's loss.
 
 :func:`train_chunk` trains one chunk of independent runs (one point of a
-:func:`numerics.parallel.run_sweep`) with :func:`numerics.networks.train_ensemble`.
+:func:`numerics.parallel.run_sweep`) with :func:`train_relu_1d` (the update of
+:func:`numerics.networks.train_ensemble`, compiled), for a fixed number of steps or, as the
+authors stop SGD, by :class:`EarlyStopping` on a validation loss.
 """
 
 from __future__ import annotations
