@@ -545,7 +545,7 @@ CLAIMS: list[Claim] = [
             "at a fixed 2e4 steps within their intervals; SGD's loss is not asked to converge "
             "to the fit; swapped variances are reported only"
         ),
-        runtime_quick_s=22.0,  # measured 21.3 s CPU, 33.7 s wall (best of 2 at load ~3.7)
+        runtime_quick_s=24.0,  # measured 20.8 s CPU, 24.2 s wall (best of 5, load 4-5)
         runtime_full_s=800.0,  # measured 769 s wall, 265 s CPU (2 workers, load 5-7; PASS)
     ),
     Claim(
