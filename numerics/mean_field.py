@@ -63,8 +63,9 @@ __all__ = [
 PROCEDURES = ("refit", "naive")
 
 
-#: the paper's experiment (SETUPS.md, paper 002: n = 500, d = 15, N = 2000, eta = 0.2,
-#: lambda_a = lambda_w = 0.25, temperature 0.004, t up to 1e4) as "full", and the quick
+#: the paper's experiment (its paragraph quoted in notes_002.md: d = 15, N = 2000,
+#: eta = 0.2, lambda_a = lambda_w = 0.25, temperature 0.004, "until T = 10000", read here as
+#: t = 1e4; n is not stated there, 500 is this project's choice) as "full", and the quick
 #: version used by claims T3 and T4 (weaker regularization so that learning shows within
 #: t = 300; see papers/002_takakura_suzuki.md)
 EXPERIMENT_SIZES = {
