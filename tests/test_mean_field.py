@@ -236,3 +236,80 @@ def test_langevin_cg_and_direct_agree():
     assert np.allclose(a.df, b.df, rtol=1e-5)
     with pytest.raises(ValueError, match="solver"):
         mf.langevin(W, X, y, rng=rng, solver="lu", **kw)
+
+
+# --- the weak-kernel learning threshold (why the paper's lambda_a = 0.25 cannot learn here)
+
+
+def test_symbolic_weak_kernel_first_variation():
+    for size in (1, 2, 3):
+        assert tmf.first_variation_weak_kernel(size)["equal"]
+
+
+def test_weak_kernel_first_variation_is_the_small_kernel_limit_numerically():
+    # with c = n lam_a, |h^T (K + c)^-1 y - h^T y / c| <= |h||y| lambda_max(K) / c^2 and
+    # |h^T (K + c)^-1 y + h^T y / c| <= 2 |h||y| / c, so the first variation differs from
+    # -m^2 / lam_a by at most 2 lam_a |h|^2 |y|^2 lambda_max / c^3 (a weak kernel: tiny)
+    rng, X, y, W = _problem(n=40, N=9)
+    lam_a, w = 0.3, rng.standard_normal((5, W.shape[1]))
+    Ws = 1e-3 * W  # tanh nearly linear and small: lambda_max(K) ~ 1e-4 << c = 12
+    c = len(y) * lam_a
+    exact = mf.first_variation(w, Ws, X, y, lam_a)
+    h = mf.features(w, X)  # (n, 5)
+    m = h.T @ y / len(y)
+    lam_max = np.linalg.eigvalsh(mf.feature_kernel(Ws, X))[-1]
+    bound = 2 * lam_a * np.sum(h * h, axis=0) * (y @ y) * lam_max / c**3
+    assert np.all(np.abs(exact + m**2 / lam_a) <= bound)
+    assert np.all(bound < 1e-3 * np.abs(exact).max())  # the limit is approached
+
+
+@pytest.mark.parametrize("point", [(0.3, -0.2, 0.5), (0.671, -0.671, 0.892), (1.5, 0.8, -0.4),
+                                   (2.5, -1.0, 1.2)])
+def test_x1x2_correlation_against_monte_carlo(point):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 400_000))
+    v = np.tanh(point[0] * x[0] + point[1] * x[1] + point[2]) * x[0] * x[1]
+    z = (v.mean() - mf.x1x2_correlation(*point)) / (v.std(ddof=1) / np.sqrt(v.size))
+    assert abs(z) < 4.5  # 8 tests x two-sided normal tail: family error < 1e-4
+
+
+def test_x1x2_correlation_rules_agree_where_both_apply(monkeypatch):
+    # the same points through Gauss-Hermite and through the trapezoid rule (moving the
+    # switch) near the switch, 0.14 <= s <= 0.35, where both are accurate to ~1e-15
+    # (GH_MAX_SCALE's comment): independent rules
+    rng = np.random.default_rng(1)
+    w1, w2, b = rng.uniform(0.1, 0.25, 50), rng.uniform(0.1, 0.25, 50), rng.uniform(-2, 2, 50)
+    monkeypatch.setattr(mf, "GH_MAX_SCALE", 10.0)
+    gauss_hermite = mf.x1x2_correlation(w1, w2, b, order=120)
+    monkeypatch.setattr(mf, "GH_MAX_SCALE", 0.0)
+    trapezoid = mf.x1x2_correlation(w1, w2, b)
+    assert np.max(np.abs(gauss_hermite - trapezoid)) < 1e-13
+
+
+def test_x1x2_correlation_vanishes_without_bias_or_second_weight():
+    # odd feature (b = 0) and a feature of x1 alone are orthogonal to x1 x2
+    assert np.allclose(mf.x1x2_correlation([0.5, 2.0], [1.0, -3.0], 0.0), 0.0, atol=1e-15)
+    assert np.allclose(mf.x1x2_correlation([0.5, 2.0], 0.0, 0.7), 0.0, atol=1e-15)
+
+
+def test_ridge_threshold_is_the_maximum_and_scales_with_lam_w():
+    lam_star, w = mf.ridge_threshold(0.25)
+    ratio = mf.x1x2_correlation(*w) ** 2 / (0.25 * w @ w)
+    assert abs(ratio - lam_star) <= 1e-12 * lam_star
+    # no random point (other weights split, other signs) beats it
+    rng = np.random.default_rng(3)
+    P = rng.uniform(-4, 4, (20000, 3))
+    others = mf.x1x2_correlation(*P.T) ** 2 / (0.25 * np.sum(P * P, axis=1))
+    assert others.max() <= lam_star * (1 + 1e-9)
+    # lam_a* = max m^2 / (lam_w |w|^2) is exactly 1 / lam_w times the ratio's maximum
+    assert abs(mf.ridge_threshold(0.125)[0] - 2 * lam_star) <= 1e-9 * lam_star
+    # the paper's lam_a = 0.25 (with lam_w = 0.25) is above it: no learning from a weak
+    # kernel in this reconstruction (papers/002_takakura_suzuki.md, notes_002.md)
+    assert lam_star < 0.25
+
+
+def test_ridge_threshold_rejects_bad_input():
+    with pytest.raises(ValueError, match="lam_w"):
+        mf.ridge_threshold(0.0)
+    with pytest.raises(ValueError, match="order"):
+        mf.x1x2_correlation(1.0, 1.0, 0.0, order=1)

@@ -433,7 +433,9 @@ CLAIMS: list[Claim] = [
             "alignment stays at its initial value, the network loses to kernel ridge). "
             "Cannot see: whether this reconstruction is the paper's (at the paper's values one "
             "seed of the full mode, t = 1e4, FAILs: network test MSE 0.93 vs initial-kernel "
-            "ridge 0.71), the rate in n of the network's advantage"
+            "ridge 0.71; there lambda_a = 0.25 is 7x above this reconstruction's weak-kernel "
+            "learning threshold 0.036, numerics.mean_field.ridge_threshold, so it cannot "
+            "learn), the rate in n of the network's advantage"
         ),
         runtime_quick_s=15.0,  # measured 15 s quick (user time 10 s) on the shared machine
         # estimate: 5 seeds x 5e4 steps x 12.7 ms (measured CPU per step, CG ridge solve);

@@ -41,6 +41,7 @@ import sympy as sp
 __all__ = [
     "expected_label_noise_objective",
     "first_variation_check",
+    "first_variation_weak_kernel",
     "label_noise_expectations",
     "latex_formulas",
     "objective_expression",
@@ -106,6 +107,25 @@ def first_variation_check(size: int = 2) -> dict:
     formula = -lam_a * ((h.T * beta)[0, 0]) ** 2
     return {"derivative": derivative, "formula": formula,
             "equal": sp.simplify(derivative - formula) == 0}
+
+
+def first_variation_weak_kernel(size: int = 2) -> dict:
+    r"""The first variation where the kernel is negligible against the ridge
+    (:math:`K \to 0`): :math:`-\lambda_a(h^\top y / n\lambda_a)^2 = -m(w)^2/\lambda_a`,
+    :math:`m(w) = \frac1n h(w)^\top y` (the feature's empirical correlation with the
+    labels). The Gibbs potential of the particles is then
+    :math:`V(w) = -m(w)^2/\lambda_a + \lambda_w|w|^2`, with :math:`V(0) = 0` for a feature with
+    :math:`h(x; 0) = 0` (tanh), so it goes below V(0) somewhere if and only if
+    :math:`\lambda_a < \max_w m(w)^2/(\lambda_w|w|^2)`
+    (:func:`numerics.mean_field.ridge_threshold` evaluates this for the reconstruction's
+    feature and target). Returns the limit and whether it equals that closed form."""
+    K, y, h = symbolic_kernel(size), _vector("y", size), _vector("h", size)
+    beta = (K + size * lam_a * sp.eye(size)).inv() * y
+    variation = -lam_a * ((h.T * beta)[0, 0]) ** 2
+    limit = sp.simplify(variation.subs({k: 0 for k in K.free_symbols}))
+    m = (h.T * y)[0, 0] / size
+    formula = -m**2 / lam_a
+    return {"limit": limit, "formula": formula, "equal": sp.simplify(limit - formula) == 0}
 
 
 def particle_drift_expression(size: int = 2, dim: int = 2):
