@@ -65,11 +65,11 @@ __all__ = [
 PROCEDURES = ("refit", "naive")
 
 
-#: the paper's experiment (its paragraph quoted in notes_002.md: d = 15, N = 2000,
-#: eta = 0.2, lambda_a = lambda_w = 0.25, temperature 0.004, "until T = 10000", read here as
-#: t = 1e4; n is not stated there, 500 is this project's choice) as "full", and the quick
-#: version used by claims T3 and T4 (weaker regularization so that learning shows within
-#: t = 300; see papers/002_takakura_suzuki.md)
+#: the paper's experiment (its paragraph quoted in papers/002_takakura_suzuki_sources.md:
+#: d = 15, N = 2000, eta = 0.2, lambda_a = lambda_w = 0.25, temperature 0.004, "until
+#: T = 10000", read here as t = 1e4; n is not stated there, 500 is this project's choice)
+#: as "full", and the quick version used by claims T3 and T4 (weaker regularization so
+#: that learning shows within t = 300; see papers/002_takakura_suzuki.md)
 EXPERIMENT_SIZES = {
     "quick": {"n": 200, "d": 8, "particles": 128, "steps": 600, "eta": 0.5, "lam_a": 0.01,
               "lam_w": 0.005, "temperature": 0.005, "seeds": 3},

@@ -304,7 +304,8 @@ def test_ridge_threshold_is_the_maximum_and_scales_with_lam_w():
     # lam_a* = max m^2 / (lam_w |w|^2) is exactly 1 / lam_w times the ratio's maximum
     assert abs(mf.ridge_threshold(0.125)[0] - 2 * lam_star) <= 1e-9 * lam_star
     # the paper's lam_a = 0.25 (with lam_w = 0.25) is above it: no learning from a weak
-    # kernel in this reconstruction (papers/002_takakura_suzuki.md, notes_002.md)
+    # kernel in this reconstruction (papers/002_takakura_suzuki.md and
+    # papers/002_takakura_suzuki_sources.md)
     assert lam_star < 0.25
 
 
