@@ -91,3 +91,12 @@ def test_update_last_results_merges(tmp_path):
 def test_update_last_results_needs_papers_dir(tmp_path):
     with pytest.raises(ValueError, match="not found"):
         papers.update_last_results([], tmp_path / "missing")
+
+
+def test_result_row_names_records_outside_the_repository_by_run(tmp_path):
+    record = {"claim": "H2", "verdict": "PASS", "summary": "s", "mode": "full", "seed": 0,
+              "elapsed_s": 1.0, "finished_at": "2026-01-02T00:00",
+              "record_path": str(tmp_path / "run-H2" / "H2" / "7f2f" / "record.json")}
+    assert papers._result_row(record).endswith("| `(--out) H2/7f2f/record.json` |")
+    record["record_path"] = str(papers.PAPERS_DIR.parent / "runs" / "H2" / "7f2f" / "record.json")
+    assert papers._result_row(record).endswith("| `runs/H2/7f2f/record.json` |")

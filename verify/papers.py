@@ -437,6 +437,8 @@ def _result_row(record: dict) -> str:
         path = os.path.relpath(path, PAPERS_DIR.parent)
     except ValueError:
         pass
+    if path.startswith(".."):  # written outside the repository: its run directory's part
+        path = "(--out) " + "/".join(Path(path).parts[-3:])
     return (f"| {record['claim']} | **{record['verdict']}** | {summary} | {record['mode']} | "
             f"{record['seed']} | {record['elapsed_s']:.1f} | {when} | `{path}` |")
 
