@@ -65,6 +65,7 @@ Gram evaluate only the upper triangle.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable
@@ -193,15 +194,23 @@ class _Compiled:
 
     def __init__(self, act):
         self.act = act
-        self.k = dual_function(act, s_rho=True)
         self.kdiag = dual_function(act, diagonal=True)
-        self.pair_fn = dual_pair_function(act, s_rho=True)
         self.pair_diag = dual_pair_function(act, diagonal=True)
         # special-function forms (ELU): evaluated on the upper triangle only, and
         # replaced near |rho| = 1 where their square-root terms cancel (see _eval)
         self.expensive = act.dual.has(BivariateNormalCDF, TiltedOrthant)
         near_one = NEAR_ONE_FAMILIES.get(act.family)
         self.near_one = near_one(act) if near_one is not None else None
+
+    # the off-diagonal forms are built on first use: with the compiled engine they serve
+    # only entries it flags (first-call time)
+    @functools.cached_property
+    def k(self):
+        return dual_function(self.act, s_rho=True)
+
+    @functools.cached_property
+    def pair_fn(self):
+        return dual_pair_function(self.act, s_rho=True)
 
     def _eval(self, fn, s1, s2, q12, derivatives):
         q11, q22 = s1 * s1, s2 * s2
