@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import matplotlib.ticker
 import numpy as np
 
 from numerics.plots import color
@@ -60,6 +61,10 @@ def loglog_fit(ax, x, y, fit=None, *, yerr=None, expected_slope=None, label="", 
     c = points[0].get_color()  # the axes' colour cycle where no colour is registered
     ax.set_xscale("log")
     ax.set_yscale("log")
+    values = np.unique(x)
+    if values.size <= 8:  # a sweep's few sizes: label them, not the log axis' minor ticks
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     if fit is not None:
         fine = np.geomspace(x.min(), x.max(), 50)
         se = f" ± {fit.slope_se:.3f}" if fit.slope_se else ""
