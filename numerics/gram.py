@@ -198,10 +198,12 @@ rho = -1.0 if rho < -1.0 + 4.0 * EPS else rho
 {body}
 """
 _NNGP_UPDATE = "k_row[c] = sw2 * e + sb2"
-_NTK_UPDATE = """k = sw2 * e + sb2
-k_row[c] = k
-t = t_row[c]
-t_row[c] = width * e + 1.0 + sw2 * ed * t if standard else k + sw2 * ed * t"""
+_K_UPDATE = "k = sw2 * e + sb2\nk_row[c] = k"
+_T_UPDATE = ["t = t_row[c]",
+             "t_row[c] = width * e + 1.0 + sw2 * ed * t if standard else k + sw2 * ed * t"]
+_NTK_UPDATE = "\n".join([_K_UPDATE, *_T_UPDATE])
+# one loop for both kernels (a stable pair gives e and ed at once): T only with want_ntk
+_ONE_LOOP_UPDATE = "\n".join([_K_UPDATE, "if want_ntk:", *("    " + line for line in _T_UPDATE)])
 
 # fastmath without "nnan"/"ninf" (NaN and inf propagate): reciprocals, contraction and
 # reassociation halve GELU's time and change results by ~1 ulp (the tests bound compiled
@@ -361,9 +363,8 @@ def _generate(act: Activation) -> str:
     form = STABLE_FORMS.get(act.family)
     if form is not None and form[0] is None and act.dual_derivative is not None:
         # the stable pair serves every entry: one call gives e and ed
-        update = _NTK_UPDATE.replace("\nt = ", "\nif want_ntk:\n    t = ") \
-            .replace("\nt_row[c] = ", "\n    t_row[c] = ")
-        layer = _LAYER_ONE_LOOP.replace("{both_1}", _indent(entry(both, update).split("\n"), 1))
+        layer = _LAYER_ONE_LOOP.replace(
+            "{both_1}", _indent(entry(both, _ONE_LOOP_UPDATE).split("\n"), 1))
     else:
         layer = _LAYER_TWO_LOOPS.replace(
             "{both_2}", _indent(entry(both, _NTK_UPDATE).split("\n"), 2)).replace(
