@@ -15,6 +15,17 @@ import numpy as np
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _output(u, b, a, c, xj, s1, s_out, beta):
+    """f(x_j) = beta c + s_out sum_i a_i relu(s1 u_i x_j + beta b_i)."""
+    f = beta * c
+    for i in range(u.size):
+        z = s1 * u[i] * xj + beta * b[i]
+        if z > 0.0:
+            f += s_out * a[i] * z
+    return f
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _loss_grad(u, b, a, c, x, y, w, s1, s_out, beta, g_u, g_b, g_a):
     """Loss 1/2 sum_j w_j r_j^2 and (into g_*) its gradient; returns (loss, grad of c)."""
     m, n = u.size, x.size
@@ -25,12 +36,7 @@ def _loss_grad(u, b, a, c, x, y, w, s1, s_out, beta, g_u, g_b, g_a):
     for j in range(n):
         if w[j] == 0.0:
             continue
-        f = beta * c
-        for i in range(m):
-            z = s1 * u[i] * x[j] + beta * b[i]
-            if z > 0.0:
-                f += s_out * a[i] * z
-        r = f - y[j]
+        r = _output(u, b, a, c, x[j], s1, s_out, beta) - y[j]
         loss += 0.5 * w[j] * r * r
         q = w[j] * r
         g_c += beta * q
@@ -59,12 +65,7 @@ def _weighted_sse(u, b, a, c, x, y, q, s1, s_out, beta):
     """sum_j q_j (f(x_j) - y_j)^2: the authors' validation loss (no factor 1/2)."""
     total = 0.0
     for j in range(x.size):
-        f = beta * c
-        for i in range(u.size):
-            z = s1 * u[i] * x[j] + beta * b[i]
-            if z > 0.0:
-                f += s_out * a[i] * z
-        total += q[j] * (f - y[j]) ** 2
+        total += q[j] * (_output(u, b, a, c, x[j], s1, s_out, beta) - y[j]) ** 2
     return total
 
 

@@ -265,8 +265,11 @@ def _train_chunk(point, seed):
     x = np.array(DATA_X)[:, None]
     y = np.array(DATA_Y) + point.get("offset", 0.0)
     draws = width * width  # N = n^2 draws (mc_training.mc_runner)
-    weights = np.random.default_rng(children[0]).multinomial(draws, [1 / 6] * 6,
-                                                             size=runs) / draws
+
+    def frequencies(child):  # of `draws` uniform draws from the six points, per run
+        return np.random.default_rng(child).multinomial(draws, [1 / 6] * 6, size=runs) / draws
+
+    weights = frequencies(children[0])
     params = [net.init(children[1 + r]) for r in range(runs)]
     lrs = np.array([inverse_sharpness_lr(net, p, x, y, sample_weights=w)
                     for p, w in zip(params, weights, strict=True)])
@@ -276,9 +279,7 @@ def _train_chunk(point, seed):
         raise ValueError(f"crossing_at must be > 0, got {crossing_at!r}")
     stopping = None
     if point.get("early_stopping") is not None:
-        validation = np.random.default_rng(children[1 + 2 * runs]).multinomial(
-            draws, [1 / 6] * 6, size=runs) / draws
-        stopping = EarlyStopping(validation, crossing_at=crossing_at,
+        stopping = EarlyStopping(frequencies(children[1 + 2 * runs]), crossing_at=crossing_at,
                                  **point["early_stopping"])
     steps = int(point["steps"])
     traj = train_relu_1d(net, params, x, y, lr=lrs, steps=steps, method=method,
