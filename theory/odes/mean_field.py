@@ -98,11 +98,16 @@ def ridge_reduction(size: int = 2) -> dict:
             "equal": sp.simplify(minimum - G) == 0}
 
 
+def _first_variation(K, y, h):
+    r""":math:`\frac{d}{dt}G(K + t\,hh^\top)|_{t=0}`: the first variation of G at a particle
+    with feature vector h, derived from G."""
+    return sp.diff(objective_expression(K + t * h * h.T, y), t).subs(t, 0)
+
+
 def first_variation_check(size: int = 2) -> dict:
     r""":math:`\frac{d}{dt}G(K + t\,hh^\top)|_{t=0}` against :math:`-\lambda_a(h^\top\beta)^2`."""
     K, y, h = symbolic_kernel(size), _vector("y", size), _vector("h", size)
-    moved = objective_expression(K + t * h * h.T, y)
-    derivative = sp.diff(moved, t).subs(t, 0)
+    derivative = _first_variation(K, y, h)
     beta = (K + size * lam_a * sp.eye(size)).inv() * y
     formula = -lam_a * ((h.T * beta)[0, 0]) ** 2
     return {"derivative": derivative, "formula": formula,
@@ -118,11 +123,10 @@ def first_variation_weak_kernel(size: int = 2) -> dict:
     :math:`h(x; 0) = 0` (tanh), so it goes below V(0) somewhere if and only if
     :math:`\lambda_a < \max_w m(w)^2/(\lambda_w|w|^2)`
     (:func:`numerics.mean_field.ridge_threshold` evaluates this for the reconstruction's
-    feature and target). Returns the limit and whether it equals that closed form."""
-    K, y, h = symbolic_kernel(size), _vector("y", size), _vector("h", size)
-    beta = (K + size * lam_a * sp.eye(size)).inv() * y
-    variation = -lam_a * ((h.T * beta)[0, 0]) ** 2
-    limit = sp.simplify(variation.subs({k: 0 for k in K.free_symbols}))
+    feature and target). Returns the limit (the first variation derived from G at K = 0)
+    and whether it equals that closed form."""
+    y, h = _vector("y", size), _vector("h", size)
+    limit = sp.simplify(_first_variation(sp.zeros(size, size), y, h))
     m = (h.T * y)[0, 0] / size
     formula = -m**2 / lam_a
     return {"limit": limit, "formula": formula, "equal": sp.simplify(limit - formula) == 0}
