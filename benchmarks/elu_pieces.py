@@ -26,6 +26,7 @@ import sympy as sp
 
 import numerics.jit_special as js
 from numerics.compile import dual_pair_function
+from numerics.gram import JIT_FUNCTIONS
 from theory.activations import get
 from theory.symbols import q11, q12, q22
 
@@ -33,7 +34,7 @@ from theory.symbols import q11, q12, q22
 def engine_pair(alpha=1.0):
     """The ELU registry form compiled directly (lambdify with cse, math module, njit)."""
     act = get("elu", alpha=alpha)
-    modules = [{name: getattr(js, fn) for name, fn in js.JIT_FUNCTIONS.items()}, "math"]
+    modules = [{name: getattr(js, fn) for name, fn in JIT_FUNCTIONS.items()}, "math"]
     raw = sp.lambdify((q11, q12, q22), (act.dual, act.dual_derivative), modules=modules,
                       cse=True)
     return numba.njit(raw)

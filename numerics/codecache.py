@@ -56,7 +56,7 @@ def cache_dir() -> Path:
 
 @functools.lru_cache(maxsize=64)
 def source_fingerprint(*module_names: str) -> str:
-    """SHA-256 of the source files of the named modules (imported if needed), plus
+    """SHA-256 of the source files of the named modules (not imported), plus
     the Python and library versions that shape generated code."""
     import numpy
     import sympy
@@ -64,13 +64,19 @@ def source_fingerprint(*module_names: str) -> str:
     h = hashlib.sha256(f"{_FORMAT}|{sys.version}|{sympy.__version__}|"
                        f"{numpy.__version__}".encode())
     for name in module_names:
-        module = sys.modules.get(name) or importlib.import_module(name)
-        path = getattr(module, "__file__", None)
+        # the file, found without importing the module (an import may compile)
+        module = sys.modules.get(name)
+        path = getattr(module, "__file__", None) if module else _source_file(name)
         if path is None:
             raise ValueError(f"module {name!r} has no source file to fingerprint")
         h.update(name.encode())
         h.update(Path(path).read_bytes())
     return h.hexdigest()
+
+
+def _source_file(name: str) -> str | None:
+    spec = importlib.util.find_spec(name)
+    return spec.origin if spec is not None and spec.has_location else None
 
 
 _LOADED: dict[str, types.ModuleType] = {}

@@ -38,7 +38,6 @@ import numpy as np
 import scipy.special as sc
 import sympy as sp
 
-from numerics.jit_special import tilted_orthant_scaled_vec
 from numerics.stable_forms import RHO, S1, S2, in_s_rho
 from theory.activations import Activation, resolve
 from theory.special import BivariateNormalCDF
@@ -149,6 +148,8 @@ def _tilted_orthant_integral(a, b, rho):
     the positive conditioning integral in the scaled variable :math:`w = -Z_1/\sqrt{1-\rho^2}`
     with a fixed 40-node rule, :func:`numerics.jit_special._tilted_orthant_scaled` (relative
     error at most 32 eps, ~1-3 us an entry; tests/test_jit_special.py)."""
+    from numerics.jit_special import tilted_orthant_scaled_vec  # compiles on import
+
     return tilted_orthant_scaled_vec(a, b, rho)
 
 

@@ -69,12 +69,15 @@ __all__ = ["available", "engine", "Engine"]
 
 
 
-def _jit_functions() -> dict[str, str]:
-    try:
-        from numerics.jit_special import JIT_FUNCTIONS
-    except ImportError:
-        return {}
-    return dict(JIT_FUNCTIONS)
+#: SymPy function name -> name of its numba implementation in :mod:`numerics.jit_special`,
+#: for generated source (``from numerics.jit_special import <value> as <key>``); the ELU
+#: expressions need TiltedOrthant and Erfcx beyond numba's math (acos, asin, sqrt, pi).
+#: Names only: numerics.jit_special is imported by the generated modules that use it.
+JIT_FUNCTIONS = {
+    "TiltedOrthant": "tilted_orthant",
+    "BivariateNormalCDF": "bivariate_normal_cdf",
+    "Erfcx": "erfcx",
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -339,7 +342,7 @@ def _column_lines(columns, printer):
 
 
 def _generate(act: Activation) -> str:
-    printer = _Printer(_jit_functions())
+    printer = _Printer(dict(JIT_FUNCTIONS))
     sides = _Sides()
     k = functools.cache(lambda: sides(in_s_rho(act.dual)))  # derived once, only if printed
     nngp, names = _guarded(act, lambda: _assignments(["e"], [k()], printer), 1)
@@ -390,9 +393,7 @@ def _key(act: Activation) -> str:
     exprs = (act.dual, act.dual_derivative, act.dual_diagonal, act.dual_derivative_diagonal,
              act.derivative)
     modules = ["numerics.gram", "numerics.gram_loops", "numerics.jit_fastmath",
-               "numerics.stable_forms"]
-    if _jit_functions():
-        modules.append("numerics.jit_special")
+               "numerics.stable_forms", "numerics.jit_special"]
     return "|".join([codecache.source_fingerprint(*modules)] +
                     [sp.srepr(e) if e is not None else "None" for e in exprs])
 

@@ -1,7 +1,8 @@
 r"""Scalar float64 special functions for numba-compiled kernels (``numba.njit(cache=True)``).
 
 The Gram engine prints registry expressions into Python source and imports the special
-functions that numba's ``math`` lacks from here, by the names in :data:`JIT_FUNCTIONS`
+functions that numba's ``math`` lacks from here, by the names in
+:data:`numerics.gram.JIT_FUNCTIONS`
 (e.g. ``from numerics.jit_special import tilted_orthant as TiltedOrthant``).
 
 * :func:`erfcx`, :func:`owens_t`, :func:`ndtr` — SciPy's Cython kernels
@@ -9,7 +10,8 @@ functions that numba's ``math`` lacks from here, by the names in :data:`JIT_FUNC
   names, so that numba caches the compiled code on disk;
 * :func:`bivariate_normal_cdf` — :math:`\Phi_2(h, k; \rho)`, Owen's T form with the edge
   cases of :func:`numerics.compile.bivariate_normal_cdf` (same semantics);
-* :func:`tilted_orthant` — :math:`A(a,b;\rho) = \mathbb{E}[e^{aZ_1+bZ_2}1\{Z_1<0,Z_2<0\}]`:
+* :func:`tilted_orthant` (a C function, called by its symbol name: compiled, or loaded from
+  numba's cache, when this module is imported) — :math:`A(a,b;\rho) = \mathbb{E}[e^{aZ_1+bZ_2}1\{Z_1<0,Z_2<0\}]`:
   for :math:`a, b > 0`, :math:`0 < \rho \le` :data:`PLACKETT_RHO_MAX` and an exponent range
   at most :data:`PLACKETT_MAX_RANGE` Plackett's form :func:`_tilted_orthant_plackett` (two
   positive terms, a 10- to 20-node rule chosen a priori from the exponent range and
@@ -77,7 +79,6 @@ __all__ = [
     "ELU_NEAR_ONE",
     "ELU_SMALL_S",
     "OWEN_RTOL",
-    "JIT_FUNCTIONS",
 ]
 
 _SPECIAL = "scipy.special.cython_special"
@@ -120,6 +121,12 @@ def gauss_legendre_01(n: int) -> tuple[np.ndarray, np.ndarray]:
     return nodes, weights
 
 
+#: the decorator of the inner functions, called only from compiled code: without numba's
+#: Python and C entry wrappers (about 30 ms of cold compile each); tests call them through
+#: a jitted wrapper
+_inner = functools.partial(numba.njit, cache=True, no_cpython_wrapper=True,
+                           no_cfunc_wrapper=True)
+
 _INV_SQRT2 = 1 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _EPS = float(np.finfo(float).eps)
@@ -153,13 +160,13 @@ def owens_t(h, a):
     return _owens_t(h, a, 0)
 
 
-@numba.njit(cache=True)
+@_inner
 def _owens_t_nonzero(h, a):
     # T(h, 0) = 0: the ELU's Phi_2(-b rho, -b; rho) has such an argument
     return 0.0 if a == 0.0 else _owens_t(h, a, 0)
 
 
-@numba.njit(cache=True)
+@_inner
 def _minus_rho_times(x, y, rho):
     """x - rho y as (x - y) + (1 - rho) y (or (x + y) - (1 + rho) y for rho < 0): 1 -+ rho
     is exact, so x - rho y keeps its relative accuracy as |rho| -> 1 with x = +-y (formed
@@ -195,7 +202,7 @@ def bivariate_normal_cdf(h, k, rho):
     return out
 
 
-@numba.njit(cache=True)
+@_inner
 def _tilted_orthant_owen(a, b, rho):
     r"""Owen's form :math:`e^E\Phi_2(h, k;\rho)`, :math:`h = -(a+b\rho)`, :math:`k =
     -(a\rho+b)`, and its factor :math:`e^E`. Owen's T arguments are written out:
@@ -230,7 +237,7 @@ _SPLIT_EXPONENT = 4.0
 _CUT_EXPONENT = 41.0
 
 
-@numba.njit(cache=True)
+@_inner
 def _weighted_erfcx_integral(lam, width, offset, slope):
     r""":math:`\int_0^{W} e^{-\lambda w - w^2/2}\,\operatorname{erfcx}((o + c\,w)/\sqrt2)/2\,dw`
     for :math:`\lambda \ge 0` and :math:`o + c w \ge 0` on the range (erfcx of a non-negative
@@ -258,7 +265,7 @@ def _weighted_erfcx_integral(lam, width, offset, slope):
     return 0.5 * total
 
 
-@numba.njit(cache=True)
+@_inner
 def _tilted_orthant_scaled(a, b, rho):
     r""":math:`A(a,b;\rho)` for :math:`a, b \ge 0`, :math:`|\rho| < 1`, without cancellation.
 
@@ -314,14 +321,14 @@ _PL_START = np.cumsum([0] + [n for _, _, n in PLACKETT_ORDERS])
 _PL_LIMITS = np.array([[d, r] for d, r, _ in PLACKETT_ORDERS])
 
 
-@numba.njit(cache=True)
+@_inner
 def _plackett_exponent_range(a, b, rho):
     r"""The exponent range :math:`D = \rho(2ab + \rho(a^2+b^2))/2` of the Plackett integrand
     (its value at :math:`\theta = 0` is :math:`e^{-D}` of its peak)."""
     return rho * (2 * a * b + rho * (a * a + b * b)) / 2
 
 
-@numba.njit(cache=True)
+@_inner
 def _plackett_sum(a, b, rho, theta0, nodes, weights, start, stop):
     r""":math:`\sum_i w_i e^{F(\sin(\theta_0 t_i))}` over the nodes ``start:stop``."""
     aa = a * a + b * b
@@ -335,7 +342,7 @@ def _plackett_sum(a, b, rho, theta0, nodes, weights, start, stop):
     return acc
 
 
-@numba.njit(cache=True)
+@_inner
 def _tilted_orthant_plackett(a, b, rho):
     r""":math:`A(a,b;\rho)` for :math:`a, b \ge 0`, :math:`0 < \rho <` 1, as a sum of two
     positive terms, by Plackett's identity :math:`\partial_\rho\Phi_2 = \varphi_2`
@@ -364,8 +371,7 @@ def _tilted_orthant_plackett(a, b, rho):
     return product * math.exp(-exponent_range) + theta0 * acc / (2 * math.pi)
 
 
-@numba.njit(cache=True)
-def tilted_orthant(a, b, rho):
+def _tilted_orthant_body(a, b, rho):
     r""":math:`A(a,b;\rho) = \mathbb{E}[e^{aZ_1+bZ_2}1\{Z_1<0,Z_2<0\}] =
     e^{E}\Phi_2(-(a+b\rho), -(a\rho+b);\rho)`, :math:`E = (a^2+2ab\rho+b^2)/2`, with the
     semantics of :func:`numerics.compile.tilted_orthant`: Plackett's form
@@ -400,13 +406,34 @@ def tilted_orthant(a, b, rho):
     return out
 
 
+# The tilted orthant is compiled once, as a C function, and called by its symbol name (as
+# SciPy's kernels are): numba links a callee's whole tree into every caller and optimizes
+# and emits it again there, and the ELU pair's helpers, the pair itself, its array loop
+# and the generated Gram module would each redo this tree (about half of ELU's cold first
+# call). Compiled, or loaded from numba's cache, when this module is imported, so that no
+# code referring to the symbol can run before it is defined.
+_TILTED_ORTHANT_SIG = numba.float64(numba.float64, numba.float64, numba.float64)
+_tilted_orthant_c = numba.cfunc(_TILTED_ORTHANT_SIG, cache=True)(_tilted_orthant_body)
+llvm.add_symbol("nntheory_tilted_orthant", _tilted_orthant_c.address)
+_tilted_orthant_symbol = numba.types.ExternalFunction("nntheory_tilted_orthant",
+                                                      _TILTED_ORTHANT_SIG)
+
+
+@numba.njit(cache=True)
+def tilted_orthant(a, b, rho):
+    return _tilted_orthant_symbol(a, b, rho)
+
+
+tilted_orthant.__doc__ = _tilted_orthant_body.__doc__
+
+
 #: elu_pair_near_one integrates the alpha^2 block by Gauss-Legendre where both sqrt
 #: variances are at most this (the closed form's four terms cancel to O(s1 s2) there)
 ELU_SMALL_S = 0.5
 _GL8_T, _GL8_W = gauss_legendre_01(8)
 
 
-@numba.njit(cache=True)
+@_inner
 def _erfcx_minus_one(x):
     """erfcx(x) - 1 for x >= 0 without cancellation at small x:
     e^{x^2} erfc(x) - 1 = expm1(x^2) erfc(x) - erf(x)."""
@@ -415,7 +442,7 @@ def _erfcx_minus_one(x):
     return erfcx(x) - 1.0
 
 
-@numba.njit(cache=True)
+@_inner
 def _tilted_orthant_d2(a, b, rho, r):
     r""":math:`\partial_a\partial_b A(a,b;\rho) = \mathbb{E}[Z_1Z_2e^{aZ_1+bZ_2}1\{Z_1<0,
     Z_2<0\}]`, from the derivatives of ``theory.special.TiltedOrthant``:
@@ -432,7 +459,7 @@ def _tilted_orthant_d2(a, b, rho, r):
     return rho * value + (b + a * rho) * da - r * _INV_SQRT2 * dea / norm
 
 
-@numba.njit(cache=True)
+@_inner
 def _negative_block_small(s1, s2, rho, r):
     r""":math:`\mathbb{E}[(e^{u}-1)(e^{v}-1)1\{u<0,v<0\}] = A(s_1,s_2) - A(0,s_1) - A(0,s_2)
     + A(0,0) = \int_0^{s_1}\!\int_0^{s_2}\partial_a\partial_b A(a,b;\rho)\,db\,da`, by an
@@ -509,7 +536,7 @@ def elu_pair_near_one(q11, q12, q22, alpha):
     return k, kd
 
 
-@numba.njit(cache=True)
+@_inner
 def _one_sided_tilts(b, rho):
     r""":math:`(A(0,b;\rho), A(0,b;-\rho))` from one tilted orthant: the two sum to
     :math:`\mathbb{E}[e^{bZ}1\{Z<0\}] = \operatorname{erfcx}(b/\sqrt2)/2`; the smaller,
@@ -571,13 +598,3 @@ def elu_pair_near_one_vec(q11, q12, q22, alpha):
     k, kd = np.empty(flat[0].size), np.empty(flat[0].size)
     _elu_pair_loop(*flat, float(alpha), k, kd)
     return k.reshape(shape), kd.reshape(shape)
-
-
-#: SymPy function name -> name of its numba implementation in this module, for generated
-#: source (``from numerics.jit_special import <value> as <key>``); the ELU expressions need
-#: TiltedOrthant and Erfcx beyond numba's math (acos, asin, sqrt, pi)
-JIT_FUNCTIONS = {
-    "TiltedOrthant": "tilted_orthant",
-    "BivariateNormalCDF": "bivariate_normal_cdf",
-    "Erfcx": "erfcx",
-}

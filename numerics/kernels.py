@@ -75,7 +75,6 @@ import numpy as np
 
 from numerics import gram as _gram
 from numerics.compile import dual_function, dual_pair_function
-from numerics.jit_special import ELU_NEAR_ONE, ELU_SMALL_S, elu_pair_near_one_vec
 from numerics.mehler import DEFAULT_TOL as DEFAULT_MEHLER_TOL
 from numerics.mehler import mehler_pair, require_kinks_at_zero
 from numerics.quadrature import gaussian_diagonal, gaussian_dual
@@ -358,6 +357,10 @@ def _family_floats(act: Activation, *names):
 
 
 def _elu_near_one(act: Activation):
+    # imported here: numerics.jit_special compiles (or loads) its C functions on import,
+    # which only the families that use them should pay for
+    from numerics.jit_special import ELU_NEAR_ONE, ELU_SMALL_S, elu_pair_near_one_vec
+
     (alpha,) = _family_floats(act, "alpha")
 
     def where(s1, s2, rho):

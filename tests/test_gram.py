@@ -183,6 +183,25 @@ def test_second_process_uses_the_disk_cache(tmp_path):
     assert list(tmp_path.glob("_nntheory_gram_*.py"))
 
 
+def test_only_the_activations_that_use_it_import_jit_special(tmp_path):
+    """numerics.jit_special compiles (or loads) its C tilted orthant on import: importing
+    numerics.kernels and computing a ReLU Gram must not import it; ELU's Gram does."""
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from numerics import kernels\n"
+        "kw = dict(hidden_layers=1, sigma_w=1.0, sigma_b=0.1)\n"
+        "kernels.nngp_ntk(np.eye(3), activation='relu', **kw)\n"
+        "print('numerics.jit_special' in sys.modules)\n"
+        "kernels.nngp_ntk(np.eye(3), activation='elu', **kw)\n"
+        "print('numerics.jit_special' in sys.modules)\n"
+    )
+    env = {**os.environ, "NNTHEORY_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["False", "True"]
+
+
 @pytest.mark.parametrize("act", CLOSED, ids=[a.label for a in CLOSED])
 def test_small_and_large_variances(act):
     """Inputs of size 1e-3 (variances ~1e-6, where ELU's closed-form terms of order one

@@ -38,6 +38,7 @@ import sympy as sp
 
 import numerics.compile as nc
 import numerics.jit_special as js
+from numerics.gram import JIT_FUNCTIONS
 from theory.activations import get
 from theory.symbols import q11, q12, q22
 
@@ -50,11 +51,43 @@ EPS = float(np.finfo(float).eps)
 INV_NORM = 1 / (2 * math.sqrt(2 * math.pi))
 
 
+# the inner functions have no Python entry (numerics.jit_special._inner): called through
+# these
+@numba.njit
+def _plackett_exponent_range(a, b, rho):
+    return js._plackett_exponent_range(a, b, rho)
+
+
+@numba.njit
+def _tilted_orthant_owen(a, b, rho):
+    return js._tilted_orthant_owen(a, b, rho)
+
+
+@numba.njit
+def _tilted_orthant_scaled(a, b, rho):
+    return js._tilted_orthant_scaled(a, b, rho)
+
+
+@numba.njit
+def _tilted_orthant_plackett(a, b, rho):
+    return js._tilted_orthant_plackett(a, b, rho)
+
+
+@numba.njit
+def _plackett_sum(a, b, rho, theta0, nodes, weights, start, stop):
+    return js._plackett_sum(a, b, rho, theta0, nodes, weights, start, stop)
+
+
+@numba.njit
+def _negative_block_small(s1, s2, rho, r):
+    return js._negative_block_small(s1, s2, rho, r)
+
+
 def engine_pair(alpha):
     """The ELU pair produced the way the Gram engine produces it: lambdify of the registry
     expressions with the module's functions and math, cse, numba.njit."""
     act = get("elu", alpha=alpha)
-    modules = [{name: getattr(js, fn) for name, fn in js.JIT_FUNCTIONS.items()}, "math"]
+    modules = [{name: getattr(js, fn) for name, fn in JIT_FUNCTIONS.items()}, "math"]
     raw = sp.lambdify((q11, q12, q22), (act.dual, act.dual_derivative), modules=modules,
                       cse=True)
     return numba.njit(raw)
@@ -98,12 +131,12 @@ SCALED_TOL = 12 * EPS
 
 def in_plackett_domain(a, b, rho):
     return (a > 0 and b > 0 and 0 < rho <= js.PLACKETT_RHO_MAX
-            and js._plackett_exponent_range(a, b, rho) <= js.PLACKETT_MAX_RANGE)
+            and _plackett_exponent_range(a, b, rho) <= js.PLACKETT_MAX_RANGE)
 
 
 def owen_estimate(a, b, rho):
     """Owen's form's error estimate eps e^E / (A (1 + min(rho, 0))) (inf if A <= 0)."""
-    out, grow = js._tilted_orthant_owen(a, b, rho)
+    out, grow = _tilted_orthant_owen(a, b, rho)
     return EPS * grow / (out * (1 + min(rho, 0.0))) if out > 0 else math.inf
 
 
@@ -189,7 +222,7 @@ def test_tilted_orthant_scaled_integral_matches_reference_everywhere():
     for row in REF["tilted_orthant"] + PLACKETT_REF["tilted_orthant"]:
         a, b, rho, ref = row["a"], row["b"], row["rho"], row["value"]
         if abs(rho) < 1:
-            assert abs(js._tilted_orthant_scaled(a, b, rho) - ref) <= SCALED_TOL * ref, row
+            assert abs(_tilted_orthant_scaled(a, b, rho) - ref) <= SCALED_TOL * ref, row
 
 
 def test_plackett_form_matches_independent_reference():
@@ -201,16 +234,16 @@ def test_plackett_form_matches_independent_reference():
         a, b, rho, ref = row["a"], row["b"], row["rho"], row["value"]
         assert in_plackett_domain(a, b, rho), row
         got = js.tilted_orthant(a, b, rho)
-        assert got == js._tilted_orthant_plackett(a, b, rho)
+        assert got == _tilted_orthant_plackett(a, b, rho)
         assert abs(got - ref) <= PLACKETT_TOL * ref, row
 
 
 def plackett_with_rule(a, b, rho, nodes, weights):
     theta0 = math.asin(rho)
-    exponent_range = js._plackett_exponent_range(a, b, rho)
+    exponent_range = _plackett_exponent_range(a, b, rho)
     product = 0.25 * js.erfcx((a + b * rho) / math.sqrt(2)) * js.erfcx((a * rho + b)
                                                                        / math.sqrt(2))
-    total = js._plackett_sum(a, b, rho, theta0, nodes, weights, 0, nodes.size)
+    total = _plackett_sum(a, b, rho, theta0, nodes, weights, 0, nodes.size)
     return product * math.exp(-exponent_range) + theta0 * total / (2 * math.pi)
 
 
@@ -224,14 +257,14 @@ def test_plackett_orders_are_needed():
         worst_lower = 0.0
         for row in rows:
             a, b, rho, ref = row["a"], row["b"], row["rho"], row["value"]
-            d = js._plackett_exponent_range(a, b, rho)
+            d = _plackett_exponent_range(a, b, rho)
             own = next(i for i, (dm, rm, _) in enumerate(limits) if d <= dm and rho <= rm)
             if own != tier:
                 continue
             own_rule = js.gauss_legendre_01(limits[tier][2])
             # the same sums (to the rounding of the interpreted product term)
             assert math.isclose(plackett_with_rule(a, b, rho, *own_rule),
-                                js._tilted_orthant_plackett(a, b, rho), rel_tol=4 * EPS)
+                                _tilted_orthant_plackett(a, b, rho), rel_tol=4 * EPS)
             lower = js.gauss_legendre_01(limits[tier - 1][2])
             worst_lower = max(worst_lower, abs(plackett_with_rule(a, b, rho, *lower) - ref)
                               / ref)
@@ -290,7 +323,7 @@ def test_negative_block_small_matches_mpmath():
             both_negative = mpmath.acos(-mpmath.mpf(rho)) / (2 * mpmath.pi)
             ref = (mp_tilted_orthant(s1, s2, rho) - mp_tilted_orthant(0, s1, rho)
                    - mp_tilted_orthant(0, s2, rho) + both_negative)
-        got = js._negative_block_small(s1, s2, rho, math.sqrt((1 - rho) * (1 + rho)))
+        got = _negative_block_small(s1, s2, rho, math.sqrt((1 - rho) * (1 + rho)))
         assert abs(got - float(ref)) <= 4 * EPS * s1 * s2
 
 
@@ -313,7 +346,7 @@ def test_owen_form_error_is_within_its_estimate():
         if estimate > js.OWEN_RTOL:
             continue
         kept += 1
-        out, _ = js._tilted_orthant_owen(ai, bi, ri)
+        out, _ = _tilted_orthant_owen(ai, bi, ri)
         with mpmath.workdps(20):
             ref = float(mp_tilted_orthant(ai, bi, ri))
         assert abs(out - ref) <= (estimate + 4 * EPS) * ref, (ai, bi, ri)
@@ -394,7 +427,7 @@ def test_same_semantics_as_numpy_tilted_orthant():
 def test_nan_in_gives_nan_out(args):
     assert math.isnan(js.tilted_orthant(*args))
     assert math.isnan(js.bivariate_normal_cdf(*args))
-    assert math.isnan(js._tilted_orthant_scaled(abs(args[0]), args[1], args[2]))
+    assert math.isnan(_tilted_orthant_scaled(abs(args[0]), args[1], args[2]))
     for i in range(3):
         covariance = [1.0, 0.5, 2.0]
         covariance[i] = math.nan
@@ -403,8 +436,8 @@ def test_nan_in_gives_nan_out(args):
 
 
 def test_jit_functions_name_existing_module_functions():
-    assert {"TiltedOrthant", "BivariateNormalCDF", "Erfcx"} <= set(js.JIT_FUNCTIONS)
-    for name in js.JIT_FUNCTIONS.values():
+    assert {"TiltedOrthant", "BivariateNormalCDF", "Erfcx"} <= set(JIT_FUNCTIONS)
+    for name in JIT_FUNCTIONS.values():
         assert isinstance(getattr(js, name), numba.core.registry.CPUDispatcher)
 
 
