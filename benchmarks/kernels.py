@@ -469,9 +469,12 @@ def main(args):
             table.note(f"elu n={n}: neural-tangents not run: ElementwiseNumerical(deg=25) "
                        f"holds (n, n, 25, 25) float64 intermediates, "
                        f"{8 * n * n * 625 / 1e9:.0f} GB each (issue 14: needs 60 GB, fails)")
-        # elu ntk(x, x) and near-duplicates against ntk(x)
+        # elu ntk(x, x) (an x2 equal to x1 takes the symmetric path), identical points off
+        # the diagonal of a cross Gram (rho = 1 there: the regime that was slow), and
+        # near-duplicates, against ntk(x)
         t_sym = measure(gram_call("elu", xs, which="ntk"), ns, args.budget, args.repeat)
-        for label, x2 in ((f"elu ntk(x, x) / ntk(x), n={ns}", xs),
+        for label, x2 in ((f"elu ntk(x, x) / ntk(x), n={ns}", xs.copy()),
+                          (f"elu ntk(x, x[::-1]) / ntk(x), n={ns}", xs[::-1].copy()),
                           (f"elu ntk(x, x + 1e-3 e) / ntk(x), n={ns}", near_duplicates(xs))):
             tm = measure(gram_call("elu", xs, x2, which="ntk"), ns, args.budget, args.repeat)
             ratio = tm.at_n / t_sym.at_n

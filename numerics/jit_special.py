@@ -11,7 +11,8 @@ functions that numba's ``math`` lacks from here, by the names in
 * :func:`bivariate_normal_cdf` — :math:`\Phi_2(h, k; \rho)`, Owen's T form with the edge
   cases of :func:`numerics.compile.bivariate_normal_cdf` (same semantics);
 * :func:`tilted_orthant` (a C function, called by its symbol name: compiled, or loaded from
-  numba's cache, when this module is imported) — :math:`A(a,b;\rho) = \mathbb{E}[e^{aZ_1+bZ_2}1\{Z_1<0,Z_2<0\}]`:
+  numba's cache, when this module is imported) —
+  :math:`A(a,b;\rho) = \mathbb{E}[e^{aZ_1+bZ_2}1\{Z_1<0,Z_2<0\}]`:
   for :math:`a, b > 0`, :math:`0 < \rho \le` :data:`PLACKETT_RHO_MAX` and an exponent range
   at most :data:`PLACKETT_MAX_RANGE` Plackett's form :func:`_tilted_orthant_plackett` (two
   positive terms, a 10- to 20-node rule chosen a priori from the exponent range and

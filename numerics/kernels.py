@@ -501,10 +501,11 @@ def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagon
 
     Returns ``(nngp, ntk)`` (``ntk`` is None when ``want_ntk=False``), each of shape
     ``(n1, n2)``, or ``(n,)`` with ``diagonal=True`` (entries :math:`(x_i, x_i)` when
-    ``x2`` is None, else the pairs :math:`(x1_i, x2_i)`).  ``quadrature_method``
-    ('auto', 'hermite', 'panels') forces quadrature even where a closed form exists,
-    with ``quadrature_order`` points (used to validate and benchmark); ``'mehler'``
-    uses Mehler's formula (:mod:`numerics.mehler`, error bounded per entry);
+    ``x2`` is None, else the pairs :math:`(x1_i, x2_i)`). An ``x2`` equal to ``x1`` is
+    computed as ``x2=None`` (the symmetric Gram: half the entries, exactly symmetric).
+    ``quadrature_method`` ('auto', 'hermite', 'panels') forces quadrature even where a
+    closed form exists, with ``quadrature_order`` points (used to validate and benchmark);
+    ``'mehler'`` uses Mehler's formula (:mod:`numerics.mehler`, error bounded per entry);
     ``max_chunk_elements`` overrides :data:`MAX_CHUNK_ELEMENTS`.
     ``engine``: ``"auto"`` (the compiled engine of :mod:`numerics.gram` where the
     activation has one, else NumPy), ``"compiled"`` (require it: ValueError if there is
@@ -520,6 +521,10 @@ def nngp_ntk(x1, x2=None, *, activation, hidden_layers, sigma_w, sigma_b, diagon
     if want_ntk:
         act.require_derivative()
     x1, x2 = _check_pair(x1, x2)
+    if x2 is not None and x2.shape == x1.shape and np.array_equal(x1, x2):
+        # the same points (kernel(x_train, x_train)): the symmetric Gram, half the entries
+        # and exactly symmetric; with diagonal=True the same pairs (x_i, x_i)
+        x2 = None
     budget = MAX_CHUNK_ELEMENTS if max_chunk_elements is None else int(max_chunk_elements)
     if budget < 1:
         raise ValueError(f"max_chunk_elements must be >= 1, got {max_chunk_elements!r}")

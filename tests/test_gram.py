@@ -100,17 +100,20 @@ def test_standard_parameterization_and_nngp_only(name):
 
 @pytest.mark.parametrize("name", ["relu", "erf", "gelu", "elu"])
 def test_identical_and_near_identical_points(name):
-    """x against itself (rho = 1 off the diagonal of the cross Gram) and against copies
-    moved by 1e-9 (1 - rho ~ 1e-18, below float64 resolution) or 1e-5: the snapped rho
-    gives the diagonal value up to the rounding of the first layer's dot product (the
-    Gram diagonal uses |x|^2 / d, the cross entry <x, x> inv_d), and both paths agree."""
+    """x against itself reversed (rho = 1 off the diagonal of the cross Gram) and against
+    copies moved by 1e-9 (1 - rho ~ 1e-18, below float64 resolution) or 1e-5: the snapped
+    rho gives the diagonal value up to the rounding of the first layer's dot product (the
+    Gram diagonal uses |x|^2 / d, the cross entry <x, x> inv_d), and both paths agree.
+    x against an equal copy is the symmetric Gram itself."""
     rng = np.random.default_rng(2)
     x = rng.standard_normal((20, 6))
     kw = _kw(name)
-    (Kx, Tx), _ = _both(x, x, **kw)
+    (Kx, Tx), _ = _both(x, x[::-1], **kw)
     (K, T), _ = _both(x, **kw)
-    np.testing.assert_allclose(np.diag(Kx), np.diag(K), rtol=TOL, atol=0)
-    np.testing.assert_allclose(np.diag(Tx), np.diag(T), rtol=TOL, atol=0)
+    np.testing.assert_allclose(np.diag(Kx[:, ::-1]), np.diag(K), rtol=TOL, atol=0)
+    np.testing.assert_allclose(np.diag(Tx[:, ::-1]), np.diag(T), rtol=TOL, atol=0)
+    same = kernels.nngp_ntk(x, x.copy(), **kw)
+    assert np.array_equal(same[0], K) and np.array_equal(same[1], T)
     for step in (1e-9, 1e-5):
         y = x + step * rng.standard_normal(x.shape)
         (K, T), (Kn, Tn) = _both(x, y, **kw)
