@@ -51,36 +51,23 @@ EPS = float(np.finfo(float).eps)
 INV_NORM = 1 / (2 * math.sqrt(2 * math.pi))
 
 
-# the inner functions have no Python entry (numerics.jit_special._inner): called through
-# these
 @numba.njit
-def _plackett_exponent_range(a, b, rho):
-    return js._plackett_exponent_range(a, b, rho)
+def _call(f, *args):
+    return f(*args)
 
 
-@numba.njit
-def _tilted_orthant_owen(a, b, rho):
-    return js._tilted_orthant_owen(a, b, rho)
+def _from_python(inner):
+    """An inner function of numerics.jit_special (no Python entry: ``_inner``), called
+    through a jitted caller."""
+    return lambda *args: _call(inner, *args)
 
 
-@numba.njit
-def _tilted_orthant_scaled(a, b, rho):
-    return js._tilted_orthant_scaled(a, b, rho)
-
-
-@numba.njit
-def _tilted_orthant_plackett(a, b, rho):
-    return js._tilted_orthant_plackett(a, b, rho)
-
-
-@numba.njit
-def _plackett_sum(a, b, rho, theta0, nodes, weights, start, stop):
-    return js._plackett_sum(a, b, rho, theta0, nodes, weights, start, stop)
-
-
-@numba.njit
-def _negative_block_small(s1, s2, rho, r):
-    return js._negative_block_small(s1, s2, rho, r)
+_plackett_exponent_range = _from_python(js._plackett_exponent_range)
+_tilted_orthant_owen = _from_python(js._tilted_orthant_owen)
+_tilted_orthant_scaled = _from_python(js._tilted_orthant_scaled)
+_tilted_orthant_plackett = _from_python(js._tilted_orthant_plackett)
+_plackett_sum = _from_python(js._plackett_sum)
+_negative_block_small = _from_python(js._negative_block_small)
 
 
 def engine_pair(alpha):
