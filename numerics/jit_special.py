@@ -85,14 +85,19 @@ __all__ = [
 _SPECIAL = "scipy.special.cython_special"
 
 
+def _external(symbol, address, signature):
+    """The C function at ``address`` as a numba external function. The address is registered
+    with LLVM under a fixed symbol name, so compiled code refers to the name (and numba can
+    cache it on disk) instead of embedding this process's pointer."""
+    llvm.add_symbol(symbol, address)
+    return numba.types.ExternalFunction(symbol, signature)
+
+
 def _scipy_kernel(symbol, cython_name, nargs):
-    """SciPy's Cython kernel as a numba external function. The address is registered with
-    LLVM under a fixed symbol name, so compiled code refers to the name (and numba can cache
-    it on disk) instead of embedding this process's pointer. The last C argument is
-    Cython's ``__pyx_skip_dispatch``."""
-    llvm.add_symbol(symbol, get_cython_function_address(_SPECIAL, cython_name))
-    return numba.types.ExternalFunction(
-        symbol, numba.float64(*([numba.float64] * nargs), numba.intc))
+    """SciPy's Cython kernel as a numba external function (:func:`_external`). The last C
+    argument is Cython's ``__pyx_skip_dispatch``."""
+    return _external(symbol, get_cython_function_address(_SPECIAL, cython_name),
+                     numba.float64(*([numba.float64] * nargs), numba.intc))
 
 
 # erfcx and ndtr are fused functions: __pyx_fuse_1 is the double version (0: complex)
@@ -415,9 +420,8 @@ def _tilted_orthant_body(a, b, rho):
 # code referring to the symbol can run before it is defined.
 _TILTED_ORTHANT_SIG = numba.float64(numba.float64, numba.float64, numba.float64)
 _tilted_orthant_c = numba.cfunc(_TILTED_ORTHANT_SIG, cache=True)(_tilted_orthant_body)
-llvm.add_symbol("nntheory_tilted_orthant", _tilted_orthant_c.address)
-_tilted_orthant_symbol = numba.types.ExternalFunction("nntheory_tilted_orthant",
-                                                      _TILTED_ORTHANT_SIG)
+_tilted_orthant_symbol = _external("nntheory_tilted_orthant", _tilted_orthant_c.address,
+                                   _TILTED_ORTHANT_SIG)
 
 
 @numba.njit(cache=True)
