@@ -208,12 +208,14 @@ def require_kinks_at_zero(act: Activation):
         )
 
 
-def hermite_table(activation, s, *, derivative=False, n_max=N_MAX):
+def hermite_table(activation, s, *, derivative=False, n_max=N_MAX, trim=False):
     r"""Normalized Hermite coefficients :math:`a_n(s) = \mathbb E[f(sZ)\mathrm{He}_n(Z)]
     /\sqrt{n!}` of :math:`f = \sigma` (or :math:`\sigma'`) for an array of scales
     :math:`s \ge 0` (standard deviations), with tails and adaptive lengths (module
-    docstring). ValueError for negative or non-finite scales, for kinks away from 0, and
-    when :math:`f(sz)` overflows float64."""
+    docstring), ``n_max + 1`` columns, or with ``trim`` as many as the longest row needs
+    (``lengths.max()``; made in place, so that a full-width table and its trimmed copy
+    never coexist: numerics.gram_mehler's memory bound). ValueError for negative or
+    non-finite scales, for kinks away from 0, and when :math:`f(sz)` overflows float64."""
     act = resolve(activation)
     if derivative:
         act.require_derivative()
@@ -238,12 +240,32 @@ def hermite_table(activation, s, *, derivative=False, n_max=N_MAX):
     # 20 000 points at once (numerics.gram_mehler's memory bound)
     for lo in range(0, s.size, TABLE_CHUNK):
         rows = slice(lo, lo + TABLE_CHUNK)
-        _coefficients_into(f, s[rows], n_max, j_min, s_cap, coefficients[rows], second[rows])
+        computed = _coefficients_into(f, s[rows], n_max, j_min, s_cap, coefficients[rows],
+                                      second[rows])
         if not (np.all(np.isfinite(coefficients[rows])) and np.all(np.isfinite(second[rows]))):
             raise ValueError(f"the Hermite coefficients of {act.label} overflow float64 at "
                              f"these scales (max s = {s.max():.3g})")
-        lengths[rows] = _tails_into(coefficients[rows], second[rows], tails[rows])
+        lengths[rows] = _tails_into(coefficients[rows], second[rows], tails[rows], computed)
+    if trim:
+        coefficients = _keep_columns(coefficients, int(lengths.max()))
+        tails = _keep_columns(tails, int(lengths.max()))
     return HermiteTable(coefficients, tails, lengths, second, "mehler")
+
+
+def _keep_columns(a, width):
+    """``a[:, :width]`` in ``a``'s own memory (a C-contiguous array no view refers to): rows
+    moved to the front in order (each row's destination lies before its source; NumPy
+    buffers an overlapping copy), then ``ndarray.resize``, a realloc, which gives the
+    rest back (a large block shrinks in place)."""
+    rows, full = a.shape
+    if width >= full:
+        return a
+    flat = a.reshape(-1)
+    for i in range(1, rows):
+        flat[i * width:(i + 1) * width] = flat[i * full:i * full + width]
+    del flat
+    a.resize((rows, width), refcheck=False)
+    return a
 
 
 #: points per chunk of :func:`hermite_table` (temporaries of ~ TABLE_CHUNK x 1e3 doubles)
@@ -252,21 +274,29 @@ TABLE_CHUNK = 1024
 
 def _coefficients_into(f, s, n_max, j_min, s_cap, coefficients, second):
     """a_0..a_{FIRST_ORDER} for every point, a_0..a_{n_max} where those leave more than
-    TAIL_RTOL of E[f^2], written into the (zeroed) rows ``coefficients`` and ``second``."""
+    TAIL_RTOL of E[f^2], written into the (zeroed) rows ``coefficients`` and ``second``;
+    returns how many coefficients each row has (FIRST_ORDER + 1 or n_max + 1)."""
     first = min(FIRST_ORDER, n_max)
     a, m2 = _raw_coefficients(f, s, first, j_min, s_cap)
     coefficients[:, :first + 1], second[:] = a, m2
+    computed = np.full(s.size, first + 1)
     if first < n_max:
         remainder = m2 - np.einsum("ij,ij->i", a, a)
         redo = remainder > TAIL_RTOL * m2
         if np.any(redo):
             a, _ = _raw_coefficients(f, s[redo], n_max, j_min, s_cap)
             coefficients[redo] = a
+            computed[redo] = n_max + 1
+    return computed
 
 
-def _tails_into(coefficients, second, tails):
+def _tails_into(coefficients, second, tails, computed):
     """Write tails[:, n] = sum_{k > n} a_k^2 + R (accumulated from the end: no
-    cancellation) and return the adaptive lengths."""
+    cancellation) and return the adaptive lengths, at most ``computed`` (a row's
+    coefficients beyond are zero, and its tail there is R: a row whose remainder after
+    FIRST_ORDER is just below TAIL_RTOL in the redo test but just above it here, a
+    difference of roundings, would otherwise get length n_max + 1, and widen the table of
+    every point to n_max + 1)."""
     width = coefficients.shape[1]
     after = np.cumsum((coefficients * coefficients)[:, ::-1], axis=1)[:, ::-1]
     remainder = np.maximum(second - after[:, 0], 0.0) + TAIL_RTOL * second
@@ -274,7 +304,7 @@ def _tails_into(coefficients, second, tails):
     tails[:, -1] = 0.0
     tails += remainder[:, None]
     below = tails <= 2 * TAIL_RTOL * second[:, None]
-    return np.where(below.any(axis=1), below.argmax(axis=1) + 1, width)
+    return np.minimum(np.where(below.any(axis=1), below.argmax(axis=1) + 1, width), computed)
 
 
 # ---------------------------------------------------------------------------
@@ -418,7 +448,7 @@ def mehler_pair(act: Activation, s1, s2, q12, *, derivatives=(False,), tol=DEFAU
 
 
 def _sum_entries(act, derivative, scales, idx1, idx2, s1, s2, q12, rho, tol, n_max, fallback):
-    table = hermite_table(act, scales, derivative=derivative, n_max=n_max)
+    table = hermite_table(act, scales, derivative=derivative, n_max=n_max, trim=True)
     kernel_scale = np.sqrt(table.second_moment[idx1] * table.second_moment[idx2])
     stop = 0.25 * tol * kernel_scale  # stop early well inside the tolerance
     values, bounds = mehler_sums(table.coefficients, table.tails, table.lengths, idx1,

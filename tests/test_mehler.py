@@ -144,6 +144,38 @@ def test_tails_and_lengths():
     assert np.all(total <= table.second_moment * (1 + 1e-14))
 
 
+
+def test_trimmed_table_is_the_full_one_cut_at_the_longest_row():
+    s = np.linspace(0.0, 3.0, 301)
+    full, trimmed = M.hermite_table("tanh", s), M.hermite_table("tanh", s, trim=True)
+    width = int(full.lengths.max())
+    assert full.coefficients.shape == (s.size, M.N_MAX + 1) and width < M.N_MAX + 1
+    assert trimmed.coefficients.shape == trimmed.tails.shape == (s.size, width)
+    assert np.array_equal(trimmed.coefficients, full.coefficients[:, :width])
+    assert np.array_equal(trimmed.tails, full.tails[:, :width])
+    assert np.array_equal(trimmed.lengths, full.lengths)
+    assert trimmed.coefficients.flags["C_CONTIGUOUS"] and trimmed.tails.flags["C_CONTIGUOUS"]
+
+@pytest.mark.parametrize("derivative", [False, True])
+def test_no_length_past_the_computed_coefficients(derivative):
+    # A row whose remainder after FIRST_ORDER terms is within rounding of TAIL_RTOL can
+    # pass the redo test (kept at FIRST_ORDER + 1 coefficients) and fail the length test
+    # (roundings of two different sums): its length then was N_MAX + 1 with zeros past
+    # FIRST_ORDER, which widened the table of every point 2-4x (gram_mehler's memory).
+    # The scales of benchmarks/kernels.py's n = 20 000 tanh Gram (first layer) hit that
+    # for 3 rows of tanh and 2 of tanh' before the fix.
+    x = np.random.RandomState(0).randn(20000, 50)
+    s = np.sqrt(1.5 ** 2 * (x * x).sum(axis=1) / 50 + 0.1 ** 2)
+    table = M.hermite_table("tanh", s, derivative=derivative)
+    kept_short = ~np.any(table.coefficients[:, M.FIRST_ORDER + 1:] != 0, axis=1)
+    assert kept_short.sum() > s.size / 10  # many rows are not redone at these scales
+    assert np.all(table.lengths[kept_short] <= M.FIRST_ORDER + 1)
+    # the tail at the length: 2 TAIL_RTOL E[f^2] plus the rounding of the remainder,
+    # E[f^2] - sum_{n <= 256} a_n^2 (257 roundings of terms at most E[f^2]: 64 eps is
+    # (n/4) eps, as in mehler_sum's bound)
+    at_length = table.tails[np.arange(s.size), table.lengths - 1]
+    assert np.all(at_length <= (2 * M.TAIL_RTOL + 64 * 2.2e-16) * table.second_moment)
+
 # ---------------------------------------------------------------------------
 # dual kernels against the 20-digit reference
 # ---------------------------------------------------------------------------
