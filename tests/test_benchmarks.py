@@ -71,6 +71,28 @@ def test_measure_times_a_fast_row_best_of_repeat_at_full_size():
     assert tm.seconds == pytest.approx(0.4)
     assert call.sizes[-4:] == [2000] * 4  # warm-up and 3 runs at full size
 
+
+def test_interleaved_best_alternates_and_keeps_each_calls_best():
+    kb = _load_benchmark()
+    now = [0.0]
+    order = []
+
+    def timed(name, seconds):  # each call's duration falls by 10 % a round: best = last
+        def call(m):
+            order.append(name)
+            now[0] += seconds * 0.9 ** order.count(name)
+        return call
+
+    base, fast, slow = timed("base", 1.0), timed("fast", 1.5), timed("slow", 2.5)
+    b, others, rounds = kb.interleaved_best(base, [fast, slow], 8, 1.0, budget=1e3,
+                                            clock=lambda: now[0])
+    assert rounds == kb.RATIO_ROUNDS
+    assert order[:6] == ["base", "fast", "slow"] * 2  # one of each per round
+    assert b == pytest.approx(0.9 ** rounds)
+    assert others == pytest.approx([1.5 * 0.9 ** rounds, 2.5 * 0.9 ** rounds])
+    # a small budget: fewer rounds (at least 3)
+    assert kb.interleaved_best(base, [fast], 8, 1.0, budget=6.0, clock=lambda: now[0])[2] == 3
+
 FAKE_NT = """#!{python}
 import json, os, sys
 import numpy as np
