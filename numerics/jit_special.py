@@ -17,7 +17,8 @@ functions that numba's ``math`` lacks from here, by the names in
   at most :data:`PLACKETT_MAX_RANGE` Plackett's form :func:`_tilted_orthant_plackett` (two
   positive terms, a 10- to 20-node rule chosen a priori from the exponent range and
   :math:`\rho`); elsewhere Owen's form where its error estimate (:data:`OWEN_RTOL`, as in
-  :func:`numerics.compile.tilted_orthant`) allows, else, for :math:`a, b \ge 0`, the
+  :func:`numerics.compile.tilted_orthant`) allows (for :math:`a, b \ge 0` it cannot where
+  :math:`E >` ``_OWEN_MAX_EXPONENT`` and is not evaluated), else, for :math:`a, b \ge 0`, the
   positive scaled integral :func:`_tilted_orthant_scaled` (a fixed 40-node rule, no
   cancellation beyond a factor 2, accurate for every :math:`\rho \in (-1, 1)`);
 * :func:`elu_pair_near_one` — the ELU pair :math:`(\mathbb{E}[s(u)s(v)],
@@ -46,12 +47,13 @@ at small q and near |rho| = 1); E[s' s'] within 2.5 ulp for alpha = 1, and for a
 within 21 ulp where 1 - |rho| >= 1e-9 (closer to |rho| = 1 kd is ill-conditioned: its
 sensitivity to the rounding of rho is (1 - alpha)^2 / (2 pi sqrt(1 - rho^2)); measured 2e5
 ulp at 1 - rho = 1e-15, within that bound).
-Speed (benchmarks/elu_pieces.py, best of 5 on a shared, loaded 2-core machine, so about
-twice the idle times): erfcx 28 ns, owens_t 280 ns, in the depth-3 benchmark's regime
-(sqrt variances 1.6-2.5, rho 0.05-0.6) the tilted orthant by Plackett's form 0.5 us, by
-Owen's 0.45 us (kept only where accurate), by the scaled integral 3.5 us; the engine's pair
-1.3 us there and generic, 6.4 us at q ~ 1e2..1e3, 3.6 us near rho = 1, 0.1 us at rho = 1;
-the registry form compiled directly (five tilted orthants) 2 us generic.
+Speed (benchmarks/elu_pieces.py, best of 5, one thread, idle machine, 2026-12-02):
+erfcx 21 ns, owens_t 110-140 ns, in the depth-3 benchmark's regime (sqrt variances
+1.6-2.5, rho 0.05-0.6) the tilted orthant by Plackett's form 0.22 us, by Owen's 0.17 us
+(kept only where accurate), by the scaled integral 1.4 us; the engine's pair 0.5 us there
+and generic, 1.9 us at q ~ 1e2..1e3 (2.4 us before Owen's form was skipped where it cannot
+be kept), 1.3 us near rho = 1, 0.09 us at rho = 1; the registry form compiled directly
+(five tilted orthants) 0.7-1 us generic.
 NaN in gives NaN out.
 """
 
@@ -140,6 +142,10 @@ _EPS = float(np.finfo(float).eps)
 #: Owen's form of the tilted orthant is kept where its estimated relative error
 #: eps e^E / (A (1 + min(rho, 0))) is below this (numerics.compile.TILTED_ORTHANT_RTOL)
 OWEN_RTOL = 1e-12
+#: for a, b >= 0 (where A <= 1/2) that estimate exceeds OWEN_RTOL once E is above this:
+#: the scaled integral is taken without evaluating Owen's form, whose e^E would overflow
+#: (a floating-point warning from the NumPy ufuncs) beyond E = 709
+_OWEN_MAX_EXPONENT = math.log(OWEN_RTOL / (2 * _EPS))
 #: use :func:`elu_pair_near_one` where 1 - |rho| is below this: there the registry form's
 #: inconsistent square root may cost more than eps s1 s2 / sqrt(1-rho^2) = 7 eps of s1 s2
 #: (its measured error: 155 ulp of the kernel scale at 1 - rho = 1e-6). Both forms cost the
@@ -403,6 +409,9 @@ def _tilted_orthant_body(a, b, rho):
     if (a > 0 and b > 0 and 0 < rho <= PLACKETT_RHO_MAX
             and _plackett_exponent_range(a, b, rho) <= PLACKETT_MAX_RANGE):
         return _tilted_orthant_plackett(a, b, rho)
+    if (a >= 0 and b >= 0 and math.isfinite(a + b)
+            and (a * a + 2 * a * b * rho + b * b) / 2 > _OWEN_MAX_EXPONENT):
+        return _tilted_orthant_scaled(a, b, rho)
     out, grow = _tilted_orthant_owen(a, b, rho)
     # keep Owen where its error estimate is small; NaN (overflow) and out <= 0 are not kept
     if out > 0 and out * (1.0 + min(rho, 0.0)) * (OWEN_RTOL / _EPS) >= grow:

@@ -141,7 +141,9 @@ def loglog_slope(x, y=None, *, replicates=None, bootstrap: int = 0, rng=None) ->
     ``(len(x), r)``: r independent measurements per x; their means are fitted).
     With replicates and ``bootstrap > 0`` the replicates of every x are
     resampled with replacement ``bootstrap`` times (``rng``: a NumPy Generator
-    or seed) and the slope's standard error is the std of the refitted slopes."""
+    or seed) and the slope's standard error is the std of the refitted slopes; it is
+    ``inf`` where a resample's mean is not positive at some x (replicates that are mostly
+    zero, e.g. rare events: that resample has no log-log slope)."""
     x = _finite_array("x", x)
     if x.ndim != 1 or x.size < 2 or np.any(x <= 0):
         raise ValueError("x must be a 1-D array of at least two positive values")
@@ -166,8 +168,12 @@ def loglog_slope(x, y=None, *, replicates=None, bootstrap: int = 0, rng=None) ->
         slopes = []
         for _ in range(bootstrap):
             pick = gen.integers(0, r, size=reps.shape)
-            slopes.append(_fit(logx, np.log(np.take_along_axis(reps, pick, 1).mean(1)))[0])
-        se = float(np.std(slopes, ddof=1))
+            means = np.take_along_axis(reps, pick, 1).mean(1)
+            if np.any(means <= 0):  # a rare event lost at some x: no slope, no finite se
+                slopes = None
+                break
+            slopes.append(_fit(logx, np.log(means))[0])
+        se = math.inf if slopes is None else float(np.std(slopes, ddof=1))
     return SlopeFit(slope, intercept, se, tuple(x.tolist()), tuple(y.tolist()))
 
 

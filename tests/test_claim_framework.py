@@ -165,3 +165,6 @@ def test_slope_below_uses_the_one_sided_upper_bound_and_fails_without_a_fit():
     assert not checks.slope_below("no_fit", None, 0.0, z=1.645).passed
     no_se = stats.SlopeFit(-0.5, 0.0, None, (1, 2), (1, 0.7))
     assert not checks.slope_below("no_se", no_se, 0.0, z=1.645).passed
+    lost = checks.slope_below("lost", stats.SlopeFit(-0.5, 0.0, math.inf, (1, 2), (1, 0.7)),
+                              0.0, z=1.645)
+    assert not lost.passed and lost.score == math.inf and "finite" in lost.detail

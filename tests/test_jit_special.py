@@ -398,6 +398,20 @@ def test_vectorized_versions_agree_with_scalar_ones():
     np.testing.assert_array_equal(np.stack([k, kd], axis=1), want)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_large_exponents_take_the_scaled_integral_without_overflow():
+    # a, b >= 0 and E = (a^2 + 2ab rho + b^2)/2 above log(OWEN_RTOL / 2 eps) = 7.7: Owen's
+    # form cannot meet OWEN_RTOL there (A <= 1/2), so it is not evaluated; beyond E = 709
+    # its e^E overflowed, a RuntimeWarning from the NumPy ufunc
+    a, b = np.array([30.0, 5.0, 40.0, 3.5]), np.array([30.0, 3.0, 0.0, 3.0])
+    rho = np.array([1 - 1e-3, -0.5, 0.3, -0.2])
+    exponent = (a * a + 2 * a * b * rho + b * b) / 2
+    assert np.all(exponent > js._OWEN_MAX_EXPONENT) and exponent.max() > 709
+    got = js.tilted_orthant_vec(a, b, rho)
+    assert np.array_equal(got, js.tilted_orthant_scaled_vec(a, b, rho))
+    assert np.all(np.isfinite(got) & (got > 0))
+
+
 def test_same_semantics_as_numpy_tilted_orthant():
     # numerics.compile.tilted_orthant: same function, its own accuracy (2.3e-13 relative)
     rng = np.random.default_rng(2)

@@ -52,6 +52,13 @@ def test_loglog_slope_recovers_power_law_and_bootstrap_se():
     # slope of means of log-normal noise of size 0.05/sqrt(40) per point: se ~ 0.008/range
     assert abs(fit.slope + 0.5) < 5 * fit.slope_se
     assert 1e-4 < fit.slope_se < 0.05
+    # rare events (one run in 40 at the last x): resamples that lose it have no slope,
+    # and the standard error is infinite rather than NaN
+    events = np.zeros((3, 40))
+    events[:, 0] = 1.0
+    events[:2, 1:10] = 1.0
+    fit = stats.loglog_slope([1, 2, 4], replicates=events, bootstrap=200, rng=0)
+    assert math.isfinite(fit.slope) and fit.slope_se == math.inf
     with pytest.raises(ValueError, match="positive"):
         stats.loglog_slope([1, 2], [1.0, -1.0])
     with pytest.raises(ValueError, match="exactly one"):

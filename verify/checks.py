@@ -279,6 +279,11 @@ class Checks:
             return self._add(name, "slope_below", None, f"< {bound:g}",
                              {"z": z, "source": source}, False, math.inf,
                              "no slope (an event is missing at some x, or no standard error)")
+        if not math.isfinite(fit.slope_se):
+            return self._add(name, "slope_below", [fit.slope, fit.slope_se], f"< {bound:g}",
+                             {"z": z, "source": source}, False, math.inf,
+                             f"slope {fit.slope:.3f} with no finite standard error (a "
+                             "bootstrap resample lost the event at some x: more runs)")
         upper = fit.slope + z * fit.slope_se
         return self._add(name, "slope_below", [fit.slope, fit.slope_se], f"< {bound:g}",
                          {"z": z, "source": source}, upper < bound,
