@@ -409,16 +409,14 @@ def _tilted_orthant_body(a, b, rho):
     if (a > 0 and b > 0 and 0 < rho <= PLACKETT_RHO_MAX
             and _plackett_exponent_range(a, b, rho) <= PLACKETT_MAX_RANGE):
         return _tilted_orthant_plackett(a, b, rho)
-    if (a >= 0 and b >= 0 and math.isfinite(a + b)
-            and (a * a + 2 * a * b * rho + b * b) / 2 > _OWEN_MAX_EXPONENT):
+    scaled_applies = a >= 0 and b >= 0 and math.isfinite(a + b)  # the scaled integral's domain
+    if scaled_applies and (a * a + 2 * a * b * rho + b * b) / 2 > _OWEN_MAX_EXPONENT:
         return _tilted_orthant_scaled(a, b, rho)
     out, grow = _tilted_orthant_owen(a, b, rho)
     # keep Owen where its error estimate is small; NaN (overflow) and out <= 0 are not kept
     if out > 0 and out * (1.0 + min(rho, 0.0)) * (OWEN_RTOL / _EPS) >= grow:
         return out
-    if a >= 0 and b >= 0 and math.isfinite(a + b):
-        return _tilted_orthant_scaled(a, b, rho)
-    return out
+    return _tilted_orthant_scaled(a, b, rho) if scaled_applies else out
 
 
 # The tilted orthant is compiled once, as a C function, and called by its symbol name (as

@@ -170,10 +170,9 @@ def loglog_slope(x, y=None, *, replicates=None, bootstrap: int = 0, rng=None) ->
             pick = gen.integers(0, r, size=reps.shape)
             means = np.take_along_axis(reps, pick, 1).mean(1)
             if np.any(means <= 0):  # a rare event lost at some x: no slope, no finite se
-                slopes = None
                 break
             slopes.append(_fit(logx, np.log(means))[0])
-        se = math.inf if slopes is None else float(np.std(slopes, ddof=1))
+        se = float(np.std(slopes, ddof=1)) if len(slopes) == bootstrap else math.inf
     return SlopeFit(slope, intercept, se, tuple(x.tolist()), tuple(y.tolist()))
 
 
